@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * libsconify public interface.
+ *
+ * Everything a program outside lib/ may call. Functions return >= 0 on success
+ * and < 0 on failure; on failure they set *err (when err is not NULL), which the
+ * caller releases with sconify_error_free(). The library never prints.
+ */
+#ifndef SCONIFY_H
+#define SCONIFY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(SCONIFY_BUILDING_LIB) && defined(__GNUC__)
+#define SCONIFY_PUBLIC __attribute__((visibility("default")))
+#else
+#define SCONIFY_PUBLIC
+#endif
+
+/* ---- errors ------------------------------------------------------------ */
+
+typedef enum {
+	SCONIFY_ERR_GENERIC = 1,
+	SCONIFY_ERR_INVALID,     /* malformed or hostile input */
+	SCONIFY_ERR_NOT_FOUND,   /* an image, ref, blob or file does not exist */
+	SCONIFY_ERR_INTEGRITY,   /* digest or size mismatch */
+	SCONIFY_ERR_LIMIT,       /* a size or count cap was exceeded */
+	SCONIFY_ERR_IO,          /* the operating system refused */
+	SCONIFY_ERR_UNSUPPORTED, /* valid, but not something we handle */
+	SCONIFY_ERR_USAGE,       /* the caller asked for something contradictory */
+} sconify_error_kind_t;
+
+typedef struct sconify_error_s *sconify_error_t;
+
+SCONIFY_PUBLIC const char *sconify_error_message(sconify_error_t err);
+SCONIFY_PUBLIC sconify_error_kind_t sconify_error_kind(sconify_error_t err);
+/* errno of the failing system call, 0 when none */
+SCONIFY_PUBLIC int sconify_error_errno(sconify_error_t err);
+/* Frees *err and sets it to NULL; accepts NULL and a NULL *err. */
+SCONIFY_PUBLIC void sconify_error_free(sconify_error_t *err);
+
+SCONIFY_PUBLIC const char *sconify_version(void);
+
+/* ---- limits --------------------------------------------------------------- */
+
+/* Caps applied to everything read from outside. Zero-initialised fields take
+ * the defaults documented in docs/limits.md (sconify_limits_default()). */
+typedef struct {
+	uint64_t max_document_bytes;  /* manifest, index, config, manifest.json */
+	uint64_t max_layer_bytes;     /* uncompressed bytes of one layer */
+	uint64_t max_expansion_ratio; /* uncompressed / compressed, checked past ratio_floor_bytes */
+	uint64_t ratio_floor_bytes;
+	uint64_t max_entries;        /* tar entries in one layer */
+	uint64_t max_path_bytes;     /* one path or link target */
+	uint64_t max_path_depth;     /* components of one path */
+	uint64_t max_pax_bytes;      /* one pax or GNU long-name header */
+	uint64_t max_trailing_bytes; /* bytes after a layer's end-of-archive marker */
+	uint64_t max_descriptors;    /* layers of a manifest, entries of an index */
+} sconify_limits_t;
+
+SCONIFY_PUBLIC void sconify_limits_default(sconify_limits_t *limits);
+
+/* ---- copy ------------------------------------------------------------------ */
+
+typedef enum {
+	SCONIFY_COMPRESS_KEEP = 0, /* leave every layer as it is */
+	SCONIFY_COMPRESS_NONE,
+	SCONIFY_COMPRESS_GZIP,
+	SCONIFY_COMPRESS_ZSTD,
+} sconify_compression_t;
+
+/* What the copy is doing, for a progress display. */
+typedef enum {
+	SCONIFY_EVENT_BLOB,      /* copying a layer blob */
+	SCONIFY_EVENT_BLOB_SKIP, /* the destination already has it */
+	SCONIFY_EVENT_CONFIG,
+	SCONIFY_EVENT_MANIFEST,
+	SCONIFY_EVENT_INDEX,
+} sconify_event_t;
+
+typedef void (*sconify_progress_fn)(void *userdata, sconify_event_t event, const char *digest, uint64_t size);
+
+typedef struct {
+	const char *platform;           /* "os/arch[/variant]", NULL for the host's */
+	bool all_platforms;             /* keep every platform of an index */
+	sconify_compression_t compress; /* layer compression at the destination */
+	int jobs;                       /* layers copied at once; 0 picks one per core */
+	sconify_limits_t limits;
+	sconify_progress_fn progress;
+	void *progress_userdata;
+} sconify_copy_options_t;
+
+typedef struct {
+	char *digest;     /* of what the destination's ref now names */
+	char *media_type; /* of that document */
+} sconify_copy_result_t;
+
+/* Copies SRC to DST, both in skopeo's transport syntax ("oci:DIR[:REF]",
+ * "oci-archive:FILE[:REF]", "docker-archive:FILE[:REF]"). A failed copy leaves
+ * the destination as it was. */
+SCONIFY_PUBLIC int sconify_copy(const char *src, const char *dst, const sconify_copy_options_t *opts,
+                                sconify_copy_result_t *ret_result, sconify_error_t *err);
+SCONIFY_PUBLIC void sconify_copy_result_free(sconify_copy_result_t *result);
+
+/* ---- inspect ---------------------------------------------------------------- */
+
+typedef enum {
+	SCONIFY_INSPECT_SUMMARY = 0, /* JSON summary of the selected image */
+	SCONIFY_INSPECT_RAW,         /* the exact manifest (or index) bytes */
+	SCONIFY_INSPECT_CONFIG,      /* the exact config bytes of the selected image */
+} sconify_inspect_mode_t;
+
+typedef struct {
+	const char *platform; /* selects an image of an index; NULL for the host's */
+	sconify_inspect_mode_t mode;
+	sconify_limits_t limits;
+} sconify_inspect_options_t;
+
+/* Writes the inspection result to *ret_out (malloc'd, *ret_len bytes). */
+SCONIFY_PUBLIC int sconify_inspect(const char *ref, const sconify_inspect_options_t *opts, char **ret_out,
+                                   size_t *ret_len, sconify_error_t *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,33 @@
+#!/bin/sh
+# Installs the Debian packages sconify needs. One script for README, CI and developers.
+#   scripts/deps.sh build   compiler, meson and the libraries libsconify links
+#   scripts/deps.sh test    build + what the tests drive (skopeo, umoci, python3, ...)
+set -eu
+
+profile=${1:-test}
+
+build_pkgs="gcc libc6-dev meson ninja-build pkg-config
+  libarchive-dev libjansson-dev libssl-dev libzstd-dev zlib1g-dev libdeflate-dev"
+test_pkgs="check python3 skopeo umoci zstd gzip clang-format time"
+
+case "$profile" in
+build) pkgs=$build_pkgs ;;
+test) pkgs="$build_pkgs $test_pkgs" ;;
+*)
+	echo "usage: $0 [build|test]" >&2
+	exit 2
+	;;
+esac
+
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+echo "installing:$missing" >&2
+$sudo apt-get update -q
+# shellcheck disable=SC2086
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends $missing
