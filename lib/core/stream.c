@@ -122,7 +122,8 @@ static ssize_t mem_read(sc_reader *base, void *buf, size_t len, sconify_error_t 
 	size_t n = r->len - r->pos;
 	if (n > len)
 		n = len;
-	memcpy(buf, r->data + r->pos, n);
+	if (n)
+		memcpy(buf, r->data + r->pos, n);
 	r->pos += n;
 	return (ssize_t)n;
 }

@@ -223,6 +223,11 @@ sc_reader *sc_verified_reader_new(sc_reader *inner, const sc_digest *expected, u
 	return &r->base;
 }
 
+bool sc_verified_reader_done(sc_reader *base)
+{
+	return base->ops == &verified_ops && ((struct verified_reader *)base)->done;
+}
+
 /* ---- hashing pass-through reader ---- */
 
 struct hash_reader {

@@ -53,6 +53,11 @@ void sc_digest_of(sc_digest_alg alg, const void *data, size_t len, sc_digest *re
 sc_reader *sc_verified_reader_new(sc_reader *inner, const sc_digest *expected, uint64_t size,
                                   const char *what);
 
+/* True once the verified reader reported its end, i.e. size and digest were
+ * checked. Pipelines that hand the reader to someone else (a decompressor)
+ * check this afterwards: a consumer that stopped early verified nothing. */
+bool sc_verified_reader_done(sc_reader *r);
+
 /* Passes inner (owned) through unchanged while hashing it; the digest and the
  * count are readable once the stream ended (sc_hash_reader_result). */
 sc_reader *sc_hash_reader_new(sc_reader *inner, sc_digest_alg alg);
