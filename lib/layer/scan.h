@@ -61,7 +61,7 @@ typedef int (*sc_layer_entry_fn)(void *userdata, const sc_layer_entry *e, sconif
 
 typedef struct {
 	const sconify_limits_t *limits; /* filled */
-	sc_layer_entry_fn on_entry;     /* may be NULL */
+	sc_layer_entry_fn on_entry;     /* may be NULL; sees whiteouts too */
 	void *userdata;
 	sc_writer *tee;   /* receives every byte of the stream, in order; may be NULL */
 	const char *what; /* names the layer in messages, e.g. "layer sha256:ab..." */
@@ -69,8 +69,12 @@ typedef struct {
 
 /* Reads r (an uncompressed tar stream, not owned) to its very end. Fails on the
  * first entry that breaks a rule, with a message naming the layer, the entry (as
- * stored, quoted) and the problem. On success, *ret_diff_id is the sha256 of all
- * bytes read and *ret_size their count (either may be NULL). */
+ * stored, quoted) and the problem ("<what>: entry `<raw>': <problem>", the
+ * phrases of docs/layers.md; kinds INVALID, LIMIT for caps, UNSUPPORTED for
+ * entry types and sparse files). Errors of r and of the tee are passed on
+ * unchanged; an error of on_entry gets "<what>: " in front. The tee is not
+ * finished. An empty stream is an empty layer. On success, *ret_diff_id is the
+ * sha256 of all bytes read and *ret_size their count (either may be NULL). */
 int sc_layer_scan(sc_reader *r, const sc_layer_scan_opts *o, sc_digest *ret_diff_id, uint64_t *ret_size,
                   sconify_error_t *err);
 

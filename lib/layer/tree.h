@@ -43,17 +43,22 @@ int sc_tree_apply(void *t, const sc_layer_entry *e, sconify_error_t *err);
 /* Finishes the current layer. */
 int sc_tree_end_layer(sc_tree *t, sconify_error_t *err);
 
-/* Scans layer (an uncompressed tar stream, not owned) as the next layer. */
+/* Scans layer (an uncompressed tar stream, not owned) and applies it: as the
+ * layer the caller began with sc_tree_begin_layer(), else as the next one.
+ * Ends the layer. After any failure the tree is only fit to be freed. */
 int sc_tree_add_layer(sc_tree *t, sc_reader *layer, const char *what, sconify_error_t *err);
 
 /* Resolves a path the way the tree applies entries: every component but the
- * last follows symlinks inside the root. ret_path is malloc'd. */
+ * last follows symlinks inside the root. path may be absolute or hold ".."
+ * (cleaned lexically first, ".." at the root is the root); past a missing
+ * component the rest is kept as it is. ret_path is malloc'd. */
 int sc_tree_resolve(sc_tree *t, const char *path, char **ret_path, sconify_error_t *err);
 /* The node at an already resolved path, or NULL. Valid until the tree changes. */
 const sc_tree_item *sc_tree_lookup(sc_tree *t, const char *path);
 /* Calls fn for every node in byte order of path, the root first. */
 int sc_tree_walk(sc_tree *t, int (*fn)(void *userdata, const sc_tree_item *it, sconify_error_t *err),
                  void *userdata, sconify_error_t *err);
+/* Nodes in the tree, the root included. */
 size_t sc_tree_count(sc_tree *t);
 
 #endif

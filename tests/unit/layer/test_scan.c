@@ -1,0 +1,1193 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The layer scanner. Tars are written here, header by header, so that the
+ * hostile ones (which libarchive's writer refuses to make) can be built too.
+ */
+#include <archive.h>
+#include <archive_entry.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/cleanup.h"
+#include "core/limits.h"
+#include "core/xalloc.h"
+#include "digest/digest.h"
+#include "layer/scan.h"
+#include "support.h"
+
+/* ---- a raw tar writer ---------------------------------------------------- */
+
+typedef struct {
+	char *data;
+	size_t len, alloc;
+} tarb;
+
+static void tb_raw(tarb *b, const void *p, size_t n)
+{
+	if (b->len + n > b->alloc) {
+		b->alloc = (b->len + n) * 2 + 4096;
+		b->data = xrealloc(b->data, b->alloc);
+	}
+	if (p)
+		memcpy(b->data + b->len, p, n);
+	else
+		memset(b->data + b->len, 0, n);
+	b->len += n;
+}
+
+static void tb_pad(tarb *b)
+{
+	size_t pad = (512 - b->len % 512) % 512;
+	tb_raw(b, NULL, pad);
+}
+
+/* One header block: name and link are copied as they are (at most 100 bytes). */
+static void tb_block(tarb *b, const char *name, size_t name_len, char type, uint64_t size, const char *link,
+                     unsigned mode, const char *magic)
+{
+	unsigned char h[512] = {0};
+	memcpy(h, name, name_len > 100 ? 100 : name_len);
+	snprintf((char *)h + 100, 8, "%07o", mode);
+	snprintf((char *)h + 108, 8, "%07o", 0);
+	snprintf((char *)h + 116, 8, "%07o", 0);
+	snprintf((char *)h + 124, 12, "%011llo", (unsigned long long)size);
+	snprintf((char *)h + 136, 12, "%011o", 0);
+	h[156] = (unsigned char)type;
+	if (link)
+		memcpy(h + 157, link, strlen(link) > 100 ? 100 : strlen(link));
+	memcpy(h + 257, magic, 8);
+	memset(h + 148, ' ', 8);
+	unsigned sum = 0;
+	for (int i = 0; i < 512; i++)
+		sum += h[i];
+	snprintf((char *)h + 148, 8, "%06o", sum);
+	h[155] = ' ';
+	tb_raw(b, h, 512);
+}
+
+#define USTAR "ustar\00000"
+#define GNU "ustar  "
+
+/* A pax 'x' (or 'g') header with the records given as key, value, length
+ * triples, ended by a NULL key. */
+static void tb_pax(tarb *b, char type, ...)
+{
+	tarb body = {0};
+	va_list ap;
+	va_start(ap, type);
+	for (;;) {
+		const char *key = va_arg(ap, const char *);
+		if (key == NULL)
+			break;
+		const char *val = va_arg(ap, const char *);
+		size_t vlen = va_arg(ap, size_t);
+		size_t rest = 1 + strlen(key) + 1 + vlen + 1, n = rest + 1;
+		char digits[32];
+		for (;;) {
+			int d = snprintf(digits, sizeof(digits), "%zu", n);
+			if ((size_t)d + rest == n)
+				break;
+			n = (size_t)d + rest;
+		}
+		tb_raw(&body, digits, strlen(digits));
+		tb_raw(&body, " ", 1);
+		tb_raw(&body, key, strlen(key));
+		tb_raw(&body, "=", 1);
+		tb_raw(&body, val, vlen);
+		tb_raw(&body, "\n", 1);
+	}
+	va_end(ap);
+	tb_block(b, "PaxHeaders/x", 12, type, body.len, NULL, 0644, USTAR);
+	tb_raw(b, body.data, body.len);
+	tb_pad(b);
+	free(body.data);
+}
+
+/* An entry; names and links over 100 bytes go into a pax header. */
+static void tb_entry(tarb *b, const char *name, char type, const void *data, size_t size, const char *link,
+                     unsigned mode)
+{
+	size_t nl = strlen(name), ll = link ? strlen(link) : 0;
+	if (nl > 100 && ll > 100)
+		tb_pax(b, 'x', "path", name, nl, "linkpath", link, ll, NULL);
+	else if (nl > 100)
+		tb_pax(b, 'x', "path", name, nl, NULL);
+	else if (ll > 100)
+		tb_pax(b, 'x', "linkpath", link, ll, NULL);
+	tb_block(b, name, nl, type, size, ll > 100 ? "" : link, mode, USTAR);
+	if (size) {
+		tb_raw(b, data, size);
+		tb_pad(b);
+	}
+}
+
+static void tb_file(tarb *b, const char *name, const char *content)
+{
+	tb_entry(b, name, '0', content, strlen(content), NULL, 0644);
+}
+
+static void tb_dir(tarb *b, const char *name)
+{
+	tb_entry(b, name, '5', NULL, 0, NULL, 0755);
+}
+
+static void tb_symlink(tarb *b, const char *name, const char *target)
+{
+	tb_entry(b, name, '2', NULL, 0, target, 0777);
+}
+
+static void tb_link(tarb *b, const char *name, const char *target)
+{
+	tb_entry(b, name, '1', NULL, 0, target, 0644);
+}
+
+static void tb_end(tarb *b)
+{
+	tb_raw(b, NULL, 1024);
+}
+
+/* ---- running the scanner ----------------------------------------------------- */
+
+static sconify_limits_t limits;
+
+static void setup(void)
+{
+	memset(&limits, 0, sizeof(limits));
+	sc_limits_fill(&limits);
+}
+
+static const char *type_name(sc_entry_type t)
+{
+	static const char *names[] = {"file", "dir", "symlink", "hardlink", "char", "block", "fifo"};
+	return names[t];
+}
+
+/* Records every entry as "path type [-> link] [wh=kind:target]\n". */
+static int record(void *userdata, const sc_layer_entry *e, sconify_error_t *err)
+{
+	(void)err;
+	sc_buf *b = userdata;
+	sc_buf_printf(b, "%s %s", e->path[0] ? e->path : ".", type_name(e->type));
+	if (e->link)
+		sc_buf_printf(b, " -> %s", e->link);
+	if (e->type == SC_ENTRY_FILE && e->size)
+		sc_buf_printf(b, " size=%llu", (unsigned long long)e->size);
+	if (e->whiteout != SC_WH_NONE)
+		sc_buf_printf(b, " wh=%s:%s",
+		              e->whiteout == SC_WH_FILE     ? "file"
+		              : e->whiteout == SC_WH_OPAQUE ? "opaque"
+		                                            : "meta",
+		              e->whiteout_target ? e->whiteout_target : "-");
+	sc_buf_putc(b, '\n');
+	return 0;
+}
+
+/* Scans data; on success *out (if given) holds the recorded entries. */
+static int scan(const void *data, size_t len, sc_buf *out, sconify_error_t *err)
+{
+	cleanup_reader sc_reader *r = sc_mem_reader_new(data, len);
+	sc_layer_scan_opts o = {
+	        .limits = &limits,
+	        .on_entry = out ? record : NULL,
+	        .userdata = out,
+	        .what = "layer L",
+	};
+	return sc_layer_scan(r, &o, NULL, NULL, err);
+}
+
+static int scan_tb(tarb *b, sc_buf *out, sconify_error_t *err)
+{
+	return scan(b->data, b->len, out, err);
+}
+
+#define FAILS(b, kind, needle)                                                  \
+	do {                                                                    \
+		cleanup_error sconify_error_t err_ = NULL;                      \
+		ck_assert_fails(scan_tb((b), NULL, &err_), err_, kind, needle); \
+		free((b)->data);                                                \
+	} while (0)
+
+/* ---- normal layers --------------------------------------------------------------- */
+
+START_TEST(scan_reports_every_entry_type)
+{
+	tarb b = {0};
+	tb_dir(&b, "./");
+	tb_dir(&b, "etc/");
+	tb_file(&b, "etc/hosts", "127.0.0.1 localhost\n");
+	tb_link(&b, "etc/hosts.allow", "etc/hosts");
+	tb_symlink(&b, "etc/mtab", "../proc/self/mounts");
+	tb_entry(&b, "dev/null", '3', NULL, 0, NULL, 0666);
+	tb_entry(&b, "dev/sda", '4', NULL, 0, NULL, 0660);
+	tb_entry(&b, "run/fifo", '6', NULL, 0, NULL, 0600);
+	tb_end(&b);
+	cleanup_buf sc_buf out;
+	sc_buf_init(&out, SIZE_MAX);
+	cleanup_error sconify_error_t err = NULL;
+	ck_assert_ok(scan_tb(&b, &out, &err), err);
+	ck_assert_str_eq(out.data, ". dir\n"
+	                           "etc dir\n"
+	                           "etc/hosts file size=20\n"
+	                           "etc/hosts.allow hardlink -> etc/hosts\n"
+	                           "etc/mtab symlink -> ../proc/self/mounts\n"
+	                           "dev/null char\n"
+	                           "dev/sda block\n"
+	                           "run/fifo fifo\n");
+	free(b.data);
+}
+END_TEST
+
+static int check_attrs(void *userdata, const sc_layer_entry *e, sconify_error_t *err)
+{
+	(void)userdata, (void)err;
+	ck_assert_str_eq(e->path, "bin/su");
+	ck_assert_uint_eq(e->mode, 04755);
+	ck_assert_uint_eq(e->size, 3);
+	ck_assert_ptr_nonnull(e->ae);
+	return 0;
+}
+
+START_TEST(scan_reports_mode_with_setuid_bits)
+{
+	tarb b = {0};
+	tb_entry(&b, "bin/su", '0', "abc", 3, NULL, 04755);
+	tb_end(&b);
+	cleanup_reader sc_reader *r = sc_mem_reader_new(b.data, b.len);
+	sc_layer_scan_opts o = {.limits = &limits, .on_entry = check_attrs};
+	cleanup_error sconify_error_t err = NULL;
+	ck_assert_ok(sc_layer_scan(r, &o, NULL, NULL, &err), err);
+	free(b.data);
+}
+END_TEST
+
+START_TEST(scan_normalises_paths)
+{
+	tarb b = {0};
+	tb_dir(&b, ".");
+	tb_dir(&b, "./a/");
+	tb_file(&b, "./a//b", "");
+	tb_file(&b, "a/./c", "");
+	tb_dir(&b, "a/d///");
+	tb_file(&b, ".//a/./d/./e", "");
+	tb_end(&b);
+	cleanup_buf sc_buf out;
+	sc_buf_init(&out, SIZE_MAX);
+	cleanup_error sconify_error_t err = NULL;
+	ck_assert_ok(scan_tb(&b, &out, &err), err);
+	ck_assert_str_eq(out.data, ". dir\na dir\na/b file\na/c file\na/d dir\na/d/e file\n");
+	free(b.data);
+}
+END_TEST
+
+START_TEST(scan_tee_receives_exact_input_and_diff_id_is_its_sha256)
+{
+	/* larger than the scanner's chunks, with data and zero padding after
+	 * the end marker */
+	tarb b = {0};
+	char *big = xmalloc(3 << 20);
+	for (size_t i = 0; i < (3u << 20); i++)
+		big[i] = (char)(i * 7 + (i >> 13));
+	tb_dir(&b, "d/");
+	tb_entry(&b, "d/big", '0', big, (3u << 20) - 5, NULL, 0644);
+	tb_file(&b, "d/small", "x");
+	tb_end(&b);
+	tb_raw(&b, NULL, 10240 - b.len % 10240);
+	free(big);
+
+	cleanup_reader sc_reader *r = sc_mem_reader_new(b.data, b.len);
+	sc_writer *hw = sc_hash_writer_new(NULL, SC_SHA256);
+	sc_layer_scan_opts o = {.limits = &limits, .tee = hw};
+	sc_digest diff_id, want, teed;
+	uint64_t n = 0, teed_n = 0;
+	cleanup_error sconify_error_t err = NULL;
+	ck_assert_ok(sc_layer_scan(r, &o, &diff_id, &n, &err), err);
+	sc_hash_writer_result(hw, &teed, &teed_n);
+	sc_writer_free(hw);
+	sc_digest_of(SC_SHA256, b.data, b.len, &want);
+	ck_assert_str_eq(diff_id.str, want.str);
+	ck_assert_str_eq(teed.str, want.str);
+	ck_assert_uint_eq(n, b.len);
+	ck_assert_uint_eq(teed_n, b.len);
+	free(b.data);
+}
+END_TEST
+
+START_TEST(scan_accepts_empty_stream_as_empty_layer)
+{
+	cleanup_reader sc_reader *r = sc_mem_reader_new("", 0);
+	sc_layer_scan_opts o = {.limits = &limits};
+	sc_digest d;
+	uint64_t n = 1;
+	cleanup_error sconify_error_t err = NULL;
+	ck_assert_ok(sc_layer_scan(r, &o, &d, &n, &err), err);
+	ck_assert_str_eq(d.str, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
+START_TEST(scan_accepts_trailing_zero_padding_up_to_the_cap)
+{
+	limits.max_trailing_bytes = 8192;
+	tarb b = {0};
+	tb_file(&b, "a", "a");
+	tb_end(&b);
+	tb_raw(&b, NULL, 8192);
+	cleanup_error sconify_error_t err = NULL;
+	ck_assert_ok(scan_tb(&b, NULL, &err), err);
+	tb_raw(&b, NULL, 1);
+	FAILS(&b, SCONIFY_ERR_LIMIT, "data after the end of the archive");
+}
+END_TEST
+
+START_TEST(scan_rejects_default_cap_of_trailing_zeros_plus_one)
+{
+	tarb b = {0};
+	tb_file(&b, "a", "a");
+	tb_end(&b);
+	tb_raw(&b, NULL, limits.max_trailing_bytes);
+	cleanup_error sconify_error_t err = NULL;
+	ck_assert_ok(scan_tb(&b, NULL, &err), err);
+	tb_raw(&b, NULL, 512);
+	FAILS(&b, SCONIFY_ERR_LIMIT, "data after the end of the archive");
+}
+END_TEST
+
+START_TEST(scan_rejects_entry_hidden_after_single_zero_block)
+{
+	/* libarchive stops at the first zero block; GNU tar -i would go on */
+	tarb b = {0};
+	tb_file(&b, "a", "a");
+	tb_raw(&b, NULL, 512);
+	tb_file(&b, "hidden", "x");
+	tb_end(&b);
+	FAILS(&b, SCONIFY_ERR_INVALID, "data after the end of the archive");
+}
+END_TEST
+
+START_TEST(scan_rejects_nonzero_bytes_after_end_marker)
+{
+	tarb b = {0};
+	tb_file(&b, "a", "a");
+	tb_end(&b);
+	tb_raw(&b, "x", 1);
+	FAILS(&b, SCONIFY_ERR_INVALID, "data after the end of the archive");
+}
+END_TEST
+
+START_TEST(scan_accepts_archive_without_end_marker)
+{
+	/* Go's archive/tar and libarchive both end at a block boundary */
+	tarb b = {0};
+	tb_file(&b, "a", "a");
+	cleanup_error sconify_error_t err = NULL;
+	ck_assert_ok(scan_tb(&b, NULL, &err), err);
+	free(b.data);
+}
+END_TEST
+
+START_TEST(scan_accepts_pax_global_header)
+{
+	/* git archive writes one with the commit id */
+	tarb b = {0};
+	tb_pax(&b, 'g', "comment", "0123abcd", (size_t)8, NULL);
+	tb_file(&b, "a", "a");
+	tb_pax(&b, 'g', "comment", "again", (size_t)5, NULL);
+	tb_end(&b);
+	cleanup_buf sc_buf out;
+	sc_buf_init(&out, SIZE_MAX);
+	cleanup_error sconify_error_t err = NULL;
+	ck_assert_ok(scan_tb(&b, &out, &err), err);
+	ck_assert_str_eq(out.data, "a file size=1\n");
+	free(b.data);
+}
+END_TEST
+
+START_TEST(scan_reads_gnu_long_names)
+{
+	char name[300];
+	memset(name, 'n', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	name[150] = '/';
+	tarb b = {0};
+	tb_block(&b, "././@LongLink", 13, 'L', strlen(name) + 1, NULL, 0644, GNU);
+	tb_raw(&b, name, strlen(name) + 1);
+	tb_pad(&b);
+	tb_block(&b, name, 100, '0', 0, NULL, 0644, GNU);
+	tb_end(&b);
+	cleanup_buf sc_buf out;
+	sc_buf_init(&out, SIZE_MAX);
+	cleanup_error sconify_error_t err = NULL;
+	ck_assert_ok(scan_tb(&b, &out, &err), err);
+	ck_assert_uint_eq(out.len, strlen(name) + strlen(" file\n"));
+	ck_assert(strncmp(out.data, name, strlen(name)) == 0);
+	free(b.data);
+}
+END_TEST
+
+START_TEST(scan_keeps_utf8_pax_names_as_bytes)
+{
+	/* libarchive warns that the name does not convert to the C locale;
+	 * the scanner takes the bytes as they are */
+	tarb b = {0};
+	const char *name = "caf\xc3\xa9/\xe2\x82\xac";
+	tb_pax(&b, 'x', "path", name, strlen(name), NULL);
+	tb_block(&b, "x", 1, '0', 0, NULL, 0644, USTAR);
+	tb_entry(&b, "latin1-\xe9", '0', NULL, 0, NULL, 0644);
+	tb_end(&b);
+	cleanup_buf sc_buf out;
+	sc_buf_init(&out, SIZE_MAX);
+	cleanup_error sconify_error_t err = NULL;
+	ck_assert_ok(scan_tb(&b, &out, &err), err);
+	ck_assert_str_eq(out.data, "caf\xc3\xa9/\xe2\x82\xac file\nlatin1-\xe9 file\n");
+	free(b.data);
+}
+END_TEST
+
+START_TEST(scan_accepts_old_regular_typeflag_with_trailing_slash_as_directory)
+{
+	tarb b = {0};
+	tb_block(&b, "d/", 2, '\0', 0, NULL, 0755, USTAR);
+	tb_block(&b, "f", 1, '\0', 0, NULL, 0644, USTAR);
+	tb_end(&b);
+	cleanup_buf sc_buf out;
+	sc_buf_init(&out, SIZE_MAX);
+	cleanup_error sconify_error_t err = NULL;
+	ck_assert_ok(scan_tb(&b, &out, &err), err);
+	ck_assert_str_eq(out.data, "d dir\nf file\n");
+	free(b.data);
+}
+END_TEST
+
+/* ---- whiteouts --------------------------------------------------------------------- */
+
+START_TEST(scan_classifies_whiteouts)
+{
+	tarb b = {0};
+	tb_file(&b, ".wh.etc", "");
+	tb_file(&b, "usr/.wh.lib", "");
+	tb_file(&b, "usr/share/.wh..wh..opq", "");
+	tb_file(&b, ".wh..wh..opq", "");
+	tb_file(&b, ".wh..wh.plnk", "");
+	tb_file(&b, "a/.wh..wh.aufs", "");
+	tb_file(&b, ".wh.etc/somefile", "data");
+	tb_file(&b, "a/.wh..hidden", "");
+	tb_end(&b);
+	cleanup_buf sc_buf out;
+	sc_buf_init(&out, SIZE_MAX);
+	cleanup_error sconify_error_t err = NULL;
+	ck_assert_ok(scan_tb(&b, &out, &err), err);
+	ck_assert_str_eq(out.data, ".wh.etc file wh=file:etc\n"
+	                           "usr/.wh.lib file wh=file:usr/lib\n"
+	                           "usr/share/.wh..wh..opq file wh=opaque:usr/share\n"
+	                           ".wh..wh..opq file wh=opaque:\n"
+	                           ".wh..wh.plnk file wh=meta:-\n"
+	                           "a/.wh..wh.aufs file wh=meta:-\n"
+	                           ".wh.etc/somefile file size=4\n"
+	                           "a/.wh..hidden file wh=file:a/.hidden\n");
+	free(b.data);
+}
+END_TEST
+
+static const char *bad_whiteouts[] = {
+        ".wh.",         /* names nothing */
+        "etc/.wh.",     /* the same below the root */
+        ".wh...",       /* containerd WhiteoutRootParent: the parent of the root */
+        "etc/.wh...",   /* WhiteoutParent */
+        ".wh..",        /* WhiteoutRoot */
+        "etc/.wh..",    /* WhiteoutCurrentDirectory */
+        "etc/.wh../x/", /* only the last component counts, but it must be valid */
+};
+
+START_TEST(scan_rejects_whiteout_naming_no_file)
+{
+	tarb b = {0};
+	const char *name = bad_whiteouts[_i];
+	if (name[strlen(name) - 1] == '/') {
+		/* ".wh.." as a directory component is fine; as the last it is not */
+		tb_dir(&b, "etc/.wh../x/");
+		tb_file(&b, "etc/.wh../x/.wh..", "");
+	} else {
+		tb_file(&b, name, "");
+	}
+	tb_end(&b);
+	FAILS(&b, SCONIFY_ERR_INVALID, "invalid whiteout");
+}
+END_TEST
+
+START_TEST(scan_rejects_whiteout_with_dotdot_in_its_path)
+{
+	/* containerd WhiteoutRelativePath: "dne/../.wh.etc" removes /etc there */
+	tarb b = {0};
+	tb_file(&b, "dne/../.wh.etc", "");
+	tb_end(&b);
+	FAILS(&b, SCONIFY_ERR_INVALID, "path has a `..' component");
+}
+END_TEST
+
+/* ---- paths ----------------------------------------------------------------------------- */
+
+START_TEST(scan_rejects_absolute_path)
+{
+	/* containerd SymlinkAbsolute writes "/localetc/unbroken" */
+	tarb b = {0};
+	tb_dir(&b, "etc");
+	tb_symlink(&b, "localetc", "/etc");
+	tb_file(&b, "/localetc/unbroken", "unbroken");
+	tb_end(&b);
+	FAILS(&b, SCONIFY_ERR_INVALID, "layer L: entry `/localetc/unbroken': absolute path");
+}
+END_TEST
+
+START_TEST(scan_rejects_dotdot_component)
+{
+	static const char *names[] = {"../x", "a/../../x", "a/..", "..", "./../x"};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		tarb b = {0};
+		tb_file(&b, names[i], "");
+		tb_end(&b);
+		FAILS(&b, SCONIFY_ERR_INVALID, "path has a `..' component");
+	}
+}
+END_TEST
+
+START_TEST(scan_rejects_symlink_named_dotdot)
+{
+	/* containerd SymlinkParentDirectory and SymlinkParentRelative */
+	tarb b = {0};
+	tb_dir(&b, "etc");
+	tb_symlink(&b, "..", "/etc/");
+	tb_end(&b);
+	FAILS(&b, SCONIFY_ERR_INVALID, "path has a `..' component");
+	b = (tarb){0};
+	tb_symlink(&b, "localetc/sub/..", "/etc/");
+	tb_end(&b);
+	FAILS(&b, SCONIFY_ERR_INVALID, "path has a `..' component");
+}
+END_TEST
+
+START_TEST(scan_rejects_empty_path)
+{
+	/* containerd SymlinkEmptyFilename */
+	tarb b = {0};
+	tb_symlink(&b, "", "/etc/");
+	tb_end(&b);
+	FAILS(&b, SCONIFY_ERR_INVALID, "empty path");
+}
+END_TEST
+
+START_TEST(scan_rejects_pax_path_of_one_mib)
+{
+	size_t n = 1u << 20;
+	char *name = xmalloc(n);
+	memset(name, 'a', n);
+	for (size_t i = 100; i < n; i += 100)
+		name[i] = '/';
+	tarb b = {0};
+	tb_pax(&b, 'x', "path", name, n, NULL);
+	tb_block(&b, "short", 5, '0', 0, NULL, 0644, USTAR);
+	tb_end(&b);
+	free(name);
+	FAILS(&b, SCONIFY_ERR_LIMIT, "path longer than");
+}
+END_TEST
+
+START_TEST(scan_rejects_path_longer_than_the_limit)
+{
+	limits.max_path_bytes = 200;
+	char name[202];
+	memset(name, 'a', 201);
+	name[201] = '\0';
+	tarb b = {0};
+	tb_file(&b, name, "");
+	tb_end(&b);
+	FAILS(&b, SCONIFY_ERR_LIMIT, "path longer than 200 bytes");
+}
+END_TEST
+
+START_TEST(scan_rejects_path_300_components_deep)
+{
+	char name[601];
+	for (int i = 0; i < 300; i++)
+		memcpy(name + 2 * i, "d/", 2);
+	name[599] = '\0';
+	tarb b = {0};
+	tb_file(&b, name, "");
+	tb_end(&b);
+	FAILS(&b, SCONIFY_ERR_LIMIT, "path deeper than 256");
+}
+END_TEST
+
+START_TEST(scan_rejects_too_many_entries)
+{
+	limits.max_entries = 1000;
+	tarb b = {0};
+	char name[32];
+	for (int i = 0; i < 1000; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		tb_file(&b, name, "");
+	}
+	size_t len = b.len;
+	tb_end(&b);
+	cleanup_error sconify_error_t err = NULL;
+	ck_assert_ok(scan_tb(&b, NULL, &err), err);
+	b.len = len;
+	tb_file(&b, "f1000", "");
+	tb_end(&b);
+	FAILS(&b, SCONIFY_ERR_LIMIT, "too many entries");
+}
+END_TEST
+
+/* ---- the root -------------------------------------------------------------------------- */
+
+START_TEST(scan_rejects_root_that_is_not_a_directory)
+{
+	/* umoci CVE-2021-29136: "." as a symlink redirected later layers */
+	static const struct {
+		const char *name;
+		char type;
+		const char *link;
+	} roots[] = {{".", '2', "/host"}, {".", '0', NULL}, {"/", '2', "x"}, {".", '1', "etc"}};
+	for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
+		tarb b = {0};
+		tb_dir(&b, "etc");
+		tb_entry(&b, roots[i].name, roots[i].type, NULL, 0, roots[i].link, 0777);
+		tb_end(&b);
+		FAILS(&b, SCONIFY_ERR_INVALID,
+		      roots[i].name[0] == '/' ? "absolute path" : "root must be a directory");
+	}
+}
+END_TEST
+
+/* ---- links ------------------------------------------------------------------------------- */
+
+START_TEST(scan_rejects_empty_symlink_target)
+{
+	tarb b = {0};
+	tb_symlink(&b, "l", "");
+	tb_end(&b);
+	FAILS(&b, SCONIFY_ERR_INVALID, "empty symlink target");
+}
+END_TEST
+
+static const struct {
+	const char *name, *target; /* containerd TestBreakouts cases with relative targets */
+} escaping_symlinks[] = {
+        {"breakouts/d1", "../../etc"},                 /* HardlinkRelative */
+        {"breakouts/d1", "../downandout/../../etc"},   /* HardlinkDownAndOut */
+        {"localetc", "../../../../../../../etc"},      /* HardlinkRelativeLong */
+        {"localetc", "upandout/../../../etc"},         /* HardlinkRelativeUpAndOut */
+        {"localetc", "../../etc"},                     /* SymlinkOverrideDirectoryRelative */
+        {"passwdlink", "../../../../../etc/passwd"},   /* HardlinkSymlinkRelative */
+        {"home/derek/breakout", "../../../breakout"},  /* TestRelativeSymlinks */
+        {"breakout", "etc/../../upandout"},            /* TestRelativeSymlinks */
+        {"home/breakout", "derek/../../../downandout"} /* TestRelativeSymlinks */
+};
+
+START_TEST(scan_rejects_symlink_target_escaping_the_root)
+{
+	tarb b = {0};
+	tb_dir(&b, "etc");
+	tb_symlink(&b, escaping_symlinks[_i].name, escaping_symlinks[_i].target);
+	tb_end(&b);
+	FAILS(&b, SCONIFY_ERR_INVALID, "symlink target escapes the root");
+}
+END_TEST
+
+START_TEST(scan_accepts_symlink_targets_inside_the_root)
+{
+	tarb b = {0};
+	tb_symlink(&b, "localetc", "/etc");             /* SymlinkAbsolute */
+	tb_symlink(&b, "localetc2", "/dummy/../etc");   /* SymlinkUpAndOut */
+	tb_symlink(&b, "localetc3", "./dummy/etc");     /* SymlinkMultipleRelative */
+	tb_symlink(&b, "home/derek/other", "../other"); /* TestRelativeSymlinks */
+	tb_symlink(&b, "home/derek/etc", "../../etc");  /* TestRelativeSymlinks */
+	tb_symlink(&b, "home/derek/updown", "up/../../other");
+	tb_symlink(&b, "abs", "/../../../../etc"); /* absolute: resolves inside */
+	tb_symlink(&b, "dot", ".");
+	tb_end(&b);
+	cleanup_error sconify_error_t err = NULL;
+	ck_assert_ok(scan_tb(&b, NULL, &err), err);
+	free(b.data);
+}
+END_TEST
+
+START_TEST(scan_rejects_hardlink_with_absolute_target)
+{
+	/* containerd HardlinkDirectAbsolute and HardlinkAbsolute */
+	tarb b = {0};
+	tb_dir(&b, "etc");
+	tb_file(&b, "etc/passwd", "inside");
+	tb_link(&b, "localpasswd", "/etc/passwd");
+	tb_end(&b);
+	FAILS(&b, SCONIFY_ERR_INVALID, "hard link target `/etc/passwd' is absolute");
+}
+END_TEST
+
+START_TEST(scan_rejects_hardlink_with_dotdot_target)
+{
+	/* containerd HardlinkDirectRelative */
+	tarb b = {0};
+	tb_dir(&b, "etc");
+	tb_file(&b, "etc/passwd", "inside");
+	tb_link(&b, "localpasswd", "../../../../../etc/passwd");
+	tb_end(&b);
+	FAILS(&b, SCONIFY_ERR_INVALID,
+	      "hard link target `../../../../../etc/passwd': path has a `..' component");
+}
+END_TEST
+
+START_TEST(scan_rejects_hardlink_to_the_root)
+{
+	tarb b = {0};
+	tb_link(&b, "l", "./");
+	tb_end(&b);
+	FAILS(&b, SCONIFY_ERR_INVALID, "is a directory");
+	b = (tarb){0};
+	tb_link(&b, "l", "");
+	tb_end(&b);
+	FAILS(&b, SCONIFY_ERR_INVALID, "hard link target");
+}
+END_TEST
+
+START_TEST(scan_rejects_absolute_hardlink_name_of_symlink_chmod_breakout)
+{
+	/* containerd HardlinkSymlinkChmod (CVE-2021-32760) uses host paths as
+	 * names; both entries fail here before anything could follow them */
+	tarb b = {0};
+	tb_symlink(&b, "/tmp/td/also-exists-outside-root", "/tmp/td/perm400");
+	tb_link(&b, "sketchylink", "/tmp/td/also-exists-outside-root");
+	tb_end(&b);
+	FAILS(&b, SCONIFY_ERR_INVALID, "absolute path");
+}
+END_TEST
+
+/* ---- what libarchive and Go's archive/tar would read differently -------------------------------- */
+
+START_TEST(scan_rejects_unknown_typeflag)
+{
+	/* libarchive reads it as a regular file, containerd refuses it */
+	static const char types[] = {'Z', '7', '8', 'D', 'M', 'N'};
+	for (size_t i = 0; i < sizeof(types); i++) {
+		tarb b = {0};
+		tb_entry(&b, "x", types[i], "abc", 3, NULL, 0644);
+		tb_end(&b);
+		FAILS(&b, SCONIFY_ERR_UNSUPPORTED, "unsupported entry type");
+	}
+}
+END_TEST
+
+START_TEST(scan_rejects_volume_header)
+{
+	/* libarchive drops it silently, ignoring its size */
+	tarb b = {0};
+	tb_block(&b, "label", 5, 'V', 0, NULL, 0644, GNU);
+	tb_file(&b, "a", "");
+	tb_end(&b);
+	FAILS(&b, SCONIFY_ERR_UNSUPPORTED, "unsupported entry type");
+}
+END_TEST
+
+START_TEST(scan_rejects_gnu_sparse_entry)
+{
+	tarb b = {0};
+	unsigned char h[512];
+	tb_block(&b, "sparse", 6, 'S', 512, NULL, 0644, GNU);
+	/* one map entry: offset 0, 512 bytes; realsize 4096 */
+	memcpy(h, b.data + b.len - 512, 512);
+	memset(h + 386, 0, 512 - 386);
+	snprintf((char *)h + 386, 12, "%011o", 0);
+	snprintf((char *)h + 398, 12, "%011o", 512);
+	snprintf((char *)h + 483, 12, "%011o", 4096);
+	memset(h + 148, ' ', 8);
+	unsigned sum = 0;
+	for (int i = 0; i < 512; i++)
+		sum += h[i];
+	snprintf((char *)h + 148, 8, "%06o", sum);
+	h[155] = ' ';
+	memcpy(b.data + b.len - 512, h, 512);
+	tb_raw(&b, NULL, 512);
+	tb_end(&b);
+	FAILS(&b, SCONIFY_ERR_UNSUPPORTED, "sparse entries are not supported");
+}
+END_TEST
+
+START_TEST(scan_rejects_pax_sparse_entry)
+{
+	tarb b = {0};
+	tb_pax(&b, 'x', "GNU.sparse.size", "4096", (size_t)4, "GNU.sparse.numblocks", "1", (size_t)1,
+	       "GNU.sparse.offset", "0", (size_t)1, "GNU.sparse.numbytes", "512", (size_t)3, NULL);
+	tb_entry(&b, "sparse", '0', NULL, 0, NULL, 0644);
+	tb_end(&b);
+	FAILS(&b, SCONIFY_ERR_UNSUPPORTED, "sparse entries are not supported");
+}
+END_TEST
+
+START_TEST(scan_rejects_pax_path_with_nul)
+{
+	/* libarchive 3.6.2 cuts the path at the NUL (here to "a"), Go refuses it */
+	tarb b = {0};
+	tb_pax(&b, 'x', "path", "a\0/../../etc/passwd", (size_t)19, NULL);
+	tb_block(&b, "plain", 5, '0', 0, NULL, 0644, USTAR);
+	tb_end(&b);
+	FAILS(&b, SCONIFY_ERR_INVALID, "pax `path' has a NUL byte");
+	b = (tarb){0};
+	tb_pax(&b, 'x', "linkpath", "t\0x", (size_t)3, NULL);
+	tb_block(&b, "l", 1, '2', 0, "t", 0777, USTAR);
+	tb_end(&b);
+	FAILS(&b, SCONIFY_ERR_INVALID, "pax `linkpath' has a NUL byte");
+}
+END_TEST
+
+START_TEST(scan_rejects_pax_size_on_directory)
+{
+	/* libarchive would skip 512 bytes as the directory's data, Go reads
+	 * them as the next header: an entry only one of them sees */
+	tarb b = {0};
+	tb_pax(&b, 'x', "size", "512", (size_t)3, NULL);
+	tb_block(&b, "d", 1, '5', 0, NULL, 0755, USTAR);
+	tb_file(&b, "smuggled", "");
+	tb_file(&b, "g", "");
+	tb_end(&b);
+	FAILS(&b, SCONIFY_ERR_UNSUPPORTED, "unsupported entry type");
+}
+END_TEST
+
+START_TEST(scan_rejects_hardlink_with_data)
+{
+	/* in a pax archive libarchive obeys a hard link's size; Go ignores it */
+	tarb b = {0};
+	tb_pax(&b, 'x', "mtime", "1", (size_t)1, NULL);
+	tb_file(&b, "f", "");
+	tb_block(&b, "l", 1, '1', 512, "f", 0644, USTAR);
+	tb_file(&b, "smuggled", "");
+	tb_end(&b);
+	FAILS(&b, SCONIFY_ERR_UNSUPPORTED, "unsupported entry type");
+}
+END_TEST
+
+START_TEST(scan_rejects_regular_typeflag_with_trailing_slash)
+{
+	/* libarchive reads "x/" with typeflag '0' as a directory, Go as a file */
+	tarb b = {0};
+	tb_block(&b, "x/", 2, '0', 0, NULL, 0644, USTAR);
+	tb_end(&b);
+	FAILS(&b, SCONIFY_ERR_UNSUPPORTED, "unsupported entry type");
+}
+END_TEST
+
+START_TEST(scan_rejects_conflicting_long_name_and_pax_path)
+{
+	/* libarchive takes the outermost, Go the GNU long name */
+	tarb b = {0};
+	tb_pax(&b, 'x', "path", "from-pax", (size_t)8, NULL);
+	tb_block(&b, "././@LongLink", 13, 'L', 10, NULL, 0644, GNU);
+	tb_raw(&b, "from-gnu\0\0", 10);
+	tb_pad(&b);
+	tb_block(&b, "plain", 5, '0', 0, NULL, 0644, GNU);
+	tb_end(&b);
+	FAILS(&b, SCONIFY_ERR_INVALID, "conflicting extended headers");
+}
+END_TEST
+
+/* Rewrites the checksum of the header block at b->data + off. */
+static void tb_rechecksum(tarb *b, size_t off)
+{
+	unsigned char *h = (unsigned char *)b->data + off;
+	memset(h + 148, ' ', 8);
+	unsigned sum = 0;
+	for (int i = 0; i < 512; i++)
+		sum += h[i];
+	snprintf((char *)h + 148, 8, "%06o", sum);
+	h[155] = ' ';
+}
+
+START_TEST(scan_joins_ustar_prefix_and_name)
+{
+	tarb b = {0};
+	tb_file(&b, "name", "");
+	memcpy(b.data + 345, "some/prefix", 11);
+	tb_rechecksum(&b, 0);
+	tb_end(&b);
+	cleanup_buf sc_buf out;
+	sc_buf_init(&out, SIZE_MAX);
+	cleanup_error sconify_error_t err = NULL;
+	ck_assert_ok(scan_tb(&b, &out, &err), err);
+	ck_assert_str_eq(out.data, "some/prefix/name file\n");
+	free(b.data);
+}
+END_TEST
+
+START_TEST(scan_rejects_prefix_that_go_would_ignore_or_cut)
+{
+	/* magic "ustar " without GNU's version: libarchive joins the prefix,
+	 * Go reads a v7 header and does not */
+	tarb b = {0};
+	tb_file(&b, "name", "");
+	memcpy(b.data + 257, "ustar 00", 8);
+	memcpy(b.data + 345, "hidden", 6);
+	tb_rechecksum(&b, 0);
+	tb_end(&b);
+	FAILS(&b, SCONIFY_ERR_UNSUPPORTED, "unsupported entry type");
+	/* a star header: Go takes 131 bytes of the prefix, libarchive 155 */
+	b = (tarb){0};
+	tb_file(&b, "name", "");
+	memset(b.data + 345, 'p', 140);
+	memcpy(b.data + 508, "tar", 4);
+	tb_rechecksum(&b, 0);
+	tb_end(&b);
+	FAILS(&b, SCONIFY_ERR_UNSUPPORTED, "unsupported entry type");
+}
+END_TEST
+
+START_TEST(scan_rejects_negative_size)
+{
+	/* libarchive reads it as 0 and warns, Go refuses the header */
+	tarb b = {0};
+	tb_file(&b, "a", "");
+	memset(b.data + 124, 0xff, 12);
+	tb_rechecksum(&b, 0);
+	tb_end(&b);
+	FAILS(&b, SCONIFY_ERR_INVALID, "not a tar archive");
+}
+END_TEST
+
+START_TEST(scan_rejects_long_chain_of_extended_headers)
+{
+	tarb b = {0};
+	for (int i = 0; i < 9; i++)
+		tb_pax(&b, 'g', "comment", "x", (size_t)1, NULL);
+	tb_file(&b, "a", "");
+	tb_end(&b);
+	FAILS(&b, SCONIFY_ERR_INVALID, "conflicting extended headers");
+}
+END_TEST
+
+START_TEST(scan_rejects_malformed_pax_record)
+{
+	/* the record's last byte is its '=' (found by fuzzing: read past the body) */
+	tarb b = {0};
+	tb_block(&b, "PaxHeaders/x", 12, 'x', 7, NULL, 0644, USTAR);
+	tb_raw(&b, "7 path=", 7);
+	tb_pad(&b);
+	tb_file(&b, "a", "");
+	tb_end(&b);
+	FAILS(&b, SCONIFY_ERR_INVALID, "not a tar archive");
+}
+END_TEST
+
+/* ---- broken archives ----------------------------------------------------------------------------- */
+
+START_TEST(scan_rejects_data_that_is_not_tar)
+{
+	char junk[2048];
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (char)(i * 31 + 7);
+	cleanup_error sconify_error_t err = NULL;
+	ck_assert_fails(scan(junk, sizeof(junk), NULL, &err), err, SCONIFY_ERR_INVALID, "not a tar archive");
+	sconify_error_free(&err);
+	/* gzip: layers reach the scanner decompressed */
+	static const unsigned char gz[] = {0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 3,
+	                                   3,    0,    0,    0, 0, 0, 0, 0, 0, 0};
+	ck_assert_fails(scan(gz, sizeof(gz), NULL, &err), err, SCONIFY_ERR_INVALID, "not a tar archive");
+}
+END_TEST
+
+START_TEST(scan_rejects_truncated_archive)
+{
+	tarb b = {0};
+	tb_file(&b, "a", "0123456789");
+	tb_entry(&b, "b", '0', NULL, 0, NULL, 0644);
+	cleanup_error sconify_error_t err = NULL;
+	/* inside the data of "a" */
+	ck_assert_fails(scan(b.data, 512 + 5, NULL, &err), err, SCONIFY_ERR_INVALID, "truncated");
+	sconify_error_free(&err);
+	/* inside the header of "b" */
+	ck_assert_fails(scan(b.data, 1024 + 100, NULL, &err), err, SCONIFY_ERR_INVALID, "truncated");
+	free(b.data);
+}
+END_TEST
+
+START_TEST(scan_rejects_corrupt_header_checksum)
+{
+	tarb b = {0};
+	tb_file(&b, "a", "");
+	tb_file(&b, "b", "");
+	tb_end(&b);
+	b.data[512 + 10] ^= 1;
+	FAILS(&b, SCONIFY_ERR_INVALID, "not a tar archive");
+}
+END_TEST
+
+/* ---- plumbing ---------------------------------------------------------------------------------------- */
+
+static int refuse(void *userdata, const sc_layer_entry *e, sconify_error_t *err)
+{
+	(void)userdata;
+	if (strcmp(e->path, "b") == 0)
+		return sc_error(err, SCONIFY_ERR_INVALID, 0, "entry `b': refused by the callback");
+	return 0;
+}
+
+START_TEST(scan_stops_at_callback_failure)
+{
+	tarb b = {0};
+	tb_file(&b, "a", "");
+	tb_file(&b, "b", "");
+	tb_end(&b);
+	cleanup_reader sc_reader *r = sc_mem_reader_new(b.data, b.len);
+	sc_layer_scan_opts o = {.limits = &limits, .on_entry = refuse, .what = "layer L"};
+	cleanup_error sconify_error_t err = NULL;
+	ck_assert_fails(sc_layer_scan(r, &o, NULL, NULL, &err), err, SCONIFY_ERR_INVALID,
+	                "layer L: entry `b': refused by the callback");
+	free(b.data);
+}
+END_TEST
+
+struct failing_reader {
+	sc_reader base;
+	sc_reader *inner;
+	size_t left;
+};
+
+static ssize_t failing_read(sc_reader *base, void *buf, size_t len, sconify_error_t *err)
+{
+	struct failing_reader *r = (struct failing_reader *)base;
+	if (r->left == 0)
+		return sc_error(err, SCONIFY_ERR_INTEGRITY, 0, "blob x: digest mismatch");
+	if (len > r->left)
+		len = r->left;
+	ssize_t n = sc_reader_read(r->inner, buf, len, err);
+	if (n > 0)
+		r->left -= (size_t)n;
+	return n;
+}
+
+static void failing_free(sc_reader *base)
+{
+	struct failing_reader *r = (struct failing_reader *)base;
+	sc_reader_free(r->inner);
+	free(r);
+}
+
+static const struct sc_reader_ops failing_ops = {.read = failing_read, .free = failing_free};
+
+START_TEST(scan_passes_reader_errors_unchanged)
+{
+	tarb b = {0};
+	char *big = xcalloc(1, 3 << 20);
+	tb_entry(&b, "big", '0', big, 3 << 20, NULL, 0644);
+	tb_end(&b);
+	free(big);
+	struct failing_reader *fr = xzalloc(sizeof(*fr));
+	fr->base.ops = &failing_ops;
+	fr->inner = sc_mem_reader_new(b.data, b.len);
+	fr->left = 2 << 20;
+	cleanup_reader sc_reader *r = &fr->base;
+	sc_layer_scan_opts o = {.limits = &limits, .what = "layer L"};
+	cleanup_error sconify_error_t err = NULL;
+	ck_assert_fails(sc_layer_scan(r, &o, NULL, NULL, &err), err, SCONIFY_ERR_INTEGRITY,
+	                "blob x: digest mismatch");
+	ck_assert_str_eq(sconify_error_message(err), "blob x: digest mismatch");
+	free(b.data);
+}
+END_TEST
+
+START_TEST(scan_accepts_libarchive_written_layer)
+{
+	/* a layer as libarchive's own pax writer makes it, xattrs included */
+	struct archive *a = archive_write_new();
+	archive_write_set_format_pax_restricted(a);
+	size_t cap = 1 << 20, used = 0;
+	char *buf = xmalloc(cap);
+	ck_assert_int_eq(archive_write_open_memory(a, buf, cap, &used), ARCHIVE_OK);
+	struct archive_entry *e = archive_entry_new();
+	archive_entry_set_pathname(e, "usr/bin/ping");
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0755);
+	archive_entry_set_size(e, 4);
+	archive_entry_xattr_add_entry(e, "security.capability", "\x01\x00\x00\x02", 4);
+	ck_assert_int_eq(archive_write_header(a, e), ARCHIVE_OK);
+	ck_assert_int_eq(archive_write_data(a, "ping", 4), 4);
+	archive_entry_free(e);
+	ck_assert_int_eq(archive_write_close(a), ARCHIVE_OK);
+	archive_write_free(a);
+	cleanup_buf sc_buf out;
+	sc_buf_init(&out, SIZE_MAX);
+	cleanup_error sconify_error_t err = NULL;
+	ck_assert_ok(scan(buf, used, &out, &err), err);
+	ck_assert_str_eq(out.data, "usr/bin/ping file size=4\n");
+	free(buf);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("layer-scan");
+	TCase *tc = tcase_create("scan");
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_add_test(tc, scan_reports_every_entry_type);
+	tcase_add_test(tc, scan_reports_mode_with_setuid_bits);
+	tcase_add_test(tc, scan_normalises_paths);
+	tcase_add_test(tc, scan_tee_receives_exact_input_and_diff_id_is_its_sha256);
+	tcase_add_test(tc, scan_accepts_empty_stream_as_empty_layer);
+	tcase_add_test(tc, scan_accepts_trailing_zero_padding_up_to_the_cap);
+	tcase_add_test(tc, scan_rejects_default_cap_of_trailing_zeros_plus_one);
+	tcase_add_test(tc, scan_rejects_entry_hidden_after_single_zero_block);
+	tcase_add_test(tc, scan_rejects_nonzero_bytes_after_end_marker);
+	tcase_add_test(tc, scan_accepts_archive_without_end_marker);
+	tcase_add_test(tc, scan_accepts_pax_global_header);
+	tcase_add_test(tc, scan_reads_gnu_long_names);
+	tcase_add_test(tc, scan_keeps_utf8_pax_names_as_bytes);
+	tcase_add_test(tc, scan_accepts_old_regular_typeflag_with_trailing_slash_as_directory);
+	tcase_add_test(tc, scan_classifies_whiteouts);
+	tcase_add_loop_test(tc, scan_rejects_whiteout_naming_no_file, 0,
+	                    sizeof(bad_whiteouts) / sizeof(bad_whiteouts[0]));
+	tcase_add_test(tc, scan_rejects_whiteout_with_dotdot_in_its_path);
+	tcase_add_test(tc, scan_rejects_absolute_path);
+	tcase_add_test(tc, scan_rejects_dotdot_component);
+	tcase_add_test(tc, scan_rejects_symlink_named_dotdot);
+	tcase_add_test(tc, scan_rejects_empty_path);
+	tcase_add_test(tc, scan_rejects_pax_path_of_one_mib);
+	tcase_add_test(tc, scan_rejects_path_longer_than_the_limit);
+	tcase_add_test(tc, scan_rejects_path_300_components_deep);
+	tcase_add_test(tc, scan_rejects_too_many_entries);
+	tcase_add_test(tc, scan_rejects_root_that_is_not_a_directory);
+	tcase_add_test(tc, scan_rejects_empty_symlink_target);
+	tcase_add_loop_test(tc, scan_rejects_symlink_target_escaping_the_root, 0,
+	                    sizeof(escaping_symlinks) / sizeof(escaping_symlinks[0]));
+	tcase_add_test(tc, scan_accepts_symlink_targets_inside_the_root);
+	tcase_add_test(tc, scan_rejects_hardlink_with_absolute_target);
+	tcase_add_test(tc, scan_rejects_hardlink_with_dotdot_target);
+	tcase_add_test(tc, scan_rejects_hardlink_to_the_root);
+	tcase_add_test(tc, scan_rejects_absolute_hardlink_name_of_symlink_chmod_breakout);
+	tcase_add_test(tc, scan_rejects_unknown_typeflag);
+	tcase_add_test(tc, scan_rejects_volume_header);
+	tcase_add_test(tc, scan_rejects_gnu_sparse_entry);
+	tcase_add_test(tc, scan_rejects_pax_sparse_entry);
+	tcase_add_test(tc, scan_rejects_pax_path_with_nul);
+	tcase_add_test(tc, scan_rejects_pax_size_on_directory);
+	tcase_add_test(tc, scan_rejects_hardlink_with_data);
+	tcase_add_test(tc, scan_rejects_regular_typeflag_with_trailing_slash);
+	tcase_add_test(tc, scan_rejects_conflicting_long_name_and_pax_path);
+	tcase_add_test(tc, scan_joins_ustar_prefix_and_name);
+	tcase_add_test(tc, scan_rejects_prefix_that_go_would_ignore_or_cut);
+	tcase_add_test(tc, scan_rejects_malformed_pax_record);
+	tcase_add_test(tc, scan_rejects_negative_size);
+	tcase_add_test(tc, scan_rejects_long_chain_of_extended_headers);
+	tcase_add_test(tc, scan_rejects_data_that_is_not_tar);
+	tcase_add_test(tc, scan_rejects_truncated_archive);
+	tcase_add_test(tc, scan_rejects_corrupt_header_checksum);
+	tcase_add_test(tc, scan_stops_at_callback_failure);
+	tcase_add_test(tc, scan_passes_reader_errors_unchanged);
+	tcase_add_test(tc, scan_accepts_libarchive_written_layer);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return sc_test_run(suite());
+}
