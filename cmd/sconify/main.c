@@ -1,10 +1,67 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+/* sconify: dispatches to one subcommand per file (copy.c, inspect.c). */
+#include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
-#include "sconify.h"
+#include "cli.h"
 
-int main(void)
+static const struct {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+} commands[] = {
+        {"copy", cmd_copy, "copy an image between transports, optionally recompressing its layers"},
+        {"inspect", cmd_inspect, "print an image's manifest, config, or a JSON summary"},
+};
+
+static void usage(FILE *f)
 {
-	printf("sconify %s\n", sconify_version());
-	return 0;
+	fprintf(f, "Usage: sconify [--version] [--help] COMMAND [OPTIONS] ARGS\n\n"
+	           "Converts container images into confidential ones.\n\nCommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\nImages are named with skopeo's transports:\n"
+	           "  oci:DIR[:REF]              an OCI image layout directory\n"
+	           "  oci-archive:FILE[:REF]     an OCI image layout in a tar file\n"
+	           "  docker-archive:FILE[:REF]  a `docker save' archive (REF: name:tag or @N)\n"
+	           "\nRun `sconify COMMAND --help' for a command's options.\n"
+	           "Exit status: 0 success, 1 failure, 2 wrong usage.\n");
+}
+
+int cli_usage_error(const char *command, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "sconify%s%s: ", command ? " " : "", command ? command : "");
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry `sconify%s%s --help'.\n", command ? " " : "", command ? command : "");
+	return EXIT_USAGE;
+}
+
+int cli_fail(sconify_error_t *err)
+{
+	fprintf(stderr, "sconify: error: %s\n", sconify_error_message(*err));
+	sconify_error_free(err);
+	return EXIT_FAIL;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage(stderr), EXIT_USAGE;
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+		printf("sconify %s\n", sconify_version());
+		return EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(cmd, commands[i].name) == 0)
+			return commands[i].run(argc - 1, argv + 1);
+	return cli_usage_error(NULL, "unknown command `%s'", cmd);
 }

@@ -55,8 +55,8 @@ static int get(json_t *obj, const char *key, bool optional, const char *what, js
 		return sc_error(err, SCONIFY_ERR_INVALID, 0, "%s lacks `%s'", what, key);
 	}
 	if (json_typeof(v) != want)
-		return sc_error(err, SCONIFY_ERR_INVALID, 0, "%s: `%s' is %s, not %s", what, key, type_name(v),
-		                want_name);
+		return sc_error(err, SCONIFY_ERR_INVALID, 0, "%s: `%s' is %s, not %s", what, key,
+		                type_name(v), want_name);
 	*ret = v;
 	return 0;
 }

@@ -31,11 +31,11 @@ int sc_descriptor_parse(json_t *obj, const char *where, sc_descriptor *ret, scon
 		return -1;
 	const char *key;
 	json_t *v;
-	json_object_foreach(annotations, key, v)
-	{
+	json_object_foreach (annotations, key, v) {
 		if (!json_is_string(v)) {
 			cleanup_free char *q = sc_quote(key, SC_QUOTE_MAX);
-			return sc_error(err, SCONIFY_ERR_INVALID, 0, "%s: annotation `%s' is not a string", where, q);
+			return sc_error(err, SCONIFY_ERR_INVALID, 0, "%s: annotation `%s' is not a string",
+			                where, q);
 		}
 	}
 
@@ -137,8 +137,8 @@ static int parse_descriptors(json_t *arr, const char *noun, const char *what, co
 {
 	size_t n = json_array_size(arr);
 	if (n > limits->max_descriptors)
-		return sc_error(err, SCONIFY_ERR_LIMIT, 0, "%s has too many %s (%zu, the limit is %llu)", what, noun,
-		                n, (unsigned long long)limits->max_descriptors);
+		return sc_error(err, SCONIFY_ERR_LIMIT, 0, "%s has too many %s (%zu, the limit is %llu)",
+		                what, noun, n, (unsigned long long)limits->max_descriptors);
 	sc_descriptor *list = xcalloc(n, sizeof(*list));
 	for (size_t i = 0; i < n; i++) {
 		cleanup_free char *where = xasprintf("%s: %s %zu", what, noun, i);
@@ -165,8 +165,8 @@ static int decide_kind(json_t *root, const char *declared_mt, const char *what, 
 		cleanup_free char *qb = sc_quote(body_mt, SC_QUOTE_MAX);
 		cleanup_free char *qd = sc_quote(declared_mt, SC_QUOTE_MAX);
 		return sc_error(err, SCONIFY_ERR_INVALID, 0,
-		                "%s: media type `%s' in the document contradicts `%s' declared for it", what, qb,
-		                qd);
+		                "%s: media type `%s' in the document contradicts `%s' declared for it", what,
+		                qb, qd);
 	}
 	const char *mt = body_mt ? body_mt : declared_mt;
 	if (mt) {
@@ -174,7 +174,8 @@ static int decide_kind(json_t *root, const char *declared_mt, const char *what, 
 		if (k == SC_DOC_UNKNOWN) {
 			cleanup_free char *q = sc_quote(mt, SC_QUOTE_MAX);
 			return sc_error(err, SCONIFY_ERR_UNSUPPORTED, 0,
-			                "%s: unsupported media type `%s' (not an image manifest or index)", what, q);
+			                "%s: unsupported media type `%s' (not an image manifest or index)",
+			                what, q);
 		}
 		/* Docker's schema requires the field; only OCI may omit it. */
 		if (body_mt == NULL && (k == SC_DOC_DOCKER_MANIFEST || k == SC_DOC_DOCKER_LIST))
@@ -187,9 +188,10 @@ static int decide_kind(json_t *root, const char *declared_mt, const char *what, 
 	bool has_manifests = json_object_get(root, "manifests") != NULL;
 	bool has_config = json_object_get(root, "config") != NULL;
 	if (has_manifests == has_config)
-		return sc_error(err, SCONIFY_ERR_INVALID, 0,
-		                "%s has no media type and its fields are ambiguous between a manifest and an index",
-		                what);
+		return sc_error(
+		        err, SCONIFY_ERR_INVALID, 0,
+		        "%s has no media type and its fields are ambiguous between a manifest and an index",
+		        what);
 	*ret = has_manifests ? SC_DOC_OCI_INDEX : SC_DOC_OCI_MANIFEST;
 	return 0;
 }
@@ -209,9 +211,10 @@ int sc_document_parse(const char *data, size_t len, const char *declared_mt, con
 
 	json_t *sv = json_object_get(root, "schemaVersion");
 	if (!json_is_integer(sv) || json_integer_value(sv) != 2)
-		return sc_error(err, SCONIFY_ERR_UNSUPPORTED, 0,
-		                "%s: schemaVersion must be 2 (schema 1 and unversioned documents are not supported)",
-		                what);
+		return sc_error(
+		        err, SCONIFY_ERR_UNSUPPORTED, 0,
+		        "%s: schemaVersion must be 2 (schema 1 and unversioned documents are not supported)",
+		        what);
 
 	sc_doc_kind kind = SC_DOC_UNKNOWN;
 	if (decide_kind(root, declared_mt, what, &kind, err) < 0)
@@ -239,16 +242,19 @@ int sc_document_parse(const char *data, size_t len, const char *declared_mt, con
 			                json_object_get(root, "layers") ? "layers" : "config");
 		json_t *manifests;
 		if (sc_json_get_array(root, "manifests", false, what, &manifests, err) < 0 ||
-		    parse_descriptors(manifests, "manifests", what, limits, &d->manifests, &d->n_manifests, err) < 0)
+		    parse_descriptors(manifests, "manifests", what, limits, &d->manifests, &d->n_manifests,
+		                      err) < 0)
 			return -1;
 		if (kind == SC_DOC_DOCKER_LIST)
 			for (size_t i = 0; i < d->n_manifests; i++)
 				if (sc_doc_kind_of(d->manifests[i].media_type) != SC_DOC_DOCKER_MANIFEST &&
 				    sc_doc_kind_of(d->manifests[i].media_type) != SC_DOC_OCI_MANIFEST) {
-					cleanup_free char *q = sc_quote(d->manifests[i].media_type, SC_QUOTE_MAX);
-					return sc_error(err, SCONIFY_ERR_INVALID, 0,
-					                "%s: entry %zu of a manifest list has media type `%s'", what,
-					                i, q);
+					cleanup_free char *q =
+					        sc_quote(d->manifests[i].media_type, SC_QUOTE_MAX);
+					return sc_error(
+					        err, SCONIFY_ERR_INVALID, 0,
+					        "%s: entry %zu of a manifest list has media type `%s'", what,
+					        i, q);
 				}
 	}
 
@@ -310,7 +316,8 @@ int sc_config_parse(const char *data, size_t len, const char *what, const sconif
 	for (size_t i = 0; i < n; i++) {
 		const char *s = json_string_value(json_array_get(diff_ids, i));
 		if (s == NULL)
-			return sc_error(err, SCONIFY_ERR_INVALID, 0, "%s: diff_id %zu is not a string", what, i);
+			return sc_error(err, SCONIFY_ERR_INVALID, 0, "%s: diff_id %zu is not a string", what,
+			                i);
 		if (sc_digest_parse(s, &c->diff_ids[i], err) < 0)
 			return sc_error_wrap(err, "%s: diff_id %zu", what, i);
 	}

@@ -49,15 +49,15 @@ static const struct {
 	const char *mt;
 	sc_layer_type t;
 } layer_types[] = {
-	{SC_MT_OCI_LAYER, {SC_COMP_NONE, false, false, false}},
-	{SC_MT_OCI_LAYER_GZIP, {SC_COMP_GZIP, false, false, false}},
-	{SC_MT_OCI_LAYER_ZSTD, {SC_COMP_ZSTD, false, false, false}},
-	{SC_MT_OCI_LAYER_ND, {SC_COMP_NONE, false, true, false}},
-	{SC_MT_OCI_LAYER_ND_GZIP, {SC_COMP_GZIP, false, true, false}},
-	{SC_MT_OCI_LAYER_ND_ZSTD, {SC_COMP_ZSTD, false, true, false}},
-	{SC_MT_DOCKER_LAYER_GZIP, {SC_COMP_GZIP, true, false, true}},
-	{SC_MT_DOCKER_FOREIGN_GZIP, {SC_COMP_GZIP, true, true, true}},
-	{SC_MT_DOCKER_LAYER, {SC_COMP_NONE, true, false, false}},
+        {SC_MT_OCI_LAYER, {SC_COMP_NONE, false, false, false}},
+        {SC_MT_OCI_LAYER_GZIP, {SC_COMP_GZIP, false, false, false}},
+        {SC_MT_OCI_LAYER_ZSTD, {SC_COMP_ZSTD, false, false, false}},
+        {SC_MT_OCI_LAYER_ND, {SC_COMP_NONE, false, true, false}},
+        {SC_MT_OCI_LAYER_ND_GZIP, {SC_COMP_GZIP, false, true, false}},
+        {SC_MT_OCI_LAYER_ND_ZSTD, {SC_COMP_ZSTD, false, true, false}},
+        {SC_MT_DOCKER_LAYER_GZIP, {SC_COMP_GZIP, true, false, true}},
+        {SC_MT_DOCKER_FOREIGN_GZIP, {SC_COMP_GZIP, true, true, true}},
+        {SC_MT_DOCKER_LAYER, {SC_COMP_NONE, true, false, false}},
 };
 
 bool sc_layer_type_parse(const char *mt, sc_layer_type *ret)

@@ -40,7 +40,8 @@ void sc_platform_normalize(sc_platform *p)
 
 	const char *a = p->arch ? p->arch : "";
 	const char *v = p->variant;
-	if (strcmp(a, "i386") == 0 || strcmp(a, "i486") == 0 || strcmp(a, "i586") == 0 || strcmp(a, "i686") == 0) {
+	if (strcmp(a, "i386") == 0 || strcmp(a, "i486") == 0 || strcmp(a, "i586") == 0 ||
+	    strcmp(a, "i686") == 0) {
 		set(&p->arch, "386");
 		set(&p->variant, NULL);
 	} else if (strcmp(a, "x86_64") == 0 || strcmp(a, "x86-64") == 0) {
@@ -98,7 +99,8 @@ int sc_platform_parse(const char *s, sc_platform *ret, sconify_error_t *err)
 		ok = component_valid(parts[i]);
 	if (!ok) {
 		cleanup_free char *q = sc_quote(s, SC_QUOTE_MAX);
-		return sc_error(err, SCONIFY_ERR_INVALID, 0, "invalid platform `%s': expected os/arch[/variant]", q);
+		return sc_error(err, SCONIFY_ERR_INVALID, 0,
+		                "invalid platform `%s': expected os/arch[/variant]", q);
 	}
 	sc_platform p = {xstrdup(parts[0]), xstrdup(parts[1]), n == 3 ? xstrdup(parts[2]) : NULL};
 	sc_platform_normalize(&p);

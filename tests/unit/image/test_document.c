@@ -11,14 +11,14 @@
 #define D1 "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define D2 "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
 #define CONFIG "{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"" D1 "\",\"size\":0}"
-#define LAYER "{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"" D2 "\",\"size\":2}"
+#define LAYER \
+	"{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"" D2 "\",\"size\":2}"
 #define MANIFEST_BODY "\"config\":" CONFIG ",\"layers\":[" LAYER "]"
-#define OCI_MANIFEST                                                                                    \
-	"{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\"," MANIFEST_BODY \
-	"}"
-#define ENTRY(p)                                                                                             \
-	"{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"" D1 "\",\"size\":1,\"platform\":" p \
-	"}"
+#define OCI_MANIFEST \
+	"{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\"," MANIFEST_BODY "}"
+#define ENTRY(p)                                                                         \
+	"{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"" D1 \
+	"\",\"size\":1,\"platform\":" p "}"
 
 static sconify_limits_t limits(void)
 {
@@ -56,7 +56,8 @@ START_TEST(index_with_platforms_parses)
 {
 	cleanup_error sconify_error_t err = NULL;
 	cleanup_document sc_document *d = NULL;
-	ck_assert_ok(parse("{\"schemaVersion\":2,\"manifests\":[" ENTRY("{\"os\":\"linux\",\"architecture\":\"aarch64\"}") "]}",
+	ck_assert_ok(parse("{\"schemaVersion\":2,\"manifests\":[" ENTRY(
+	                           "{\"os\":\"linux\",\"architecture\":\"aarch64\"}") "]}",
 	                   "application/vnd.oci.image.index.v1+json", &d, &err),
 	             err);
 	ck_assert_int_eq(d->kind, SC_DOC_OCI_INDEX);
@@ -79,50 +80,63 @@ static const struct {
 	sconify_error_kind_t kind;
 	const char *needle;
 } bad[] = {
-	{"manifest with manifests", "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\"," MANIFEST_BODY ",\"manifests\":[]}",
-	 NULL, SCONIFY_ERR_INVALID, "ambiguous"},
-	{"index with layers", "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":[],\"layers\":[]}",
-	 NULL, SCONIFY_ERR_INVALID, "ambiguous"},
-	{"index with config", "{\"schemaVersion\":2,\"manifests\":[],\"config\":" CONFIG "}",
-	 "application/vnd.oci.image.index.v1+json", SCONIFY_ERR_INVALID, "ambiguous"},
-	{"both shapes no type", "{\"schemaVersion\":2,\"manifests\":[]," MANIFEST_BODY "}", NULL, SCONIFY_ERR_INVALID,
-	 "ambiguous"},
-	{"body contradicts declared", OCI_MANIFEST, "application/vnd.oci.image.index.v1+json", SCONIFY_ERR_INVALID,
-	 "media type"},
-	{"unknown media type", "{\"schemaVersion\":2,\"mediaType\":\"text/plain\"," MANIFEST_BODY "}", NULL,
-	 SCONIFY_ERR_UNSUPPORTED, "media type"},
-	{"docker without body type", "{\"schemaVersion\":2," MANIFEST_BODY "}",
-	 "application/vnd.docker.distribution.manifest.v2+json", SCONIFY_ERR_INVALID, "no media type"},
-	{"schema 1", "{\"schemaVersion\":1,\"name\":\"x\"}", NULL, SCONIFY_ERR_UNSUPPORTED, "schemaVersion"},
-	{"schemaVersion string", "{\"schemaVersion\":\"2\"," MANIFEST_BODY "}", NULL, SCONIFY_ERR_UNSUPPORTED,
-	 "schemaVersion"},
-	{"duplicate key", "{\"schemaVersion\":2,\"schemaVersion\":2," MANIFEST_BODY "}", NULL, SCONIFY_ERR_INVALID,
-	 "duplicate key"},
-	{"not json", "{\"schemaVersion\":2,", NULL, SCONIFY_ERR_INVALID, "not valid JSON"},
-	{"array", "[]", NULL, SCONIFY_ERR_INVALID, "not a JSON object"},
-	{"nul in string", "{\"schemaVersion\":2,\"x\":\"a\\u0000b\"," MANIFEST_BODY "}", NULL, SCONIFY_ERR_INVALID,
-	 "not valid JSON"},
-	{"bad layer digest",
-	 "{\"schemaVersion\":2,\"config\":" CONFIG ",\"layers\":[{\"mediaType\":\"a/b\",\"digest\":\"sha256:../x\",\"size\":1}]}",
-	 NULL, SCONIFY_ERR_INVALID, "invalid digest"},
-	{"negative size",
-	 "{\"schemaVersion\":2,\"config\":" CONFIG ",\"layers\":[{\"mediaType\":\"a/b\",\"digest\":\"" D1 "\",\"size\":-1}]}",
-	 NULL, SCONIFY_ERR_INVALID, "negative"},
-	{"size as string",
-	 "{\"schemaVersion\":2,\"config\":" CONFIG ",\"layers\":[{\"mediaType\":\"a/b\",\"digest\":\"" D1 "\",\"size\":\"1\"}]}",
-	 NULL, SCONIFY_ERR_INVALID, "not an integer"},
-	{"bad media type", "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"nonsense\",\"digest\":\"" D1 "\",\"size\":1},\"layers\":[]}",
-	 NULL, SCONIFY_ERR_INVALID, "invalid media type"},
-	{"missing layers", "{\"schemaVersion\":2,\"config\":" CONFIG "}", "application/vnd.oci.image.manifest.v1+json",
-	 SCONIFY_ERR_INVALID, "lacks `layers'"},
-	{"annotation not string",
-	 "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"a/b\",\"digest\":\"" D1 "\",\"size\":1,\"annotations\":{\"k\":1}},\"layers\":[]}",
-	 NULL, SCONIFY_ERR_INVALID, "not a string"},
-	{"platform without os", "{\"schemaVersion\":2,\"manifests\":[" ENTRY("{\"architecture\":\"amd64\"}") "]}", NULL,
-	 SCONIFY_ERR_INVALID, "lacks `os'"},
-	{"list entry that is not a manifest",
-	 "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.docker.distribution.manifest.list.v2+json\",\"manifests\":[{\"mediaType\":\"text/plain\",\"digest\":\"" D1 "\",\"size\":1}]}",
-	 NULL, SCONIFY_ERR_INVALID, "manifest list"},
+        {"manifest with manifests",
+         "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\"," MANIFEST_BODY
+         ",\"manifests\":[]}",
+         NULL, SCONIFY_ERR_INVALID, "ambiguous"},
+        {"index with layers",
+         "{\"schemaVersion\":2,\"mediaType\":\"application/"
+         "vnd.oci.image.index.v1+json\",\"manifests\":[],\"layers\":[]}",
+         NULL, SCONIFY_ERR_INVALID, "ambiguous"},
+        {"index with config", "{\"schemaVersion\":2,\"manifests\":[],\"config\":" CONFIG "}",
+         "application/vnd.oci.image.index.v1+json", SCONIFY_ERR_INVALID, "ambiguous"},
+        {"both shapes no type", "{\"schemaVersion\":2,\"manifests\":[]," MANIFEST_BODY "}", NULL,
+         SCONIFY_ERR_INVALID, "ambiguous"},
+        {"body contradicts declared", OCI_MANIFEST, "application/vnd.oci.image.index.v1+json",
+         SCONIFY_ERR_INVALID, "media type"},
+        {"unknown media type", "{\"schemaVersion\":2,\"mediaType\":\"text/plain\"," MANIFEST_BODY "}", NULL,
+         SCONIFY_ERR_UNSUPPORTED, "media type"},
+        {"docker without body type", "{\"schemaVersion\":2," MANIFEST_BODY "}",
+         "application/vnd.docker.distribution.manifest.v2+json", SCONIFY_ERR_INVALID, "no media type"},
+        {"schema 1", "{\"schemaVersion\":1,\"name\":\"x\"}", NULL, SCONIFY_ERR_UNSUPPORTED, "schemaVersion"},
+        {"schemaVersion string", "{\"schemaVersion\":\"2\"," MANIFEST_BODY "}", NULL, SCONIFY_ERR_UNSUPPORTED,
+         "schemaVersion"},
+        {"duplicate key", "{\"schemaVersion\":2,\"schemaVersion\":2," MANIFEST_BODY "}", NULL,
+         SCONIFY_ERR_INVALID, "duplicate key"},
+        {"not json", "{\"schemaVersion\":2,", NULL, SCONIFY_ERR_INVALID, "not valid JSON"},
+        {"array", "[]", NULL, SCONIFY_ERR_INVALID, "not a JSON object"},
+        {"nul in string", "{\"schemaVersion\":2,\"x\":\"a\\u0000b\"," MANIFEST_BODY "}", NULL,
+         SCONIFY_ERR_INVALID, "not valid JSON"},
+        {"bad layer digest",
+         "{\"schemaVersion\":2,\"config\":" CONFIG
+         ",\"layers\":[{\"mediaType\":\"a/b\",\"digest\":\"sha256:../x\",\"size\":1}]}",
+         NULL, SCONIFY_ERR_INVALID, "invalid digest"},
+        {"negative size",
+         "{\"schemaVersion\":2,\"config\":" CONFIG ",\"layers\":[{\"mediaType\":\"a/b\",\"digest\":\"" D1
+         "\",\"size\":-1}]}",
+         NULL, SCONIFY_ERR_INVALID, "negative"},
+        {"size as string",
+         "{\"schemaVersion\":2,\"config\":" CONFIG ",\"layers\":[{\"mediaType\":\"a/b\",\"digest\":\"" D1
+         "\",\"size\":\"1\"}]}",
+         NULL, SCONIFY_ERR_INVALID, "not an integer"},
+        {"bad media type",
+         "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"nonsense\",\"digest\":\"" D1
+         "\",\"size\":1},\"layers\":[]}",
+         NULL, SCONIFY_ERR_INVALID, "invalid media type"},
+        {"missing layers", "{\"schemaVersion\":2,\"config\":" CONFIG "}",
+         "application/vnd.oci.image.manifest.v1+json", SCONIFY_ERR_INVALID, "lacks `layers'"},
+        {"annotation not string",
+         "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"a/b\",\"digest\":\"" D1
+         "\",\"size\":1,\"annotations\":{\"k\":1}},\"layers\":[]}",
+         NULL, SCONIFY_ERR_INVALID, "not a string"},
+        {"platform without os",
+         "{\"schemaVersion\":2,\"manifests\":[" ENTRY("{\"architecture\":\"amd64\"}") "]}", NULL,
+         SCONIFY_ERR_INVALID, "lacks `os'"},
+        {"list entry that is not a manifest",
+         "{\"schemaVersion\":2,\"mediaType\":\"application/"
+         "vnd.docker.distribution.manifest.list.v2+json\",\"manifests\":[{\"mediaType\":\"text/"
+         "plain\",\"digest\":\"" D1 "\",\"size\":1}]}",
+         NULL, SCONIFY_ERR_INVALID, "manifest list"},
 };
 
 START_TEST(rejects_bad_documents)
@@ -153,7 +167,8 @@ START_TEST(too_many_layers_are_refused)
 	cleanup_error sconify_error_t err = NULL;
 	sconify_limits_t l = limits();
 	l.max_descriptors = 2;
-	const char *json = "{\"schemaVersion\":2,\"config\":" CONFIG ",\"layers\":[" LAYER "," LAYER "," LAYER "]}";
+	const char *json =
+	        "{\"schemaVersion\":2,\"config\":" CONFIG ",\"layers\":[" LAYER "," LAYER "," LAYER "]}";
 	cleanup_document sc_document *d = NULL;
 	int r = sc_document_parse(json, strlen(json), NULL, "doc", &l, &d, &err);
 	ck_assert_fails(r, err, SCONIFY_ERR_LIMIT, "too many layers");
@@ -163,8 +178,8 @@ END_TEST
 START_TEST(descriptor_rewrite_keeps_other_fields)
 {
 	cleanup_error sconify_error_t err = NULL;
-	cleanup_json json_t *obj = json_pack("{s:s, s:s, s:i, s:{s:s}, s:[s]}", "mediaType", "a/b", "digest", D1,
-	                                     "size", 5, "annotations", "k", "v", "urls", "https://x");
+	cleanup_json json_t *obj = json_pack("{s:s, s:s, s:i, s:{s:s}, s:[s]}", "mediaType", "a/b", "digest",
+	                                     D1, "size", 5, "annotations", "k", "v", "urls", "https://x");
 	sc_descriptor d;
 	ck_assert_ok(sc_descriptor_parse(obj, "d", &d, &err), err);
 	ck_assert_str_eq(sc_descriptor_annotation(&d, "k"), "v");
@@ -174,7 +189,8 @@ START_TEST(descriptor_rewrite_keeps_other_fields)
 	d.size = 9;
 	cleanup_json json_t *out = sc_descriptor_to_json(&d);
 	cleanup_free char *s = json_dumps(out, JSON_COMPACT);
-	ck_assert_str_eq(s, "{\"mediaType\":\"c/d\",\"digest\":\"" D2 "\",\"size\":9,\"annotations\":{\"k\":\"v\"},"
+	ck_assert_str_eq(s, "{\"mediaType\":\"c/d\",\"digest\":\"" D2
+	                    "\",\"size\":9,\"annotations\":{\"k\":\"v\"},"
 	                    "\"urls\":[\"https://x\"]}");
 	sc_descriptor_clear(&d);
 }
@@ -184,8 +200,9 @@ START_TEST(config_reads_diff_ids_and_platform)
 {
 	cleanup_error sconify_error_t err = NULL;
 	sconify_limits_t l = limits();
-	const char *json = "{\"architecture\":\"arm64\",\"variant\":\"v8\",\"os\":\"linux\",\"rootfs\":{\"type\":"
-	                   "\"layers\",\"diff_ids\":[\"" D1 "\",\"" D2 "\"]}}";
+	const char *json =
+	        "{\"architecture\":\"arm64\",\"variant\":\"v8\",\"os\":\"linux\",\"rootfs\":{\"type\":"
+	        "\"layers\",\"diff_ids\":[\"" D1 "\",\"" D2 "\"]}}";
 	cleanup_config sc_image_config *c = NULL;
 	ck_assert_ok(sc_config_parse(json, strlen(json), "cfg", &l, &c, &err), err);
 	ck_assert_uint_eq(c->n_diff_ids, 2);

@@ -8,13 +8,13 @@
 static const struct {
 	const char *in, *want;
 } norm[] = {
-	{"linux/amd64", "linux/amd64"},         {"linux/x86_64", "linux/amd64"},
-	{"linux/amd64/v1", "linux/amd64"},      {"linux/amd64/v3", "linux/amd64/v3"},
-	{"linux/aarch64", "linux/arm64"},       {"linux/arm64/v8", "linux/arm64"},
-	{"linux/arm64/8", "linux/arm64"},       {"linux/arm", "linux/arm/v7"},
-	{"linux/armhf", "linux/arm/v7"},        {"linux/armel", "linux/arm/v6"},
-	{"linux/arm/6", "linux/arm/v6"},        {"linux/i686", "linux/386"},
-	{"Linux/ppc64le", "linux/ppc64le"},     {"windows/amd64", "windows/amd64"},
+        {"linux/amd64", "linux/amd64"},     {"linux/x86_64", "linux/amd64"},
+        {"linux/amd64/v1", "linux/amd64"},  {"linux/amd64/v3", "linux/amd64/v3"},
+        {"linux/aarch64", "linux/arm64"},   {"linux/arm64/v8", "linux/arm64"},
+        {"linux/arm64/8", "linux/arm64"},   {"linux/arm", "linux/arm/v7"},
+        {"linux/armhf", "linux/arm/v7"},    {"linux/armel", "linux/arm/v6"},
+        {"linux/arm/6", "linux/arm/v6"},    {"linux/i686", "linux/386"},
+        {"Linux/ppc64le", "linux/ppc64le"}, {"windows/amd64", "windows/amd64"},
 };
 
 START_TEST(parse_normalises_aliases)
@@ -28,8 +28,8 @@ START_TEST(parse_normalises_aliases)
 }
 END_TEST
 
-static const char *const bad[] = {"linux", "linux/", "/amd64", "linux//amd64", "linux/amd64/v8/x", "linux/am d64",
-                                  "", "linux/amd64/"};
+static const char *const bad[] = {"linux",        "linux/", "/amd64",      "linux//amd64", "linux/amd64/v8/x",
+                                  "linux/am d64", "",       "linux/amd64/"};
 
 START_TEST(parse_rejects_malformed)
 {

@@ -11,16 +11,18 @@ static const struct {
 	const char *path, *ref;
 	int index;
 } good[] = {
-	{"oci:/tmp/x", SC_TRANSPORT_OCI, "/tmp/x", NULL, -1},
-	{"oci:/tmp/x:latest", SC_TRANSPORT_OCI, "/tmp/x", "latest", -1},
-	{"oci:rel/dir:v1.2-rc.3", SC_TRANSPORT_OCI, "rel/dir", "v1.2-rc.3", -1},
-	{"oci:d:a/b:c@d+e", SC_TRANSPORT_OCI, "d", "a/b:c@d+e", -1},
-	{"oci:d:@2", SC_TRANSPORT_OCI, "d", NULL, 2},
-	{"oci-archive:/a.tar:tag", SC_TRANSPORT_OCI_ARCHIVE, "/a.tar", "tag", -1},
-	{"docker-archive:/a.tar", SC_TRANSPORT_DOCKER_ARCHIVE, "/a.tar", NULL, -1},
-	{"docker-archive:/a.tar:alpine", SC_TRANSPORT_DOCKER_ARCHIVE, "/a.tar", "docker.io/library/alpine:latest", -1},
-	{"docker-archive:/a.tar:localhost:5000/x:1", SC_TRANSPORT_DOCKER_ARCHIVE, "/a.tar", "localhost:5000/x:1", -1},
-	{"docker-archive:/a.tar:@0", SC_TRANSPORT_DOCKER_ARCHIVE, "/a.tar", NULL, 0},
+        {"oci:/tmp/x", SC_TRANSPORT_OCI, "/tmp/x", NULL, -1},
+        {"oci:/tmp/x:latest", SC_TRANSPORT_OCI, "/tmp/x", "latest", -1},
+        {"oci:rel/dir:v1.2-rc.3", SC_TRANSPORT_OCI, "rel/dir", "v1.2-rc.3", -1},
+        {"oci:d:a/b:c@d+e", SC_TRANSPORT_OCI, "d", "a/b:c@d+e", -1},
+        {"oci:d:@2", SC_TRANSPORT_OCI, "d", NULL, 2},
+        {"oci-archive:/a.tar:tag", SC_TRANSPORT_OCI_ARCHIVE, "/a.tar", "tag", -1},
+        {"docker-archive:/a.tar", SC_TRANSPORT_DOCKER_ARCHIVE, "/a.tar", NULL, -1},
+        {"docker-archive:/a.tar:alpine", SC_TRANSPORT_DOCKER_ARCHIVE, "/a.tar",
+         "docker.io/library/alpine:latest", -1},
+        {"docker-archive:/a.tar:localhost:5000/x:1", SC_TRANSPORT_DOCKER_ARCHIVE, "/a.tar",
+         "localhost:5000/x:1", -1},
+        {"docker-archive:/a.tar:@0", SC_TRANSPORT_DOCKER_ARCHIVE, "/a.tar", NULL, 0},
 };
 
 START_TEST(parses_skopeo_syntax)
@@ -43,18 +45,18 @@ static const struct {
 	sconify_error_kind_t kind;
 	const char *needle;
 } bad[] = {
-	{"oci:", SCONIFY_ERR_INVALID, "no path given"},
-	{"oci::x", SCONIFY_ERR_INVALID, "no path given"},
-	{"oci:d:bad name", SCONIFY_ERR_INVALID, "invalid image name"},
-	{"oci:d:-x", SCONIFY_ERR_INVALID, "invalid image name"},
-	{"oci:d:x/", SCONIFY_ERR_INVALID, "invalid image name"},
-	{"oci:d:", SCONIFY_ERR_INVALID, "invalid image name"},
-	{"docker-archive:a:UPPER/x", SCONIFY_ERR_INVALID, "lowercase"},
-	{"docker-archive:a:x@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-	 SCONIFY_ERR_INVALID, "not a digest"},
-	{"ftp:x", SCONIFY_ERR_INVALID, "unknown transport"},
-	{"docker://alpine", SCONIFY_ERR_UNSUPPORTED, "not supported yet"},
-	{"alpine", SCONIFY_ERR_UNSUPPORTED, "not supported yet"},
+        {"oci:", SCONIFY_ERR_INVALID, "no path given"},
+        {"oci::x", SCONIFY_ERR_INVALID, "no path given"},
+        {"oci:d:bad name", SCONIFY_ERR_INVALID, "invalid image name"},
+        {"oci:d:-x", SCONIFY_ERR_INVALID, "invalid image name"},
+        {"oci:d:x/", SCONIFY_ERR_INVALID, "invalid image name"},
+        {"oci:d:", SCONIFY_ERR_INVALID, "invalid image name"},
+        {"docker-archive:a:UPPER/x", SCONIFY_ERR_INVALID, "lowercase"},
+        {"docker-archive:a:x@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+         SCONIFY_ERR_INVALID, "not a digest"},
+        {"ftp:x", SCONIFY_ERR_INVALID, "unknown transport"},
+        {"docker://alpine", SCONIFY_ERR_UNSUPPORTED, "not supported yet"},
+        {"alpine", SCONIFY_ERR_UNSUPPORTED, "not supported yet"},
 };
 
 START_TEST(rejects_bad_references)
