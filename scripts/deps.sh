@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages sconify needs. One script for README, CI and developers.
 #   scripts/deps.sh build   compiler, meson and the libraries libsconify links
+#   scripts/deps.sh demo    build + what scripts/demo.sh needs to make its sample image
 #   scripts/deps.sh test    build + what the tests drive (skopeo, umoci, python3, ...)
 set -eu
 
@@ -8,13 +9,15 @@ profile=${1:-test}
 
 build_pkgs="gcc libc6-dev meson ninja-build pkg-config
   libarchive-dev libjansson-dev libssl-dev libzstd-dev zlib1g-dev libdeflate-dev"
+demo_pkgs="python3 zstd"
 test_pkgs="check python3 skopeo umoci zstd gzip clang-format time"
 
 case "$profile" in
 build) pkgs=$build_pkgs ;;
+demo) pkgs="$build_pkgs $demo_pkgs" ;;
 test) pkgs="$build_pkgs $test_pkgs" ;;
 *)
-	echo "usage: $0 [build|test]" >&2
+	echo "usage: $0 [build|demo|test]" >&2
 	exit 2
 	;;
 esac

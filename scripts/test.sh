@@ -1,0 +1,41 @@
+#!/bin/sh
+# Runs every test of sconify on a fresh Debian 12 machine: installs the packages,
+# builds under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/) and
+# without sanitizers (build-release/, whose binary the memory-bound tests
+# measure), then runs all suites. Ends with "N passed, N failed".
+set -eu
+cd "$(dirname "$0")/.."
+
+scripts/deps.sh test
+
+setup() {
+	dir=$1
+	shift
+	if [ -d "$dir" ]; then
+		meson setup --reconfigure "$dir" "$@" >/dev/null
+	else
+		meson setup "$dir" "$@" >/dev/null
+	fi
+}
+
+setup build-release --buildtype=release -Dwerror=true -Dtests=disabled
+ninja -C build-release
+setup build-asan -Db_sanitize=address,undefined -Dwerror=true
+ninja -C build-asan
+
+export SCONIFY_RELEASE_BIN="$PWD/build-release/cmd/sconify/sconify"
+status=0
+meson test -C build-asan --print-errorlogs --num-processes 2 "$@" || status=$?
+
+python3 - build-asan/meson-logs/testlog.json <<'PY'
+import json, sys
+passed = failed = 0
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r["result"] in ("OK", "EXPECTEDFAIL"):
+        passed += 1
+    elif r["result"] != "SKIP":
+        failed += 1
+print(f"{passed} passed, {failed} failed")
+PY
+exit $status
