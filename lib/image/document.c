@@ -196,18 +196,28 @@ static int decide_kind(json_t *root, const char *declared_mt, const char *what, 
 	return 0;
 }
 
-int sc_document_parse(const char *data, size_t len, const char *declared_mt, const char *what,
-                      const sconify_limits_t *limits, sc_document **ret, sconify_error_t *err)
+/* Cap, strict JSON, an object: the start of every document we parse. */
+static int parse_object(const char *data, size_t len, const char *what, const sconify_limits_t *limits,
+                        json_t **ret, sconify_error_t *err)
 {
 	if (len > limits->max_document_bytes)
 		return sc_error(err, SCONIFY_ERR_LIMIT, 0, "%s is larger than the limit of %llu bytes", what,
 		                (unsigned long long)limits->max_document_bytes);
-
 	cleanup_json json_t *root = NULL;
 	if (sc_json_parse(data, len, what, &root, err) < 0)
 		return -1;
 	if (!json_is_object(root))
 		return sc_error(err, SCONIFY_ERR_INVALID, 0, "%s is not a JSON object", what);
+	*ret = steal_pointer(&root);
+	return 0;
+}
+
+int sc_document_parse(const char *data, size_t len, const char *declared_mt, const char *what,
+                      const sconify_limits_t *limits, sc_document **ret, sconify_error_t *err)
+{
+	cleanup_json json_t *root = NULL;
+	if (parse_object(data, len, what, limits, &root, err) < 0)
+		return -1;
 
 	json_t *sv = json_object_get(root, "schemaVersion");
 	if (!json_is_integer(sv) || json_integer_value(sv) != 2)
@@ -284,14 +294,9 @@ void sc_config_free(sc_image_config *c)
 int sc_config_parse(const char *data, size_t len, const char *what, const sconify_limits_t *limits,
                     sc_image_config **ret, sconify_error_t *err)
 {
-	if (len > limits->max_document_bytes)
-		return sc_error(err, SCONIFY_ERR_LIMIT, 0, "%s is larger than the limit of %llu bytes", what,
-		                (unsigned long long)limits->max_document_bytes);
 	cleanup_json json_t *root = NULL;
-	if (sc_json_parse(data, len, what, &root, err) < 0)
+	if (parse_object(data, len, what, limits, &root, err) < 0)
 		return -1;
-	if (!json_is_object(root))
-		return sc_error(err, SCONIFY_ERR_INVALID, 0, "%s is not a JSON object", what);
 
 	cleanup_config sc_image_config *c = xzalloc(sizeof(*c));
 	const char *os = NULL, *arch = NULL, *variant = NULL;

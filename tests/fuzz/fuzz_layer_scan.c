@@ -16,26 +16,9 @@
 #include "digest/digest.h"
 #include "layer/scan.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz-tar.h"
 
-/* libFuzzer cannot get a header checksum right: every block at a 512-byte
- * boundary that carries the ustar magic gets its checksum fixed, so mutations
- * reach the parser instead of dying at the checksum (bad checksums stay
- * reachable through blocks without the magic, and the unit tests). */
-static void fix_checksums(uint8_t *p, size_t n)
-{
-	for (size_t off = 0; off + 512 <= n; off += 512) {
-		uint8_t *h = p + off;
-		if (memcmp(h + 257, "ustar", 5) != 0)
-			continue;
-		memset(h + 148, ' ', 8);
-		unsigned sum = 0;
-		for (int i = 0; i < 512; i++)
-			sum += h[i];
-		snprintf((char *)h + 148, 8, "%06o", sum);
-		h[155] = ' ';
-	}
-}
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int check_entry(void *userdata, const sc_layer_entry *e, sconify_error_t *err)
 {
@@ -62,7 +45,7 @@ static int check_entry(void *userdata, const sc_layer_entry *e, sconify_error_t 
 int LLVMFuzzerTestOneInput(const uint8_t *in, size_t size)
 {
 	uint8_t *data = xmemdup(in, size ? size : 1);
-	fix_checksums(data, size);
+	fuzz_fix_tar_checksums(data, size, true);
 	sconify_limits_t limits = {
 	        .max_entries = 64,
 	        .max_path_bytes = 256,

@@ -17,6 +17,8 @@
 #include "core/limits.h"
 #include "core/xalloc.h"
 
+#include "fuzz-tar.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* One unlinked temporary file, rewritten for every input. */
@@ -105,27 +107,12 @@ static void run(const uint8_t *data, size_t size)
 	sconify_error_free(&err);
 }
 
-static void fix_checksums(uint8_t *d, size_t size)
-{
-	for (size_t off = 0; off + 512 <= size; off += 512) {
-		uint8_t *h = d + off;
-		memset(h + 148, ' ', 8);
-		unsigned sum = 0;
-		for (size_t i = 0; i < 512; i++)
-			sum += h[i];
-		if (sum == 8 * ' ')
-			memset(h + 148, 0, 8); /* keep zero blocks zero */
-		else
-			snprintf((char *)h + 148, 8, "%06o", sum);
-	}
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	run(data, size);
 	if (size >= 512) {
 		uint8_t *copy = xmemdup(data, size);
-		fix_checksums(copy, size);
+		fuzz_fix_tar_checksums(copy, size, false);
 		run(copy, size);
 		free(copy);
 	}
