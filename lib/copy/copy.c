@@ -319,11 +319,6 @@ static int put_document(copy_ctx *c, const sc_document *src, json_t *root, sconi
 	return 0;
 }
 
-static bool is_image_config(const char *mt)
-{
-	return strcmp(mt, SC_MT_OCI_CONFIG) == 0 || strcmp(mt, SC_MT_DOCKER_CONFIG) == 0;
-}
-
 static int copy_image(copy_ctx *c, const sc_document *m, doc_out *ret, sconify_error_t *err)
 {
 	bool to_oci = c->dst->caps.oci_only && m->kind == SC_DOC_DOCKER_MANIFEST;
@@ -332,7 +327,8 @@ static int copy_image(copy_ctx *c, const sc_document *m, doc_out *ret, sconify_e
 	/* The config is read first (its diff_ids check rewritten layers) and
 	 * written after the layers: blobs, then config, then manifest. */
 	cleanup_config sc_image_config *config = NULL;
-	if (is_image_config(m->config.media_type) && sc_source_config(c->src, &m->config, &config, err) < 0)
+	if (sc_media_type_is_image_config(m->config.media_type) &&
+	    sc_source_config(c->src, &m->config, &config, err) < 0)
 		return -1;
 
 	size_t n = m->n_layers;

@@ -78,11 +78,6 @@ static json_t *summary(const sc_source *src, const sc_document *top, const sc_do
 	return o;
 }
 
-static bool is_image_config(const char *mt)
-{
-	return strcmp(mt, SC_MT_OCI_CONFIG) == 0 || strcmp(mt, SC_MT_DOCKER_CONFIG) == 0;
-}
-
 int sconify_inspect(const char *ref, const sconify_inspect_options_t *opts, char **ret_out, size_t *ret_len,
                     sconify_error_t *err)
 {
@@ -112,7 +107,7 @@ int sconify_inspect(const char *ref, const sconify_inspect_options_t *opts, char
 		return -1;
 
 	cleanup_config sc_image_config *cfg = NULL;
-	if (opts->mode == SCONIFY_INSPECT_CONFIG || is_image_config(image->config.media_type))
+	if (opts->mode == SCONIFY_INSPECT_CONFIG || sc_media_type_is_image_config(image->config.media_type))
 		if (sc_source_config(src, &image->config, &cfg, err) < 0)
 			return -1;
 	if (opts->mode == SCONIFY_INSPECT_CONFIG) {

@@ -111,6 +111,11 @@ static bool restricted_name(const char *s, size_t n)
 	return true;
 }
 
+bool sc_media_type_is_image_config(const char *mt)
+{
+	return strcmp(mt, SC_MT_OCI_CONFIG) == 0 || strcmp(mt, SC_MT_DOCKER_CONFIG) == 0;
+}
+
 bool sc_media_type_valid(const char *mt)
 {
 	const char *slash = strchr(mt, '/');

@@ -60,5 +60,7 @@ bool sc_layer_type_parse(const char *media_type, sc_layer_type *ret);
 const char *sc_layer_media_type(bool docker, sc_compression c, bool nondistributable);
 
 bool sc_media_type_valid(const char *mt);
+/* The OCI or Docker image config type (not an artifact's config). */
+bool sc_media_type_is_image_config(const char *mt);
 
 #endif

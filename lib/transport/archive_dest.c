@@ -48,11 +48,6 @@ struct sc_blob_upload {
 	sc_writer *w;
 };
 
-static char *blob_name(const sc_digest *d)
-{
-	return xasprintf("blobs/%s/%s", sc_digest_alg_name(d->alg), sc_digest_hex(d));
-}
-
 static bool written(struct archive_dest *a, const sc_digest *d)
 {
 	for (size_t i = 0; i < a->n_written; i++)
@@ -98,7 +93,7 @@ static int ar_blob_begin(sc_dest *base, const sc_digest *known, uint64_t known_s
 	struct sc_blob_upload *u = xzalloc(sizeof(*u));
 	u->spool_fd = -1;
 	if (known) {
-		cleanup_free char *name = blob_name(known);
+		cleanup_free char *name = sc_blob_path(known);
 		if (sc_tar_writer_begin_file(a->tw, name, 0644, &u->w, err) < 0) {
 			free(u);
 			return -1;
@@ -126,7 +121,7 @@ static int ar_blob_commit(sc_dest *base, sc_blob_upload *u, const sc_digest *dig
 	if (u->direct) {
 		r = sc_tar_writer_end_file(a->tw, err);
 	} else {
-		cleanup_free char *name = blob_name(digest);
+		cleanup_free char *name = sc_blob_path(digest);
 		sc_writer *content = NULL;
 		cleanup_reader sc_reader *spool = sc_fd_reader_new(u->spool_fd, false, 0, (int64_t)size);
 		if (sc_tar_writer_begin_file(a->tw, name, 0644, &content, err) == 0 &&
@@ -156,11 +151,11 @@ static int ar_put_document(sc_dest *base, const char *data, size_t len, const ch
 		if (a->image)
 			return sc_error(err, SCONIFY_ERR_UNSUPPORTED, 0, "a docker-archive holds one image");
 		json_t *img = json_object();
-		cleanup_free char *config = blob_name(&parsed->config.digest);
+		cleanup_free char *config = sc_blob_path(&parsed->config.digest);
 		json_object_set_new(img, "Config", json_string(config));
 		json_t *layers = json_array();
 		for (size_t i = 0; i < parsed->n_layers; i++) {
-			char *n = blob_name(&parsed->layers[i].digest);
+			char *n = sc_blob_path(&parsed->layers[i].digest);
 			json_array_append_new(layers, json_string(n));
 			free(n);
 		}
@@ -284,7 +279,7 @@ int sc_archive_dest_open(sc_image_ref *ref, sc_dest **ret, sconify_error_t *err)
 	a->tw = sc_tar_writer_new(a->fd);
 	if (sc_tar_writer_add_dir(a->tw, "blobs", 0755, err) < 0 ||
 	    sc_tar_writer_add_dir(a->tw, "blobs/sha256", 0755, err) < 0 ||
-	    sc_tar_writer_add_bytes(a->tw, "oci-layout", 0644, "{\"imageLayoutVersion\":\"1.0.0\"}", 30,
+	    sc_tar_writer_add_bytes(a->tw, "oci-layout", 0644, SC_OCI_LAYOUT_JSON, strlen(SC_OCI_LAYOUT_JSON),
 	                            err) < 0) {
 		ar_free(&a->base);
 		return -1;

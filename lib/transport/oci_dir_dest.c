@@ -20,10 +20,6 @@
 #include "image/mediatype.h"
 #include "transport.h"
 
-int sc_oci_layout_check(const char *data, size_t len, const char *where, sconify_error_t *err);
-
-#define OCI_LAYOUT_JSON "{\"imageLayoutVersion\":\"1.0.0\"}"
-
 struct oci_dir_dest {
 	sc_dest base;
 	char *dir;
@@ -44,7 +40,8 @@ struct sc_blob_upload {
 
 static char *blob_file(struct oci_dir_dest *d, const sc_digest *digest)
 {
-	return xasprintf("%s/blobs/%s/%s", d->dir, sc_digest_alg_name(digest->alg), sc_digest_hex(digest));
+	cleanup_free char *rel = sc_blob_path(digest);
+	return sc_path_join(d->dir, rel);
 }
 
 static int dir_has_blob(sc_dest *base, const sc_digest *digest, bool *ret, sconify_error_t *err)
@@ -212,7 +209,7 @@ static int dir_commit(sc_dest *base, const char *media_type, const sc_digest *di
 	cleanup_free char *layout = sc_path_join(d->dir, "oci-layout");
 	bool new_layout = !sc_path_exists(layout);
 	if (new_layout &&
-	    sc_write_file_atomic(layout, OCI_LAYOUT_JSON, strlen(OCI_LAYOUT_JSON), 0644, err) < 0)
+	    sc_write_file_atomic(layout, SC_OCI_LAYOUT_JSON, strlen(SC_OCI_LAYOUT_JSON), 0644, err) < 0)
 		return -1;
 	cleanup_free char *path = sc_path_join(d->dir, "index.json");
 	if (sc_write_file_atomic(path, index, len, 0644, err) < 0) {

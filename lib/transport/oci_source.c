@@ -16,17 +16,12 @@ struct oci_source {
 	sc_descriptor top;
 };
 
-static char *blob_path(const sc_digest *d)
-{
-	return xasprintf("blobs/%s/%s", sc_digest_alg_name(d->alg), sc_digest_hex(d));
-}
-
 static int oci_open_blob(sc_source *base, const sc_digest *d, uint64_t size, sc_reader **ret,
                          sconify_error_t *err)
 {
 	(void)size;
 	struct oci_source *s = (struct oci_source *)base;
-	cleanup_free char *rel = blob_path(d);
+	cleanup_free char *rel = sc_blob_path(d);
 	return sc_files_open(s->files, rel, ret, NULL, err);
 }
 
@@ -59,9 +54,6 @@ static void oci_free(sc_source *base)
 static const struct sc_source_ops oci_ops = {
         .get_top = oci_get_top, .open_blob = oci_open_blob, .free = oci_free};
 
-int sc_oci_layout_check(const char *data, size_t len, const char *where, sconify_error_t *err);
-
-/* The oci-layout file: {"imageLayoutVersion": "1.0.0"}. */
 int sc_oci_layout_check(const char *data, size_t len, const char *where, sconify_error_t *err)
 {
 	cleanup_json json_t *j = NULL;

@@ -144,6 +144,11 @@ void sc_image_ref_free(sc_image_ref *r)
 	free(r);
 }
 
+char *sc_blob_path(const sc_digest *d)
+{
+	return xasprintf("blobs/%s/%s", sc_digest_alg_name(d->alg), sc_digest_hex(d));
+}
+
 /* ---- sources ---- */
 
 int sc_source_open(const char *text, const sconify_limits_t *limits, sc_source **ret, sconify_error_t *err)

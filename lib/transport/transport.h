@@ -133,6 +133,14 @@ SC_DEFINE_CLEANUP(sc_dest *, sc_dest_free)
 int sc_dest_put_bytes(sc_dest *d, const char *data, size_t len, const sc_digest *digest,
                       sconify_error_t *err);
 
+/* ---- shared by the layout transports ---- */
+
+/* "blobs/<alg>/<hex>": where an OCI layout keeps a blob. */
+char *sc_blob_path(const sc_digest *d);
+#define SC_OCI_LAYOUT_JSON "{\"imageLayoutVersion\":\"1.0.0\"}"
+/* Checks an oci-layout file says imageLayoutVersion 1.0.0; where names the layout. */
+int sc_oci_layout_check(const char *data, size_t len, const char *where, sconify_error_t *err);
+
 /* ---- transport implementations (one file each) ---- */
 
 int sc_oci_source_open(sc_image_ref *ref, const sconify_limits_t *limits, sc_source **ret,
