@@ -8,9 +8,9 @@ set -eu
 profile=${1:-test}
 
 build_pkgs="gcc libc6-dev meson ninja-build pkg-config
-  libarchive-dev libjansson-dev libssl-dev libzstd-dev zlib1g-dev libdeflate-dev"
+  libarchive-dev libjansson-dev libssl-dev libzstd-dev zlib1g-dev libdeflate-dev libcurl4-openssl-dev"
 demo_pkgs="python3 zstd"
-test_pkgs="check python3 skopeo umoci zstd gzip clang-format time"
+test_pkgs="check python3 skopeo umoci zstd gzip clang-format time docker-registry apache2-utils openssl"
 
 case "$profile" in
 build) pkgs=$build_pkgs ;;

@@ -15,16 +15,39 @@ static void help(void)
 	       "  --raw                         the manifest or index exactly as stored\n"
 	       "  --config                      the config of the selected image exactly as stored\n"
 	       "  --platform OS/ARCH[/VARIANT]  image of an index to describe (default: this host's)\n"
+	       "  --creds USER[:PASSWORD]       registry credentials\n"
+	       "  --authfile FILE               auth.json / config.json to use\n"
+	       "  --tls-verify=BOOL             check the registry's certificate (default true);\n"
+	       "                                false also allows plain http\n"
+	       "  --cert-dir DIR                CA certificates and client certificate for it\n"
+	       "  --retry-times N               attempts after a network failure (default 4)\n"
+	       "  --debug                       print the HTTP exchanges (credentials redacted)\n"
 	       "  -h, --help                    this help\n");
 }
 
 int cmd_inspect(int argc, char **argv)
 {
-	enum { OPT_RAW = 256, OPT_CONFIG, OPT_PLATFORM };
+	enum {
+		OPT_RAW = 256,
+		OPT_CONFIG,
+		OPT_PLATFORM,
+		OPT_CREDS,
+		OPT_AUTHFILE,
+		OPT_TLS,
+		OPT_CERT_DIR,
+		OPT_RETRY,
+		OPT_DEBUG,
+	};
 	static const struct option longopts[] = {
 	        {"raw", no_argument, NULL, OPT_RAW},
 	        {"config", no_argument, NULL, OPT_CONFIG},
 	        {"platform", required_argument, NULL, OPT_PLATFORM},
+	        {"creds", required_argument, NULL, OPT_CREDS},
+	        {"authfile", required_argument, NULL, OPT_AUTHFILE},
+	        {"tls-verify", optional_argument, NULL, OPT_TLS},
+	        {"cert-dir", required_argument, NULL, OPT_CERT_DIR},
+	        {"retry-times", required_argument, NULL, OPT_RETRY},
+	        {"debug", no_argument, NULL, OPT_DEBUG},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
@@ -43,6 +66,35 @@ int cmd_inspect(int argc, char **argv)
 		case OPT_PLATFORM:
 			opts.platform = optarg;
 			break;
+		case OPT_CREDS:
+			opts.registry.creds = optarg;
+			break;
+		case OPT_AUTHFILE:
+			opts.registry.authfile = optarg;
+			break;
+		case OPT_TLS: {
+			bool verify = true;
+			if (cli_parse_bool("inspect", "--tls-verify", optarg, &verify) < 0)
+				return EXIT_USAGE;
+			opts.registry.no_tls_verify = !verify;
+			break;
+		}
+		case OPT_CERT_DIR:
+			opts.registry.cert_dir = optarg;
+			break;
+		case OPT_RETRY: {
+			char *end;
+			long n = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || n < 0 || n > 64)
+				return cli_usage_error("inspect",
+				                       "--retry-times takes a number from 0 to 64, not `%s'",
+				                       optarg);
+			opts.retries = n == 0 ? -1 : (int)n;
+			break;
+		}
+		case OPT_DEBUG:
+			opts.debug = cli_debug_line;
+			break;
 		case 'h':
 			help();
 			return EXIT_OK;
@@ -55,11 +107,16 @@ int cmd_inspect(int argc, char **argv)
 	if (raw && config)
 		return cli_usage_error("inspect", "--raw and --config exclude each other");
 	opts.mode = raw ? SCONIFY_INSPECT_RAW : config ? SCONIFY_INSPECT_CONFIG : SCONIFY_INSPECT_SUMMARY;
+	char *creds = NULL;
+	if (cli_complete_creds("inspect", "--creds", &opts.registry.creds, &creds) < 0)
+		return EXIT_USAGE;
 
 	sconify_error_t err = NULL;
 	char *out = NULL;
 	size_t len = 0;
-	if (sconify_inspect(argv[optind], &opts, &out, &len, &err) < 0)
+	int rc = sconify_inspect(argv[optind], &opts, &out, &len, &err);
+	free(creds);
+	if (rc < 0)
 		return cli_fail(&err);
 	int status = fwrite(out, 1, len, stdout) == len && fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
 	free(out);

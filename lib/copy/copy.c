@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "copy.h"
@@ -36,16 +37,62 @@ typedef struct {
 	sc_platform want;
 	int jobs;
 	int cpus;
+	int retries;
 	pthread_mutex_t progress_lock;
 } copy_ctx;
 
-static void progress(copy_ctx *c, sconify_event_t ev, const sc_digest *d, uint64_t size)
+static void progress(copy_ctx *c, sconify_event_t ev, const sc_digest *d, uint64_t done, uint64_t total)
 {
 	if (c->opts->progress == NULL)
 		return;
 	pthread_mutex_lock(&c->progress_lock);
-	c->opts->progress(c->opts->progress_userdata, ev, d->str, size);
+	c->opts->progress(c->opts->progress_userdata, ev, d->str, done, total);
 	pthread_mutex_unlock(&c->progress_lock);
+}
+
+/* Passes a blob's bytes through, reporting progress now and then. */
+struct counting_reader {
+	sc_reader base;
+	sc_reader *inner;
+	copy_ctx *c;
+	const sc_digest *digest;
+	uint64_t done, total, reported;
+};
+
+static ssize_t counting_read(sc_reader *base, void *buf, size_t len, sconify_error_t *err)
+{
+	struct counting_reader *r = (struct counting_reader *)base;
+	ssize_t n = sc_reader_read(r->inner, buf, len, err);
+	if (n > 0) {
+		r->done += (uint64_t)n;
+		if (r->done - r->reported >= (1u << 20) || r->done == r->total) {
+			r->reported = r->done;
+			progress(r->c, SCONIFY_EVENT_BLOB_PROGRESS, r->digest, r->done, r->total);
+		}
+	}
+	return n;
+}
+
+static void counting_free(sc_reader *base)
+{
+	struct counting_reader *r = (struct counting_reader *)base;
+	sc_reader_free(r->inner);
+	free(r);
+}
+
+static const struct sc_reader_ops counting_ops = {.read = counting_read, .free = counting_free};
+
+static sc_reader *counting_reader_new(copy_ctx *c, sc_reader *inner, const sc_descriptor *d)
+{
+	if (c->opts->progress == NULL)
+		return inner;
+	struct counting_reader *r = xzalloc(sizeof(*r));
+	r->base.ops = &counting_ops;
+	r->inner = inner;
+	r->c = c;
+	r->digest = &d->digest;
+	r->total = d->size;
+	return &r->base;
 }
 
 int sc_online_cpus(void)
@@ -83,13 +130,22 @@ static int pass_blob(copy_ctx *c, const sc_descriptor *in, sconify_event_t ev, s
 	if (c->dst->ops->has_blob(c->dst, &in->digest, &have, err) < 0)
 		return -1;
 	if (have) {
-		progress(c, SCONIFY_EVENT_BLOB_SKIP, &in->digest, in->size);
+		progress(c, SCONIFY_EVENT_BLOB_SKIP, &in->digest, in->size, in->size);
 		return 0;
 	}
-	progress(c, ev, &in->digest, in->size);
-	cleanup_reader sc_reader *r = NULL;
-	if (sc_source_blob(c->src, in, &r, err) < 0)
+	/* In one registry, a blob is linked, not copied. */
+	if (c->dst->ops->mount && c->dst->ops->mount(c->dst, &in->digest, c->src->ref, &have, err) < 0)
 		return -1;
+	if (have) {
+		progress(c, SCONIFY_EVENT_BLOB_MOUNTED, &in->digest, in->size, in->size);
+		return 0;
+	}
+	progress(c, ev, &in->digest, 0, in->size);
+	sc_reader *verified = NULL;
+	if (sc_source_blob(c->src, in, &verified, err) < 0)
+		return -1;
+	cleanup_reader sc_reader *r =
+	        ev == SCONIFY_EVENT_BLOB ? counting_reader_new(c, verified, in) : verified;
 	sc_blob_upload *u = NULL;
 	sc_writer *w = NULL;
 	if (c->dst->ops->blob_begin(c->dst, &in->digest, in->size, &u, &w, err) < 0)
@@ -98,7 +154,11 @@ static int pass_blob(copy_ctx *c, const sc_descriptor *in, sconify_event_t ev, s
 		c->dst->ops->blob_abort(c->dst, u);
 		return -1;
 	}
-	return c->dst->ops->blob_commit(c->dst, u, &in->digest, in->size, err);
+	if (c->dst->ops->blob_commit(c->dst, u, &in->digest, in->size, err) < 0)
+		return -1;
+	if (ev == SCONIFY_EVENT_BLOB)
+		progress(c, SCONIFY_EVENT_BLOB_DONE, &in->digest, in->size, in->size);
+	return 0;
 }
 
 /* When a rewrite fails before its source blob was verified, the blob may
@@ -124,7 +184,7 @@ static int transform_layer(layer_job *j, sconify_error_t *err)
 	copy_ctx *c = j->c;
 	const sc_descriptor *in = j->in;
 	cleanup_free char *what = xasprintf("layer %s", in->digest.str);
-	progress(c, SCONIFY_EVENT_BLOB, &in->digest, in->size);
+	progress(c, SCONIFY_EVENT_BLOB, &in->digest, 0, in->size);
 
 	sc_reader *verified = NULL;
 	if (sc_source_blob(c->src, in, &verified, err) < 0)
@@ -132,7 +192,7 @@ static int transform_layer(layer_job *j, sconify_error_t *err)
 	/* verified is owned by the chain below; kept to ask whether it verified */
 	sc_compression found;
 	sc_reader *sniffed = NULL;
-	if (sc_compression_sniff(verified, &found, &sniffed, err) < 0)
+	if (sc_compression_sniff(counting_reader_new(c, verified, in), &found, &sniffed, err) < 0)
 		return sc_error_wrap(err, "%s", what); /* the sniffer freed verified */
 	cleanup_reader sc_reader *plain = NULL;
 	if (found != j->type.compression && !j->type.compression_loose) {
@@ -181,10 +241,11 @@ static int transform_layer(layer_job *j, sconify_error_t *err)
 	j->out.digest = digest;
 	j->out.size = size;
 	j->changed = true;
+	progress(c, SCONIFY_EVENT_BLOB_DONE, &in->digest, in->size, in->size);
 	return 0;
 }
 
-static int run_layer(layer_job *j, sconify_error_t *err)
+static int run_layer_once(layer_job *j, sconify_error_t *err)
 {
 	if (j->action == LAYER_TRANSFORM)
 		return transform_layer(j, err);
@@ -217,6 +278,27 @@ typedef struct {
 	atomic_size_t next;
 	atomic_bool failed;
 } job_queue;
+
+/* A network failure in the middle of an upload cannot be retried by the
+ * request (the streamed bytes are gone): the whole layer is copied again. */
+static int run_layer(layer_job *j, sconify_error_t *err)
+{
+	for (int attempt = 0;; attempt++) {
+		sconify_error_t e = NULL;
+		if (run_layer_once(j, &e) == 0)
+			return 0;
+		if (sconify_error_kind(e) != SCONIFY_ERR_NETWORK || attempt >= j->c->retries) {
+			sc_error_move(err, &e);
+			return -1;
+		}
+		sconify_error_free(&e);
+		sc_descriptor_clear(&j->out);
+		j->changed = false;
+		long ms = 500L << (attempt < 5 ? attempt : 5);
+		struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+}
 
 static void *layer_worker(void *arg)
 {
@@ -309,7 +391,7 @@ static int put_document(copy_ctx *c, const sc_document *src, json_t *root, sconi
 			return -1;
 		doc = rewritten;
 	}
-	progress(c, ev, &doc->digest, doc->len);
+	progress(c, ev, &doc->digest, doc->len, doc->len);
 	if (c->dst->ops->put_document(c->dst, doc->data, doc->len, sc_document_media_type(doc), &doc->digest,
 	                              doc, err) < 0)
 		return -1;
@@ -375,7 +457,7 @@ static int copy_image(copy_ctx *c, const sc_document *m, doc_out *ret, sconify_e
 	}
 
 	if (r == 0 && config) {
-		progress(c, SCONIFY_EVENT_CONFIG, &m->config.digest, m->config.size);
+		progress(c, SCONIFY_EVENT_CONFIG, &m->config.digest, m->config.size, m->config.size);
 		r = sc_dest_put_bytes(c->dst, config->data, config->len, &m->config.digest, err);
 	} else if (r == 0) {
 		r = pass_blob(c, &m->config, SCONIFY_EVENT_CONFIG, err);
@@ -578,14 +660,26 @@ int sconify_copy(const char *src, const char *dst, const sconify_copy_options_t 
 	copy_ctx c = {.opts = opts, .limits = opts->limits};
 	sc_limits_fill(&c.limits);
 	c.cpus = sc_online_cpus();
-	c.jobs = opts->jobs > 0 ? opts->jobs : (c.cpus < 4 ? c.cpus : 4);
+	c.retries = opts->retries < 0 ? 0 : opts->retries == 0 ? 4 : opts->retries;
 	if (sc_platform_option(opts->platform, &c.want, err) < 0)
 		return -1;
 	pthread_mutex_init(&c.progress_lock, NULL);
 
-	int r = sc_source_open(src, &c.limits, &c.src, err);
+	sc_transport_options so = {.limits = c.limits,
+	                           .registry = &opts->src_registry,
+	                           .retries = c.retries,
+	                           .debug = opts->debug,
+	                           .debug_userdata = opts->debug_userdata};
+	sc_transport_options dopt = so;
+	dopt.registry = &opts->dest_registry;
+	int r = sc_source_open(src, &so, &c.src, err);
 	if (r == 0)
-		r = sc_dest_open(dst, &c.dst, err);
+		r = sc_dest_open(dst, &dopt, &c.dst, err);
+	/* Layers at once: the cores for local work; more when a registry is
+	 * involved, where the time goes in waiting for the network. */
+	bool remote = r == 0 &&
+	              (c.src->ref->kind == SC_TRANSPORT_DOCKER || c.dst->ref->kind == SC_TRANSPORT_DOCKER);
+	c.jobs = opts->jobs > 0 ? opts->jobs : remote ? 6 : (c.cpus < 4 ? c.cpus : 4);
 	if (r == 0) {
 		r = do_copy(&c, ret_result, err);
 		if (r < 0) {

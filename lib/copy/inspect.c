@@ -89,7 +89,12 @@ int sconify_inspect(const char *ref, const sconify_inspect_options_t *opts, char
 
 	cleanup_source sc_source *src = NULL;
 	cleanup_document sc_document *top = NULL;
-	if (sc_source_open(ref, &limits, &src, err) < 0 || sc_source_top(src, &top, err) < 0)
+	sc_transport_options so = {.limits = limits,
+	                           .registry = &opts->registry,
+	                           .retries = opts->retries,
+	                           .debug = opts->debug,
+	                           .debug_userdata = opts->debug_userdata};
+	if (sc_source_open(ref, &so, &src, err) < 0 || sc_source_top(src, &top, err) < 0)
 		return -1;
 	if (opts->mode == SCONIFY_INSPECT_RAW) {
 		*ret_out = xmemdup(top->data, top->len);

@@ -34,6 +34,8 @@ typedef enum {
 	SCONIFY_ERR_IO,          /* the operating system refused */
 	SCONIFY_ERR_UNSUPPORTED, /* valid, but not something we handle */
 	SCONIFY_ERR_USAGE,       /* the caller asked for something contradictory */
+	SCONIFY_ERR_NETWORK,     /* no answer, a dropped connection, a busy server: worth retrying */
+	SCONIFY_ERR_AUTH,        /* credentials missing, wrong, or not allowed this */
 } sconify_error_kind_t;
 
 typedef struct sconify_error_s *sconify_error_t;
@@ -66,6 +68,21 @@ typedef struct {
 
 SCONIFY_PUBLIC void sconify_limits_default(sconify_limits_t *limits);
 
+/* ---- registries ---------------------------------------------------------------- */
+
+/* How to reach a registry (docker:// references); zero-initialised is the
+ * safe default: certificates verified, credentials looked up as docker and
+ * skopeo do (docs/credentials.md). */
+typedef struct {
+	const char *creds;    /* "USER:PASSWORD", overriding every credential store */
+	const char *authfile; /* containers auth.json / docker config.json to use alone */
+	bool no_tls_verify;   /* accept any certificate, and plain http */
+	const char *cert_dir; /* CA certificates (*.crt), client certificate (*.cert + *.key) */
+} sconify_registry_options_t;
+
+/* Receives one line of the HTTP trace (--debug); credentials are redacted. */
+typedef void (*sconify_debug_fn)(void *userdata, const char *line);
+
 /* ---- copy ------------------------------------------------------------------ */
 
 typedef enum {
@@ -77,23 +94,34 @@ typedef enum {
 
 /* What the copy is doing, for a progress display. */
 typedef enum {
-	SCONIFY_EVENT_BLOB,      /* copying a layer blob */
-	SCONIFY_EVENT_BLOB_SKIP, /* the destination already has it */
+	SCONIFY_EVENT_BLOB,          /* a layer blob starts: done 0 */
+	SCONIFY_EVENT_BLOB_PROGRESS, /* bytes of it read so far */
+	SCONIFY_EVENT_BLOB_DONE,
+	SCONIFY_EVENT_BLOB_SKIP,    /* the destination already has it */
+	SCONIFY_EVENT_BLOB_MOUNTED, /* linked from the source repository, not copied */
 	SCONIFY_EVENT_CONFIG,
 	SCONIFY_EVENT_MANIFEST,
 	SCONIFY_EVENT_INDEX,
 } sconify_event_t;
 
-typedef void (*sconify_progress_fn)(void *userdata, sconify_event_t event, const char *digest, uint64_t size);
+/* Called from the threads that copy layers, one call at a time. total is the
+ * blob's size (for a layer being recompressed: of the source blob). */
+typedef void (*sconify_progress_fn)(void *userdata, sconify_event_t event, const char *digest, uint64_t done,
+                                    uint64_t total);
 
 typedef struct {
 	const char *platform;           /* "os/arch[/variant]", NULL for the host's */
 	bool all_platforms;             /* keep every platform of an index */
 	sconify_compression_t compress; /* layer compression at the destination */
-	int jobs;                       /* layers copied at once; 0 picks one per core */
+	int jobs;                       /* layers copied at once; 0 picks a default */
 	sconify_limits_t limits;
 	sconify_progress_fn progress;
 	void *progress_userdata;
+	sconify_registry_options_t src_registry;
+	sconify_registry_options_t dest_registry;
+	int retries; /* attempts after a failure worth retrying; 0: default (4), < 0: none */
+	sconify_debug_fn debug;
+	void *debug_userdata;
 } sconify_copy_options_t;
 
 typedef struct {
@@ -101,9 +129,10 @@ typedef struct {
 	char *media_type; /* of that document */
 } sconify_copy_result_t;
 
-/* Copies SRC to DST, both in skopeo's transport syntax ("oci:DIR[:REF]",
- * "oci-archive:FILE[:REF]", "docker-archive:FILE[:REF]"). A failed copy leaves
- * the destination as it was. */
+/* Copies SRC to DST, both in skopeo's transport syntax ("docker://REF",
+ * "oci:DIR[:REF]", "oci-archive:FILE[:REF]", "docker-archive:FILE[:REF]"; a
+ * bare "host/repo:tag" is docker://). A failed copy leaves the destination
+ * without the new image: in a registry, no tag moves. */
 SCONIFY_PUBLIC int sconify_copy(const char *src, const char *dst, const sconify_copy_options_t *opts,
                                 sconify_copy_result_t *ret_result, sconify_error_t *err);
 SCONIFY_PUBLIC void sconify_copy_result_free(sconify_copy_result_t *result);
@@ -120,6 +149,10 @@ typedef struct {
 	const char *platform; /* selects an image of an index; NULL for the host's */
 	sconify_inspect_mode_t mode;
 	sconify_limits_t limits;
+	sconify_registry_options_t registry;
+	int retries;
+	sconify_debug_fn debug;
+	void *debug_userdata;
 } sconify_inspect_options_t;
 
 /* Writes the inspection result to *ret_out (malloc'd, *ret_len bytes). */

@@ -17,6 +17,7 @@ static const struct {
         {"oci:", SC_TRANSPORT_OCI},
         {"oci-archive:", SC_TRANSPORT_OCI_ARCHIVE},
         {"docker-archive:", SC_TRANSPORT_DOCKER_ARCHIVE},
+        {"docker://", SC_TRANSPORT_DOCKER},
 };
 
 const char *sc_transport_name(sc_transport_kind k)
@@ -28,6 +29,8 @@ const char *sc_transport_name(sc_transport_kind k)
 		return "oci-archive";
 	case SC_TRANSPORT_DOCKER_ARCHIVE:
 		return "docker-archive";
+	case SC_TRANSPORT_DOCKER:
+		return "docker";
 	}
 	return "?";
 }
@@ -68,6 +71,25 @@ static bool parse_index(const char *s, int *ret)
 	return true;
 }
 
+static int parse_docker(const char *text, const char *rest, sc_image_ref **ret, sconify_error_t *err)
+{
+	cleanup_docker_ref sc_docker_ref *dr = NULL;
+	if (sc_docker_ref_parse(rest, &dr, err) < 0) {
+		cleanup_free char *q = sc_quote(text, SC_QUOTE_MAX);
+		return sc_error_wrap(err, "`%s'", q);
+	}
+	sc_image_ref *r = xzalloc(sizeof(*r));
+	r->kind = SC_TRANSPORT_DOCKER;
+	r->text = xstrdup(text);
+	r->index = -1;
+	r->domain = xstrdup(dr->domain);
+	r->repository = xstrdup(dr->path);
+	r->tag = dr->tag ? xstrdup(dr->tag) : NULL;
+	r->digest = dr->digest ? xstrdup(dr->digest) : NULL;
+	*ret = r;
+	return 0;
+}
+
 int sc_image_ref_parse(const char *s, sc_image_ref **ret, sconify_error_t *err)
 {
 	cleanup_free char *q = sc_quote(s, SC_QUOTE_MAX);
@@ -80,16 +102,23 @@ int sc_image_ref_parse(const char *s, sc_image_ref **ret, sconify_error_t *err)
 			break;
 		}
 	if (rest == NULL) {
-		if (sc_startswith(s, "docker://") || strchr(s, ':') == NULL || strchr(s, '/') != NULL)
-			return sc_error(
-			        err, SCONIFY_ERR_UNSUPPORTED, 0,
-			        "`%s': registry references (docker://) are not supported yet; use oci:, "
-			        "oci-archive: or docker-archive:",
-			        q);
-		return sc_error(err, SCONIFY_ERR_INVALID, 0,
-		                "`%s': unknown transport (oci:, oci-archive: and docker-archive: are known)",
-		                q);
+		/* skopeo's other transports: say so instead of reading them as a
+		 * docker reference. */
+		static const char *const others[] = {
+		        "dir:", "containers-storage:", "docker-daemon:", "ostree:", "sif:", "tarball:"};
+		for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
+			if (sc_startswith(s, others[i]))
+				return sc_error(err, SCONIFY_ERR_UNSUPPORTED, 0,
+				                "`%s': the %.*s transport is not supported (docker://, oci:, "
+				                "oci-archive: and "
+				                "docker-archive: are)",
+				                q, (int)strlen(others[i]) - 1, others[i]);
+		/* Anything else is a bare docker reference ("host/repo:tag"). */
+		rest = s;
+		kind = SC_TRANSPORT_DOCKER;
 	}
+	if (kind == SC_TRANSPORT_DOCKER)
+		return parse_docker(s, rest, ret, err);
 
 	/* Like skopeo: the path ends at the first ':'; what follows names the image. */
 	const char *colon = strchr(rest, ':');
@@ -141,6 +170,10 @@ void sc_image_ref_free(sc_image_ref *r)
 	free(r->text);
 	free(r->path);
 	free(r->ref);
+	free(r->domain);
+	free(r->repository);
+	free(r->tag);
+	free(r->digest);
 	free(r);
 }
 
@@ -151,15 +184,25 @@ char *sc_blob_path(const sc_digest *d)
 
 /* ---- sources ---- */
 
-int sc_source_open(const char *text, const sconify_limits_t *limits, sc_source **ret, sconify_error_t *err)
+int sc_source_open(const char *text, const sc_transport_options *o, sc_source **ret, sconify_error_t *err)
 {
 	sc_image_ref *ref = NULL;
 	if (sc_image_ref_parse(text, &ref, err) < 0)
 		return -1;
-	sconify_limits_t l = *limits;
-	sc_limits_fill(&l);
-	int r = ref->kind == SC_TRANSPORT_DOCKER_ARCHIVE ? sc_docker_archive_source_open(ref, &l, ret, err)
-	                                                 : sc_oci_source_open(ref, &l, ret, err);
+	sc_transport_options filled = *o;
+	sc_limits_fill(&filled.limits);
+	int r;
+	switch (ref->kind) {
+	case SC_TRANSPORT_DOCKER_ARCHIVE:
+		r = sc_docker_archive_source_open(ref, &filled.limits, ret, err);
+		break;
+	case SC_TRANSPORT_DOCKER:
+		r = sc_docker_source_open(ref, &filled, ret, err);
+		break;
+	default:
+		r = sc_oci_source_open(ref, &filled.limits, ret, err);
+		break;
+	}
 	if (r < 0) {
 		cleanup_free char *q = sc_quote(text, SC_QUOTE_MAX);
 		sc_image_ref_free(ref);
@@ -217,8 +260,27 @@ int sc_source_document(sc_source *s, const sc_descriptor *desc, sc_document **re
 {
 	cleanup_free char *data = NULL;
 	size_t len = 0;
-	if (read_blob(s, desc, "document", &data, &len, err) < 0)
+	if (s->ops->get_document) {
+		if (desc->size > s->limits.max_document_bytes)
+			return sc_error(err, SCONIFY_ERR_LIMIT, 0,
+			                "document %s is larger than the limit of %llu bytes",
+			                desc->digest.str, (unsigned long long)s->limits.max_document_bytes);
+		if (s->ops->get_document(s, desc, &data, &len, err) < 0)
+			return -1;
+		/* The checks the verified reader makes for blobs. */
+		sc_digest got;
+		sc_digest_of(desc->digest.alg, data, len, &got);
+		if (len != desc->size)
+			return sc_error(err, SCONIFY_ERR_INTEGRITY, 0,
+			                "document %s: size mismatch: %zu bytes, its descriptor declares %llu",
+			                desc->digest.str, len, (unsigned long long)desc->size);
+		if (!sc_digest_equal(&got, &desc->digest))
+			return sc_error(err, SCONIFY_ERR_INTEGRITY, 0,
+			                "document %s: digest mismatch: content hashes to %s",
+			                desc->digest.str, got.str);
+	} else if (read_blob(s, desc, "document", &data, &len, err) < 0) {
 		return -1;
+	}
 	cleanup_free char *what = xasprintf(
 	        "%s %s", sc_doc_kind_is_index(sc_doc_kind_of(desc->media_type)) ? "index" : "manifest",
 	        desc->digest.str);
@@ -237,7 +299,7 @@ int sc_source_config(sc_source *s, const sc_descriptor *desc, sc_image_config **
 
 /* ---- destinations ---- */
 
-int sc_dest_open(const char *text, sc_dest **ret, sconify_error_t *err)
+int sc_dest_open(const char *text, const sc_transport_options *o, sc_dest **ret, sconify_error_t *err)
 {
 	sc_image_ref *ref = NULL;
 	if (sc_image_ref_parse(text, &ref, err) < 0)
@@ -248,8 +310,9 @@ int sc_dest_open(const char *text, sc_dest **ret, sconify_error_t *err)
 		return sc_error(err, SCONIFY_ERR_INVALID, 0,
 		                "`%s': @N selects an image to read, not a destination", q);
 	}
-	int r = ref->kind == SC_TRANSPORT_OCI ? sc_oci_dir_dest_open(ref, ret, err)
-	                                      : sc_archive_dest_open(ref, ret, err);
+	int r = ref->kind == SC_TRANSPORT_OCI      ? sc_oci_dir_dest_open(ref, ret, err)
+	        : ref->kind == SC_TRANSPORT_DOCKER ? sc_docker_dest_open(ref, o, ret, err)
+	                                           : sc_archive_dest_open(ref, ret, err);
 	if (r < 0) {
 		sc_image_ref_free(ref);
 		return sc_error_wrap(err, "writing `%s'", q);

@@ -28,6 +28,7 @@ typedef enum {
 	SC_TRANSPORT_OCI,
 	SC_TRANSPORT_OCI_ARCHIVE,
 	SC_TRANSPORT_DOCKER_ARCHIVE,
+	SC_TRANSPORT_DOCKER, /* a registry */
 } sc_transport_kind;
 
 typedef struct {
@@ -38,6 +39,8 @@ typedef struct {
 	 * reference ("docker.io/library/x:latest"). NULL when not given. */
 	char *ref;
 	int index; /* "@N" picks the Nth image of a source; -1 when not given */
+	/* docker: the parsed reference (path, ref stay NULL) */
+	char *domain, *repository, *tag, *digest;
 } sc_image_ref;
 
 int sc_image_ref_parse(const char *s, sc_image_ref **ret, sconify_error_t *err);
@@ -57,6 +60,10 @@ struct sc_source_ops {
 	/* The raw stream of a blob, document or layer. NOT_FOUND when absent. */
 	int (*open_blob)(sc_source *s, const sc_digest *d, uint64_t size, sc_reader **ret,
 	                 sconify_error_t *err);
+	/* Optional: a manifest or index by digest, where documents do not live
+	 * with the blobs (registries). The caller verifies it. */
+	int (*get_document)(sc_source *s, const sc_descriptor *desc, char **ret_data, size_t *ret_len,
+	                    sconify_error_t *err);
 	void (*free)(sc_source *s);
 };
 struct sc_source {
@@ -69,7 +76,16 @@ struct sc_source {
 	char **repo_tags;
 };
 
-int sc_source_open(const char *ref, const sconify_limits_t *limits, sc_source **ret, sconify_error_t *err);
+/* How sources and destinations are opened. */
+typedef struct {
+	sconify_limits_t limits;                    /* filled */
+	const sconify_registry_options_t *registry; /* docker://; NULL for the defaults */
+	int retries;
+	sconify_debug_fn debug;
+	void *debug_userdata;
+} sc_transport_options;
+
+int sc_source_open(const char *ref, const sc_transport_options *o, sc_source **ret, sconify_error_t *err);
 void sc_source_free(sc_source *s);
 SC_DEFINE_CLEANUP(sc_source *, sc_source_free)
 #define cleanup_source _cleanup_(sc_source_freep)
@@ -114,6 +130,10 @@ struct sc_dest_ops {
 	/* Publishes the image: top is the document the destination ref names. */
 	int (*commit)(sc_dest *d, const char *media_type, const sc_digest *digest, uint64_t size,
 	              sconify_error_t *err);
+	/* Optional: links a blob from another repository of the same registry
+	 * (source is a docker ref); *ret false when it did not. */
+	int (*mount)(sc_dest *d, const sc_digest *digest, const sc_image_ref *source, bool *ret,
+	             sconify_error_t *err);
 	/* Without commit: removes what was written. */
 	void (*free)(sc_dest *d);
 };
@@ -124,7 +144,7 @@ struct sc_dest {
 	char *name;
 };
 
-int sc_dest_open(const char *ref, sc_dest **ret, sconify_error_t *err);
+int sc_dest_open(const char *ref, const sc_transport_options *o, sc_dest **ret, sconify_error_t *err);
 void sc_dest_free(sc_dest *d);
 SC_DEFINE_CLEANUP(sc_dest *, sc_dest_free)
 #define cleanup_dest _cleanup_(sc_dest_freep)
@@ -143,6 +163,10 @@ int sc_oci_layout_check(const char *data, size_t len, const char *where, sconify
 
 /* ---- transport implementations (one file each) ---- */
 
+int sc_docker_source_open(sc_image_ref *ref, const sc_transport_options *o, sc_source **ret,
+                          sconify_error_t *err);
+int sc_docker_dest_open(sc_image_ref *ref, const sc_transport_options *o, sc_dest **ret,
+                        sconify_error_t *err);
 int sc_oci_source_open(sc_image_ref *ref, const sconify_limits_t *limits, sc_source **ret,
                        sconify_error_t *err);
 int sc_docker_archive_source_open(sc_image_ref *ref, const sconify_limits_t *limits, sc_source **ret,

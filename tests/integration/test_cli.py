@@ -32,14 +32,10 @@ class Cli(harness.TestCase):
     def test_bad_reference_fails_once_naming_it(self):
         p = sconify("inspect", "oci:")
         self.assertFailsWith(p, ["no path given"], names="oci:")
-        p = sconify("inspect", "ftp:x")
-        self.assertFailsWith(p, ["unknown transport"], names="ftp:x")
+        p = sconify("inspect", "dir:/tmp/x")
+        self.assertFailsWith(p, ["not supported"], names="dir:/tmp/x")
         p = sconify("inspect", "oci:/tmp/x:bad ref")
         self.assertFailsWith(p, ["invalid image name"], names="bad ref")
-
-    def test_registry_reference_says_not_yet_supported(self):
-        p = sconify("inspect", "docker://alpine")
-        self.assertFailsWith(p, ["not supported yet"])
 
     def test_missing_source_is_named(self):
         missing = os.path.join(self.tmp, "nope")

@@ -25,6 +25,38 @@ static const struct {
         {"docker-archive:/a.tar:@0", SC_TRANSPORT_DOCKER_ARCHIVE, "/a.tar", NULL, 0},
 };
 
+static const struct {
+	const char *in, *domain, *repository, *tag, *digest;
+} docker[] = {
+        {"docker://alpine", "docker.io", "library/alpine", "latest", NULL},
+        {"alpine", "docker.io", "library/alpine", "latest", NULL},
+        {"alpine:3.19", "docker.io", "library/alpine", "3.19", NULL},
+        {"ftp:x", "docker.io", "library/ftp", "x", NULL},
+        {"docker://127.0.0.1:5000/ns/app:v1", "127.0.0.1:5000", "ns/app", "v1", NULL},
+        {"localhost:5000/app", "localhost:5000", "app", "latest", NULL},
+        {"docker://ghcr.io/o/r@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+         "ghcr.io", "o/r", NULL, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+};
+
+START_TEST(parses_docker_references)
+{
+	cleanup_error sconify_error_t err = NULL;
+	cleanup_image_ref sc_image_ref *r = NULL;
+	ck_assert_ok(sc_image_ref_parse(docker[_i].in, &r, &err), err);
+	ck_assert_int_eq(r->kind, SC_TRANSPORT_DOCKER);
+	ck_assert_str_eq(r->domain, docker[_i].domain);
+	ck_assert_str_eq(r->repository, docker[_i].repository);
+	if (docker[_i].tag)
+		ck_assert_str_eq(r->tag, docker[_i].tag);
+	else
+		ck_assert_ptr_null(r->tag);
+	if (docker[_i].digest)
+		ck_assert_str_eq(r->digest, docker[_i].digest);
+	else
+		ck_assert_ptr_null(r->digest);
+}
+END_TEST
+
 START_TEST(parses_skopeo_syntax)
 {
 	cleanup_error sconify_error_t err = NULL;
@@ -54,9 +86,11 @@ static const struct {
         {"docker-archive:a:UPPER/x", SCONIFY_ERR_INVALID, "lowercase"},
         {"docker-archive:a:x@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
          SCONIFY_ERR_INVALID, "not a digest"},
-        {"ftp:x", SCONIFY_ERR_INVALID, "unknown transport"},
-        {"docker://alpine", SCONIFY_ERR_UNSUPPORTED, "not supported yet"},
-        {"alpine", SCONIFY_ERR_UNSUPPORTED, "not supported yet"},
+        {"dir:/tmp/x", SCONIFY_ERR_UNSUPPORTED, "the dir transport is not supported"},
+        {"containers-storage:x", SCONIFY_ERR_UNSUPPORTED, "not supported"},
+        {"docker://UPPER/x", SCONIFY_ERR_INVALID, "lowercase"},
+        {"docker://x@sha256:abc", SCONIFY_ERR_INVALID, "invalid digest"},
+        {"docker://", SCONIFY_ERR_INVALID, "docker://"},
 };
 
 START_TEST(rejects_bad_references)
@@ -75,6 +109,7 @@ static Suite *suite(void)
 	TCase *tc = tcase_create("imageref");
 	tcase_add_loop_test(tc, parses_skopeo_syntax, 0, sizeof(good) / sizeof(good[0]));
 	tcase_add_loop_test(tc, rejects_bad_references, 0, sizeof(bad) / sizeof(bad[0]));
+	tcase_add_loop_test(tc, parses_docker_references, 0, sizeof(docker) / sizeof(docker[0]));
 	suite_add_tcase(s, tc);
 	return s;
 }
