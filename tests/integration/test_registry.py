@@ -1,0 +1,324 @@
+# SPDX-License-Identifier: Apache-2.0
+"""docker:// against the CNCF registry on loopback (tests/integration/
+registryenv.py): plain, Basic (htpasswd), Bearer tokens, TLS; through a
+fault-injecting proxy; cross-checked with skopeo and umoci."""
+
+import base64
+import json
+import os
+import pty
+import subprocess
+
+import harness
+from harness import run, sconify
+from registryenv import FaultProxy, Registry, credential_helper, docker_config
+
+INSECURE = ("--src-tls-verify=false", "--dest-tls-verify=false")
+FAST = {"SCONIFY_RETRY_BASE_MS": "50", "SCONIFY_STALL_TIMEOUT_MS": "2000"}
+
+
+def fixture(name):
+    fx = next(f for f in harness.fixture_list() if f["name"] == name)
+    return fx, harness.absref(fx["ref"])
+
+
+def sconify_env(*args, env=None, check=False):
+    e = dict(os.environ)
+    e.update(FAST)
+    e.update(env or {})
+    return run([harness.SCONIFY, *args], env=e, check=check)
+
+
+def scopes(rec):
+    """The scopes a token request asked for, as strings."""
+    return rec["query"].get("scope", []) or (rec.get("form") or {}).get("scope", "").split()
+
+
+def skopeo(*args, check=True):
+    return run(["skopeo", *args], check=check)
+
+
+class RegistryTests(harness.TestCase):
+    def raw(self, ref, *opts):
+        return sconify("inspect", "--raw", *opts, ref, check=True).stdout
+
+    def umoci_of(self, ref, *skopeo_opts):
+        work = os.path.join(self.tmp, f"u{len(os.listdir(self.tmp))}")
+        os.makedirs(work)
+        layout = os.path.join(work, "gz")
+        skopeo("copy", "--quiet", *skopeo_opts, "--dest-compress", "--dest-compress-format", "gzip", ref,
+               f"oci:{layout}:x")
+        return harness.umoci_tree(layout, "x", work)
+
+    # ---- plain registry ----
+
+    def test_push_then_skopeo_pulls_the_same_digests_and_tree(self):
+        fx, src = fixture("oci/layers")
+        with Registry(self.tmp) as reg:
+            dest = f"docker://{reg.host}/t/layers:v1"
+            sconify("copy", "-q", *INSECURE, src, dest, check=True)
+            theirs = skopeo("inspect", "--raw", "--tls-verify=false", dest).stdout
+            self.assertEqual(theirs, self.raw(src))
+            self.assertEqual(self.umoci_of(dest, "--src-tls-verify=false"), harness.expected_tree(fx))
+
+    def test_skopeo_pushes_then_we_pull_identical_bytes(self):
+        fx, src = fixture("oci/layers")
+        with Registry(self.tmp) as reg:
+            ref = f"docker://{reg.host}/s/layers:v1"
+            skopeo("copy", "--quiet", "--dest-tls-verify=false", src, ref)
+            out = os.path.join(self.tmp, "pulled")
+            sconify("copy", "-q", *INSECURE, ref, f"oci:{out}:x", check=True)
+            self.assertEqual(self.raw(f"oci:{out}:x"), skopeo("inspect", "--raw", "--tls-verify=false", ref).stdout)
+            self.assertEqual(self.umoci_of(f"oci:{out}:x"), harness.expected_tree(fx))
+            ours = json.loads(sconify("inspect", "--tls-verify=false", ref, check=True).stdout)
+            theirs = json.loads(skopeo("inspect", "--tls-verify=false", ref).stdout)
+            for key in ("Digest", "Layers", "Architecture", "Os", "Env", "Labels"):
+                self.assertEqual(ours[key], theirs[key], key)
+
+    def test_two_platform_index_pushed_and_pulled_whole(self):
+        _, src = fixture("oci/multiarch")
+        with Registry(self.tmp) as reg:
+            ref = f"docker://{reg.host}/multi/app:all"
+            sconify("copy", "-q", "--all", *INSECURE, src, ref, check=True)
+            self.assertEqual(skopeo("inspect", "--raw", "--tls-verify=false", ref).stdout, self.raw(src))
+            for platform in ("linux/amd64", "linux/arm64"):
+                p = skopeo("inspect", "--tls-verify=false", "--override-arch", platform.split("/")[1], ref)
+                self.assertEqual(json.loads(p.stdout)["Architecture"], platform.split("/")[1])
+            out = os.path.join(self.tmp, "back")
+            sconify("copy", "-q", "--all", *INSECURE, ref, f"oci:{out}:all", check=True)
+            self.assertEqual(self.raw(f"oci:{out}:all"), self.raw(src))
+
+    def test_warm_copy_skips_existing_blobs_and_same_registry_mounts(self):
+        _, src = fixture("oci/layers")
+        with Registry(self.tmp) as reg, FaultProxy(reg.host) as proxy:
+            a = f"docker://{proxy.host}/a/app:1"
+            sconify_env("copy", "-q", *INSECURE, src, a, check=True)
+            uploads = len(proxy.find("POST", r"/blobs/uploads/$"))
+            # warm: everything is there, nothing is uploaded again
+            sconify_env("copy", "-q", *INSECURE, src, f"docker://{proxy.host}/a/app:2", check=True)
+            self.assertEqual(len(proxy.find("POST", r"/blobs/uploads/$")), uploads)
+            self.assertEqual(len(proxy.find("PATCH")), 0 if uploads else 0)
+            # another repository of the same registry: layers are mounted
+            sconify_env("copy", "-q", *INSECURE, a, f"docker://{proxy.host}/b/app:1", check=True)
+            mounts = [r for r in proxy.find("POST", r"/v2/b/app/blobs/uploads/") if "mount=" in r["query"]]
+            self.assertEqual(len(mounts), 3)
+            self.assertTrue(all(r["status"] == 201 for r in mounts), mounts)
+            self.assertEqual(self.raw(f"docker://{reg.host}/b/app:1", "--tls-verify=false"), self.raw(src))
+
+    # ---- authentication ----
+
+    def test_htpasswd_needs_and_takes_credentials(self):
+        _, src = fixture("oci/layers")
+        with Registry(self.tmp, auth="htpasswd", users={"alice": "s3cret-pw"}) as reg:
+            dest = f"docker://{reg.host}/alice/app:1"
+            p = sconify("copy", "-q", *INSECURE, src, dest)
+            self.assertFailsWith(p, ["needs credentials"], names="alice/app")
+            p = sconify("copy", "-q", *INSECURE, "--dest-creds", "alice:wrong-pw", src, dest)
+            self.assertFailsWith(p, ["credentials were refused"], names="alice/app")
+            self.assertNotIn("wrong-pw", p.stderr_text)
+            p = sconify("copy", "--debug", *INSECURE, "--dest-creds", "alice:s3cret-pw", src, dest)
+            self.assertEqual(p.returncode, 0, p.stderr_text)
+            self.assertIn("authorization: <redacted>", p.stderr_text.lower())
+            self.assertNotIn("s3cret-pw", p.stderr_text)
+            self.assertNotIn(base64.b64encode(b"alice:s3cret-pw").decode(), p.stderr_text)
+            skopeo("inspect", "--tls-verify=false", "--creds", "alice:s3cret-pw", dest)
+
+    def test_token_auth_with_credentials_and_anonymous_pull(self):
+        _, src = fixture("oci/layers")
+        with Registry(self.tmp, auth="token", users={"bob": "pa55"},
+                      token_options={"anonymous": True}) as reg:
+            dest = f"docker://{reg.host}/bob/app:1"
+            sconify("copy", "-q", *INSECURE, "--dest-creds", "bob:pa55", src, dest, check=True)
+            gets = [r for r in reg.issuer.requests if r["method"] == "GET"]
+            self.assertTrue(any(r["user"] == "bob" and "repository:bob/app:pull,push" in scopes(r) for r in gets),
+                            gets)
+            # anonymous pull: a token without credentials
+            out = os.path.join(self.tmp, "anon")
+            sconify("copy", "-q", *INSECURE, dest, f"oci:{out}:x", check=True)
+            self.assertTrue(any(r["user"] is None for r in reg.issuer.requests))
+            # anonymous push is refused, naming the repository
+            p = sconify("copy", "-q", *INSECURE, src, f"docker://{reg.host}/bob/other:1")
+            self.assertFailsWith(p, ["denied", "needs credentials", "refused"], names="bob/other")
+
+    def test_mount_token_covers_both_repositories_with_repeated_scopes(self):
+        _, src = fixture("oci/layers")
+        with Registry(self.tmp, auth="token", users={"bob": "pa55"}) as reg:
+            creds = ("--src-creds", "bob:pa55", "--dest-creds", "bob:pa55")
+            sconify("copy", "-q", *INSECURE, *creds, src, f"docker://{reg.host}/one/app:1", check=True)
+            sconify("copy", "-q", *INSECURE, *creds, f"docker://{reg.host}/one/app:1",
+                    f"docker://{reg.host}/two/app:1", check=True)
+            both = [r for r in reg.issuer.requests
+                    if "repository:two/app:pull,push" in scopes(r) and "repository:one/app:pull" in scopes(r)]
+            self.assertTrue(both, reg.issuer.requests)
+            self.assertEqual(len(both[0]["query"]["scope"]), 2)  # one parameter per scope
+
+    def test_identity_token_is_refreshed_by_post_and_falls_back_to_get(self):
+        _, src = fixture("oci/layers")
+        for post in ("oauth", "404"):
+            with self.subTest(post=post), Registry(self.tmp, auth="token", users={"carol": "pw"}, token_options={
+                    "refresh_tokens": {"refresh-abc": "carol"}, "post": post}) as reg:
+                # docker keeps the login next to the identity token; the GET
+                # fallback (a realm without the OAuth2 endpoint) can only use the former
+                authfile = os.path.join(self.tmp, f"auth-{post}.json")
+                with open(authfile, "w") as f:
+                    json.dump({"auths": {reg.host: {"auth": base64.b64encode(b"carol:pw").decode(),
+                                                    "identitytoken": "refresh-abc"}}}, f)
+                dest = f"docker://{reg.host}/carol/app:1"
+                p = sconify("copy", "-q", *INSECURE, "--authfile", authfile, src, dest)
+                self.assertEqual(p.returncode, 0, p.stderr_text)
+                posts = [r for r in reg.issuer.requests if r["method"] == "POST"]
+                self.assertTrue(posts)
+                self.assertEqual(posts[0]["form"]["grant_type"], "refresh_token")
+                if post == "404":
+                    self.assertTrue(any(r["method"] == "GET" and r["user"] == "carol" for r in reg.issuer.requests))
+                else:
+                    self.assertFalse(any(r["method"] == "GET" for r in reg.issuer.requests))
+
+    def test_expired_tokens_are_renewed(self):
+        # Tokens that live one second; pushing 150 MiB takes longer than that.
+        _, src = fixture("oci/large")
+        with Registry(self.tmp, auth="token", users={"bob": "pa55"},
+                      token_options={"expires_in": 1, "lifetime": 1}) as reg:
+            dest = f"docker://{reg.host}/bob/app:1"
+            p = sconify_env("copy", "-q", *INSECURE, "--jobs", "1", "--dest-creds", "bob:pa55", src, dest)
+            self.assertEqual(p.returncode, 0, p.stderr_text)
+            push = [r for r in reg.issuer.requests if "repository:bob/app:pull,push" in scopes(r)]
+            self.assertGreaterEqual(len(push), 2)
+
+    def test_credential_helper_from_docker_config(self):
+        _, src = fixture("oci/layers")
+        with Registry(self.tmp, auth="htpasswd", users={"dave": "helper-pw"}) as reg:
+            home = os.path.join(self.tmp, "home")
+            helper = credential_helper(os.path.join(self.tmp, "bin"), "sctest", {reg.host: ("dave", "helper-pw")})
+            docker_config(os.path.join(home, ".docker"), creds_store="sctest")
+            env = helper.env({"HOME": home, "DOCKER_CONFIG": os.path.join(home, ".docker")})
+            env = {k: v for k, v in env.items() if k in ("HOME", "DOCKER_CONFIG", "PATH")}
+            p = sconify_env("copy", "-q", *INSECURE, src, f"docker://{reg.host}/dave/app:1", env=env)
+            self.assertEqual(p.returncode, 0, p.stderr_text)
+            self.assertIn(reg.host, helper.asked())
+            self.assertNotIn("helper-pw", p.stderr_text)
+
+    # ---- TLS ----
+
+    def test_tls_verified_by_default_and_cert_dir_or_ssl_cert_file_trusted(self):
+        _, src = fixture("oci/layers")
+        with Registry(self.tmp, tls=True) as reg:
+            dest = f"docker://{reg.host}/tls/app:1"
+            p = sconify("copy", "-q", src, dest)
+            self.assertFailsWith(p, ["certificate"])
+            sconify("copy", "-q", "--dest-cert-dir", reg.cert_dir, src, dest, check=True)
+            p = sconify_env("inspect", dest, env={"SSL_CERT_FILE": reg.ca_file})
+            self.assertEqual(p.returncode, 0, p.stderr_text)
+            p = sconify("inspect", "--cert-dir", reg.untrusted_cert_dir, dest)
+            self.assertFailsWith(p, ["certificate"])
+            sconify("inspect", "--tls-verify=false", dest, check=True)
+
+    def test_bad_certificates_are_refused_even_with_the_ca(self):
+        for which in ("expired", "wrong-san"):
+            with self.subTest(cert=which), Registry(self.tmp, tls=True, tls_cert=which) as reg:
+                p = sconify("inspect", "--cert-dir", reg.cert_dir, f"docker://{reg.host}/x/y:1")
+                self.assertEqual(p.returncode, 1, p.stderr_text)
+                self.assertRegex(p.stderr_text, "certificate|SSL|subject")
+
+    # ---- faults ----
+
+    def test_transient_errors_are_retried_and_drops_resumed(self):
+        fx, src = fixture("oci/large")
+        with Registry(self.tmp) as reg, FaultProxy(reg.host) as proxy:
+            ref = f"docker://{reg.host}/big/app:1"
+            skopeo("copy", "--quiet", "--dest-tls-verify=false", src, ref)
+            via = f"docker://{proxy.host}/big/app:1"
+            proxy.fail("GET", r"/manifests/", status=500, times=1)
+            proxy.throttle("HEAD", r"/blobs/", times=1)
+            proxy.cut("GET", r"/blobs/sha256:", after=3 << 20, times=2)
+            proxy.stall("GET", r"/blobs/sha256:", after=1 << 20, seconds=5, times=1)
+            out = os.path.join(self.tmp, "out")
+            p = sconify_env("copy", "-q", "--src-tls-verify=false", via, f"oci:{out}:x")
+            self.assertEqual(p.returncode, 0, p.stderr_text)
+            blob_gets = proxy.find("GET", r"/blobs/sha256:")
+            self.assertEqual(sum(r["rule"] == "cut" for r in blob_gets), 2)
+            # resumed where the connection dropped: partial content, not the whole blob again
+            self.assertTrue(any(r["status"] == 206 for r in blob_gets), blob_gets)
+            self.assertEqual(self.raw(f"oci:{out}:x"), self.raw(src))
+            self.assertEqual(self.umoci_of(f"oci:{out}:x"), harness.expected_tree(fx))
+
+    def test_redirected_blob_downloads_carry_no_credentials(self):
+        _, src = fixture("oci/layers")
+        with Registry(self.tmp, auth="token", users={"bob": "pa55"}) as reg, FaultProxy(reg.host) as proxy:
+            ref = f"docker://{reg.host}/r/app:1"
+            sconify("copy", "-q", *INSECURE, "--dest-creds", "bob:pa55", src, ref, check=True)
+            proxy.redirect()
+            out = os.path.join(self.tmp, "out")
+            p = sconify_env("copy", "-q", "--src-tls-verify=false", "--src-creds", "bob:pa55",
+                            f"docker://{proxy.host}/r/app:1", f"oci:{out}:x")
+            self.assertEqual(p.returncode, 0, p.stderr_text)
+            redirected = proxy.find(redirected=True)
+            self.assertTrue(redirected)
+            self.assertTrue(all(r["auth"] is None for r in redirected), redirected)
+            self.assertEqual(self.raw(f"oci:{out}:x"), self.raw(src))
+
+    def test_failed_push_leaves_no_tag(self):
+        _, src = fixture("oci/layers")
+        with Registry(self.tmp) as reg, FaultProxy(reg.host) as proxy:
+            proxy.fail("PUT", r"/manifests/sha256:", status=500, times=None)
+            dest = f"docker://{proxy.host}/fail/app:1"
+            p = sconify_env("copy", "-q", *INSECURE, "--retry-times", "1", src, dest)
+            self.assertFailsWith(p, ["kept failing"], names="fail/app")
+            self.assertFalse(proxy.find("PUT", r"/manifests/1$"))
+            q = skopeo("inspect", "--tls-verify=false", f"docker://{reg.host}/fail/app:1", check=False)
+            self.assertNotEqual(q.returncode, 0)
+            self.assertIn("manifest unknown", q.stderr_text)
+
+    def test_failed_upload_is_retried_as_a_whole(self):
+        _, src = fixture("oci/large")
+        with Registry(self.tmp) as reg, FaultProxy(reg.host) as proxy:
+            proxy.fail("PATCH", r"/blobs/uploads/", status=500, times=1)
+            dest = f"docker://{proxy.host}/retry/app:1"
+            p = sconify_env("copy", "-q", *INSECURE, src, dest)
+            self.assertEqual(p.returncode, 0, p.stderr_text)
+            self.assertGreaterEqual(len(proxy.find("PATCH")), 2)
+            self.assertEqual(self.raw(f"docker://{reg.host}/retry/app:1", "--tls-verify=false"), self.raw(src))
+
+    def test_chunked_upload_when_the_registry_asks(self):
+        _, src = fixture("oci/large")
+        with Registry(self.tmp) as reg, FaultProxy(reg.host) as proxy:
+            proxy.add_header("POST", r"/blobs/uploads/$", "OCI-Chunk-Min-Length", str(1 << 20))
+            dest = f"docker://{proxy.host}/chunks/app:1"
+            p = sconify_env("copy", "-q", *INSECURE, src, dest)
+            self.assertEqual(p.returncode, 0, p.stderr_text)
+            patches = proxy.find("PATCH")
+            self.assertGreater(len(patches), 3)
+            self.assertFalse(any(r["chunked"] for r in patches))
+            self.assertEqual(self.raw(f"docker://{reg.host}/chunks/app:1", "--tls-verify=false"), self.raw(src))
+
+    # ---- output ----
+
+    def test_progress_only_on_a_terminal(self):
+        _, src = fixture("oci/layers")
+        with Registry(self.tmp) as reg:
+            p = sconify("copy", *INSECURE, src, f"docker://{reg.host}/p/app:1")
+            self.assertEqual(p.returncode, 0)
+            self.assertEqual(p.stderr_text, "")
+            # on a terminal: one line per blob
+            master, slave = pty.openpty()
+            proc = subprocess.Popen([harness.SCONIFY, "copy", *INSECURE, src, f"docker://{reg.host}/p/app:2"],
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave)
+            os.close(slave)
+            out = b""
+            while True:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            os.close(master)
+            self.assertEqual(proc.wait(), 0)
+            text = out.decode("utf-8", "replace")
+            self.assertIn("sha256:", text)
+            self.assertRegex(text, "Copied|Exists|Mounted")
+
+
+if __name__ == "__main__":
+    harness.main()
