@@ -1056,6 +1056,15 @@ int sc_registry_upload_commit(sc_registry_upload *u, const sc_digest *d, uint64_
 	                       .body_len = u->held.len,
 	                       .max_response = ERROR_BODY_MAX};
 	int rc = authed(u->r, u->scope, &req, &resp, err);
+	if (rc == 0 && resp.status == 404) {
+		/* A retried PUT whose first attempt went through but whose answer
+		 * was lost finds its upload session gone: the blob is what counts. */
+		bool there = false;
+		if (sc_registry_blob_exists(u->r, u->repo, d, &there, NULL) == 0 && there) {
+			sc_http_response_clear(&resp);
+			return 0;
+		}
+	}
 	if (rc == 0 && resp.status != 201) {
 		cleanup_free char *action = xasprintf("finishing the upload of blob %s to", d->str);
 		rc = response_error(u->r, &resp, action, u->repo, err);

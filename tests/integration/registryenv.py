@@ -784,6 +784,7 @@ class FaultProxy:
                              registry with the Authorization of the redirected
                              request (a presigned URL, in effect)
       add_header(name, value) forward, add a response header
+      lose()                 forward, then drop the connection unanswered
 
     A request with `Expect: 100-continue` gets the registry's interim 100
     before its body is forwarded; a rule answering it locally closes the
@@ -837,6 +838,11 @@ class FaultProxy:
 
     def redirect(self, method="GET", path=r"/blobs/sha256:[0-9a-f]{64}$", times=None):
         return self.add_rule("redirect", method, path, times)
+
+    def lose(self, method, path, times=1):
+        """Forward the request, then drop the connection instead of answering:
+        the registry acted, the client cannot know."""
+        return self.add_rule("lose", method, path, times)
 
     def add_header(self, method, path, name, value, times=None):
         return self.add_rule("add_header", method, path, times, name=name, value=value)
@@ -1137,6 +1143,11 @@ class _ProxyHandler(socketserver.BaseRequestHandler):
             resp = self.upstream.read_head()
         resp = self._rewrite(proxy, resp, rule)
         rec["status"] = status
+        if rule and rule.kind == "lose":
+            # the registry did the work; its answer never reaches the client
+            _copy_body(self.upstream, lambda b: None, _framing(resp, True, method, status))
+            rec["status"] = None
+            raise _Cut()
         client.write(b"".join(resp) + b"\r\n")
         rframing = _framing(resp, True, method, status)
         _copy_body(self.upstream, _BodyWriter(client, rule, proxy._stopping), rframing)

@@ -279,6 +279,20 @@ class RegistryTests(harness.TestCase):
             self.assertGreaterEqual(len(proxy.find("PATCH")), 2)
             self.assertEqual(self.raw(f"docker://{reg.host}/retry/app:1", "--tls-verify=false"), self.raw(src))
 
+    def test_lost_answer_to_the_closing_put_is_not_a_failure(self):
+        # The registry stores the blob, its answer is lost; the retried PUT
+        # finds the upload session gone (404) and the blob there.
+        _, src = fixture("oci/layers")
+        with Registry(self.tmp) as reg, FaultProxy(reg.host) as proxy:
+            proxy.lose("PUT", r"/blobs/uploads/", times=1)
+            dest = f"docker://{proxy.host}/lost/app:1"
+            p = sconify_env("copy", "-q", *INSECURE, src, dest)
+            self.assertEqual(p.returncode, 0, p.stderr_text)
+            puts = proxy.find("PUT", r"/blobs/uploads/")
+            self.assertEqual(puts[0]["rule"], "lose")
+            self.assertIn(404, [r["status"] for r in puts])
+            self.assertEqual(self.raw(f"docker://{reg.host}/lost/app:1", "--tls-verify=false"), self.raw(src))
+
     def test_chunked_upload_when_the_registry_asks(self):
         _, src = fixture("oci/large")
         with Registry(self.tmp) as reg, FaultProxy(reg.host) as proxy:
