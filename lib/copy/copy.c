@@ -20,6 +20,7 @@
 #include "core/buf.h"
 #include "core/json-util.h"
 #include "core/limits.h"
+#include "core/retry.h"
 #include "core/strutil.h"
 #include "core/xalloc.h"
 #include "image/mediatype.h"
@@ -287,16 +288,16 @@ static int run_layer(layer_job *j, sconify_error_t *err)
 		sconify_error_t e = NULL;
 		if (run_layer_once(j, &e) == 0)
 			return 0;
-		if (sconify_error_kind(e) != SCONIFY_ERR_NETWORK || attempt >= j->c->retries) {
+		/* Everything a request can retry was retried below: start over only
+		 * when that could not help (a streamed upload lost on the way). */
+		if (!sc_error_restartable(e) || attempt >= j->c->retries) {
 			sc_error_move(err, &e);
 			return -1;
 		}
 		sconify_error_free(&e);
 		sc_descriptor_clear(&j->out);
 		j->changed = false;
-		long ms = 500L << (attempt < 5 ? attempt : 5);
-		struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-		nanosleep(&ts, NULL);
+		sc_sleep_ms(sc_backoff_ms((unsigned)attempt));
 	}
 }
 
@@ -660,14 +661,14 @@ int sconify_copy(const char *src, const char *dst, const sconify_copy_options_t 
 	copy_ctx c = {.opts = opts, .limits = opts->limits};
 	sc_limits_fill(&c.limits);
 	c.cpus = sc_online_cpus();
-	c.retries = opts->retries < 0 ? 0 : opts->retries == 0 ? 4 : opts->retries;
+	c.retries = sc_retry_count(opts->retries);
 	if (sc_platform_option(opts->platform, &c.want, err) < 0)
 		return -1;
 	pthread_mutex_init(&c.progress_lock, NULL);
 
 	sc_transport_options so = {.limits = c.limits,
 	                           .registry = &opts->src_registry,
-	                           .retries = c.retries,
+	                           .retries = opts->retries, /* the convention, not the count */
 	                           .debug = opts->debug,
 	                           .debug_userdata = opts->debug_userdata};
 	sc_transport_options dopt = so;

@@ -26,7 +26,7 @@ int sc_error(sconify_error_t *err, sconify_error_kind_t kind, int errno_, const 
 
 	/* A second error replaces the first: the newest is where we failed. */
 	sconify_error_free(err);
-	struct sconify_error_s *e = xmalloc(sizeof(*e));
+	struct sconify_error_s *e = xzalloc(sizeof(*e));
 	e->kind = kind;
 	e->errno_ = errno_;
 	e->msg = msg;

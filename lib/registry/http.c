@@ -14,15 +14,16 @@
 
 #include "core/buf.h"
 #include "core/fsutil.h"
+#include "core/retry.h"
 #include "core/strutil.h"
 #include "core/xalloc.h"
+#include <openssl/crypto.h>
 
 #define DEFAULT_MAX_RESPONSE (1u << 20)
 #define MAX_HEADERS 256
 #define MAX_HEADER_BYTES (64u << 10)
 #define STREAM_BUFFER (512u << 10)
 #define RETRY_AFTER_CAP_MS 60000L
-#define BACKOFF_CAP_MS 15000L
 
 struct sc_http {
 	sc_http_options o;
@@ -31,10 +32,26 @@ struct sc_http {
 	char *ca_file;            /* SSL_CERT_FILE */
 	char *client_cert, *client_key;
 	pthread_mutex_t lock; /* guards pool */
-	CURL **pool;          /* idle easy handles: they keep their connections */
+	CURL **pool;          /* idle easy handles */
 	size_t n_pool, pool_alloc;
-	unsigned seed;
+	/* Connections, DNS answers and TLS sessions are shared by every
+	 * transfer of this client, streamed ones (each on its own multi
+	 * handle) included: one handshake per connection, not per blob. */
+	CURLSH *share;
+	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
 };
+
+static void share_lock(CURL *c, curl_lock_data data, curl_lock_access access, void *ud)
+{
+	(void)c, (void)access;
+	pthread_mutex_lock(&((sc_http *)ud)->share_locks[data]);
+}
+
+static void share_unlock(CURL *c, curl_lock_data data, void *ud)
+{
+	(void)c;
+	pthread_mutex_unlock(&((sc_http *)ud)->share_locks[data]);
+}
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_result;
@@ -131,8 +148,7 @@ int sc_http_new(const sc_http_options *o, sc_http **ret, sconify_error_t *err)
 		                curl_easy_strerror(global_result));
 	sc_http *h = xzalloc(sizeof(*h));
 	h->o = *o;
-	if (h->o.retries <= 0)
-		h->o.retries = o->retries < 0 ? 0 : 4;
+	h->o.retries = sc_retry_count(o->retries);
 	if (h->o.connect_timeout_ms <= 0)
 		h->o.connect_timeout_ms = 30000;
 	/* Tuning knobs for slow networks (and for tests that stall on purpose). */
@@ -140,15 +156,20 @@ int sc_http_new(const sc_http_options *o, sc_http **ret, sconify_error_t *err)
 	const char *e = getenv("SCONIFY_STALL_TIMEOUT_MS");
 	if (h->o.stall_timeout_ms <= 0 && e && sc_parse_u64(e, &v) && v > 0 && v < 3600000)
 		h->o.stall_timeout_ms = (long)v;
-	e = getenv("SCONIFY_RETRY_BASE_MS");
-	if (h->o.retry_base_ms <= 0 && e && sc_parse_u64(e, &v) && v > 0 && v < 60000)
-		h->o.retry_base_ms = (long)v;
 	if (h->o.stall_timeout_ms <= 0)
 		h->o.stall_timeout_ms = 60000;
-	if (h->o.retry_base_ms <= 0)
-		h->o.retry_base_ms = 250;
 	pthread_mutex_init(&h->lock, NULL);
-	h->seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)h;
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&h->share_locks[i], NULL);
+	h->share = curl_share_init();
+	if (h->share == NULL)
+		abort();
+	curl_share_setopt(h->share, CURLSHOPT_LOCKFUNC, share_lock);
+	curl_share_setopt(h->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+	curl_share_setopt(h->share, CURLSHOPT_USERDATA, h);
+	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
 	const char *env = getenv("SSL_CERT_FILE");
 	if (env && *env)
 		h->ca_file = xstrdup(env);
@@ -170,6 +191,11 @@ void sc_http_free(sc_http *h)
 	for (size_t i = 0; i < h->n_pool; i++)
 		curl_easy_cleanup(h->pool[i]);
 	free(h->pool);
+	/* after every easy handle: they hold the share */
+	if (h->share)
+		curl_share_cleanup(h->share);
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_destroy(&h->share_locks[i]);
 	free(h->ca_blob.data);
 	free(h->ca_file);
 	free(h->cert_dir);
@@ -303,12 +329,16 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
 		return len;
 	size_t room = x->body.cap - x->body.len;
 	if (len > room) {
+		/* Keep what fits and end the transfer: a hostile server must not
+		 * keep us reading (the caller sees body_truncated). */
+		if (room)
+			sc_buf_append(&x->body, data, room, "response", NULL);
 		x->resp->body_truncated = true;
-		len = room; /* keep what fits, drop the rest */
+		return 0;
 	}
 	if (len)
 		sc_buf_append(&x->body, data, len, "response", NULL);
-	return size * n;
+	return len;
 }
 
 static size_t on_upload(char *buf, size_t size, size_t n, void *ud)
@@ -326,6 +356,25 @@ static size_t on_upload(char *buf, size_t size, size_t n, void *ud)
 	x->pending += k;
 	x->pending_len -= k;
 	return k;
+}
+
+/* A trace line with any URL query replaced by "?...": presigned redirect
+ * URLs and upload state carry signatures there. */
+static char *without_query(const char *prefix, const char *p, size_t len)
+{
+	sc_buf b;
+	sc_buf_init(&b, SIZE_MAX);
+	sc_buf_puts(&b, prefix);
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] == '?') {
+			sc_buf_puts(&b, "?...");
+			while (i + 1 < len && p[i + 1] != ' ')
+				i++;
+			continue;
+		}
+		sc_buf_putc(&b, p[i]);
+	}
+	return sc_buf_steal(&b, NULL);
 }
 
 static int on_debug(CURL *c, curl_infotype type, char *data, size_t size, void *ud)
@@ -350,7 +399,7 @@ static int on_debug(CURL *c, curl_infotype type, char *data, size_t size, void *
 				line = xasprintf("%s%.*s <redacted>", prefix,
 				                 (int)((const char *)memchr(p, ':', len) - p + 1), p);
 			else
-				line = xasprintf("%s%.*s", prefix, (int)len, p);
+				line = without_query(prefix, p, len);
 			x->h->o.debug(x->h->o.debug_userdata, line);
 		}
 		p = nl ? nl + 1 : end;
@@ -366,13 +415,14 @@ static int setup(sc_http *h, CURL *c, const sc_http_request *req, xfer *x, sconi
 		return sc_error(err, SCONIFY_ERR_INVALID, 0, "not an http(s) URL: `%s'", req->url);
 
 	curl_easy_setopt(c, CURLOPT_URL, req->url);
+	curl_easy_setopt(c, CURLOPT_SHARE, h->share);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, x->errbuf);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "sconify/" SCONIFY_VERSION);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, h->o.connect_timeout_ms);
-	/* Stalls: less than 1 byte/s for stall_timeout fails the transfer. */
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	/* Stalls: under 1 KiB/s for stall_timeout fails the transfer. */
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (h->o.stall_timeout_ms + 999) / 1000);
 	curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 256L * 1024);
 	curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
@@ -399,8 +449,10 @@ static int setup(sc_http *h, CURL *c, const sc_http_request *req, xfer *x, sconi
 	/* "Expect:" turns off 100-continue: a round trip per upload for nothing. */
 	x->headers = curl_slist_append(x->headers, "Expect:");
 	if (req->authorization) {
-		cleanup_free char *a = xasprintf("Authorization: %s", req->authorization);
+		char *a = xasprintf("Authorization: %s", req->authorization);
 		x->headers = curl_slist_append(x->headers, a);
+		OPENSSL_cleanse(a, strlen(a));
+		free(a);
 	}
 	for (const char *const *hd = req->headers; hd && *hd; hd++)
 		x->headers = curl_slist_append(x->headers, *hd);
@@ -428,17 +480,26 @@ static int setup(sc_http *h, CURL *c, const sc_http_request *req, xfer *x, sconi
 	return 0;
 }
 
-static void xfer_init(xfer *x, sc_http *h, sc_http_response *resp, size_t max_response)
+static void xfer_init(xfer *x, sc_http *h, sc_http_response *resp, const sc_http_request *req)
 {
 	memset(x, 0, sizeof(*x));
 	x->h = h;
 	x->resp = resp;
-	sc_buf_init(&x->body, max_response ? max_response : DEFAULT_MAX_RESPONSE);
+	sc_buf_init(&x->body, req->max_response ? req->max_response : DEFAULT_MAX_RESPONSE);
 	x->keep_body = true;
+	if (req->secret_response) {
+		/* No reallocation may leave copies of a secret behind. */
+		x->body.data = xmalloc(x->body.cap + 1);
+		x->body.alloc = x->body.cap + 1;
+		x->body.data[0] = '\0';
+	}
 }
 
 static void xfer_done(xfer *x)
 {
+	for (struct curl_slist *l = x->headers; l; l = l->next)
+		if (strncasecmp(l->data, "authorization:", 14) == 0)
+			OPENSSL_cleanse(l->data, strlen(l->data));
 	curl_slist_free_all(x->headers);
 	x->headers = NULL;
 	sc_buf_free(&x->body);
@@ -528,27 +589,15 @@ static long parse_retry_after(const char *v)
 	return ms > RETRY_AFTER_CAP_MS ? RETRY_AFTER_CAP_MS : ms;
 }
 
-long sc_http_retry_delay_ms(const sc_http *h, unsigned attempt, const sc_http_response *r)
+long sc_http_retry_delay_ms(unsigned attempt, const sc_http_response *r)
 {
 	long after = r ? parse_retry_after(sc_http_header_get(r, "retry-after")) : -1;
-	if (after >= 0)
-		return after;
-	long d = h->o.retry_base_ms;
-	for (unsigned i = 0; i < attempt && d < BACKOFF_CAP_MS; i++)
-		d *= 2;
-	if (d > BACKOFF_CAP_MS)
-		d = BACKOFF_CAP_MS;
-	/* +-50% jitter, so that clients that failed together do not return together */
-	unsigned seed = ((sc_http *)h)->seed += 0x9e3779b9u;
-	seed ^= seed << 13, seed ^= seed >> 17, seed ^= seed << 5;
-	return d / 2 + (long)(seed % (unsigned long)(d + 1));
+	return after >= 0 ? after : sc_backoff_ms(attempt);
 }
 
-void sc_http_sleep_ms(long ms)
+int sc_http_retries(const sc_http *h)
 {
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
+	return h->o.retries;
 }
 
 int sc_http_do(sc_http *h, const sc_http_request *req, sc_http_response *ret, sconify_error_t *err)
@@ -559,19 +608,26 @@ int sc_http_do(sc_http *h, const sc_http_request *req, sc_http_response *ret, sc
 		sc_http_response_clear(&resp);
 		CURL *c = take_easy(h);
 		xfer x;
-		xfer_init(&x, h, &resp, req->max_response);
+		xfer_init(&x, h, &resp, req);
 		int r = setup(h, c, req, &x, err);
+		/* A body kept in memory is small: a server dripping it a byte at a
+		 * time (faster than the stall limit) still ends here. */
+		if (r == 0)
+			curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10L * 60 * 1000);
 		CURLcode rc = r < 0 ? CURLE_OK : curl_easy_perform(c);
 		if (r == 0)
 			finish_response(&x, c);
 		bool last = attempt + 1 >= attempts;
+		/* Cut at the cap: the response is what we keep, marked truncated. */
+		if (rc == CURLE_WRITE_ERROR && resp.body_truncated)
+			rc = CURLE_OK;
 		if (r == 0 && rc != CURLE_OK) {
 			if (!curl_transient(rc) || x.header_overflow || last) {
 				r = transfer_error(req, rc, &x, err);
 			} else {
 				xfer_done(&x);
 				give_easy(h, c);
-				sc_http_sleep_ms(sc_http_retry_delay_ms(h, (unsigned)attempt, NULL));
+				sc_sleep_ms(sc_http_retry_delay_ms((unsigned)attempt, NULL));
 				continue;
 			}
 		}
@@ -582,7 +638,7 @@ int sc_http_do(sc_http *h, const sc_http_request *req, sc_http_response *ret, sc
 			return -1;
 		}
 		if (sc_http_status_transient(resp.status) && !last) {
-			sc_http_sleep_ms(sc_http_retry_delay_ms(h, (unsigned)attempt, &resp));
+			sc_sleep_ms(sc_http_retry_delay_ms((unsigned)attempt, &resp));
 			continue;
 		}
 		*ret = resp;
@@ -698,7 +754,7 @@ int sc_http_stream(sc_http *h, const sc_http_request *req, sc_http_response *ret
 	s->req.url = s->url;
 	s->req.headers = NULL;
 	s->req.authorization = NULL;
-	xfer_init(&s->x, h, &s->head, req->max_response);
+	xfer_init(&s->x, h, &s->head, req);
 	s->x.streaming = true;
 	s->x.sbuf = xmalloc(STREAM_BUFFER);
 	s->easy = take_easy(h);
@@ -776,7 +832,32 @@ struct sc_http_upload {
 	bool done;
 	CURLcode result;
 	bool finished;
+	bool early; /* the server answered before the body was complete: resp holds it */
 };
+
+const sc_http_response *sc_http_upload_early_answer(const sc_http_upload *u)
+{
+	return u->early ? &u->resp : NULL;
+}
+
+/* The upload could not go on. A lost connection loses the bytes already
+ * streamed: only starting over helps. An answer before the end (a refusal)
+ * is kept for the caller to read. */
+static int upload_failed(sc_http_upload *u, sconify_error_t *err)
+{
+	if (u->result != CURLE_OK) {
+		transfer_error(&u->req, u->result, &u->x, err);
+		sc_error_set_restartable(err);
+		return -1;
+	}
+	if (!u->early) {
+		finish_response(&u->x, u->easy);
+		u->early = true;
+	}
+	return sc_error(err, SCONIFY_ERR_INVALID, 0,
+	                "%s: the server answered HTTP %ld before the upload was complete", u->url,
+	                u->resp.status);
+}
 
 static bool pending_sent(void *ud)
 {
@@ -791,10 +872,8 @@ static int upload_write(sc_writer *base, const void *buf, size_t len, sconify_er
 		return sc_error(err, SCONIFY_ERR_USAGE, 0, "upload written after it finished");
 	if (len == 0)
 		return 0;
-	if (u->done) /* the server answered before the body was complete */
-		return u->result != CURLE_OK ? transfer_error(&u->req, u->result, &u->x, err)
-		                             : sc_error(err, SCONIFY_ERR_NETWORK, 0,
-		                                        "%s: the server ended the upload early", u->url);
+	if (u->done) /* the transfer ended before the body did */
+		return upload_failed(u, err);
 	u->x.pending = buf;
 	u->x.pending_len = len;
 	if (u->x.upload_paused) {
@@ -803,11 +882,8 @@ static int upload_write(sc_writer *base, const void *buf, size_t len, sconify_er
 	}
 	if (drive(u->multi, &u->done, &u->result, pending_sent, u, err) < 0)
 		return -1;
-	if (u->x.pending_len > 0) {
-		if (u->result != CURLE_OK)
-			return transfer_error(&u->req, u->result, &u->x, err);
-		return sc_error(err, SCONIFY_ERR_NETWORK, 0, "%s: the server ended the upload early", u->url);
-	}
+	if (u->x.pending_len > 0)
+		return upload_failed(u, err);
 	return 0;
 }
 
@@ -833,7 +909,7 @@ int sc_http_upload_begin(sc_http *h, const sc_http_request *req, int64_t size, s
 	u->req.headers = NULL;
 	u->req.authorization = NULL;
 	u->req.body = NULL;
-	xfer_init(&u->x, h, &u->resp, req->max_response);
+	xfer_init(&u->x, h, &u->resp, req);
 	u->easy = take_easy(h);
 	sc_http_request r = *req;
 	r.body = NULL;
@@ -875,8 +951,11 @@ int sc_http_upload_finish(sc_http_upload *u, sc_http_response *ret, sconify_erro
 	}
 	if (drive(u->multi, &u->done, &u->result, never, u, err) < 0)
 		return -1;
-	if (u->result != CURLE_OK)
-		return transfer_error(&u->req, u->result, &u->x, err);
+	if (u->result != CURLE_OK) {
+		transfer_error(&u->req, u->result, &u->x, err);
+		sc_error_set_restartable(err);
+		return -1;
+	}
 	finish_response(&u->x, u->easy);
 	*ret = u->resp;
 	memset(&u->resp, 0, sizeof(u->resp));

@@ -27,10 +27,9 @@ typedef void (*sc_http_debug_fn)(void *userdata, const char *line);
 typedef struct {
 	bool tls_verify;         /* false: accept any certificate */
 	const char *cert_dir;    /* *.crt: extra CAs; NAME.cert + NAME.key: client certificate */
-	int retries;             /* further attempts after the first (default 4) */
+	int retries;             /* further attempts: < 0 none, 0 the default (4), > 0 that many */
 	long connect_timeout_ms; /* default 30 s */
 	long stall_timeout_ms;   /* a transfer that moves no byte for this long fails (default 60 s) */
-	long retry_base_ms;      /* first backoff delay (default 250 ms, doubling, +-50% jitter) */
 	sc_http_debug_fn debug;  /* request/response trace, credentials redacted */
 	void *debug_userdata;
 } sc_http_options;
@@ -48,8 +47,9 @@ typedef struct {
 	const void *body;           /* a body held in memory */
 	size_t body_len;
 	bool follow_redirects;
-	size_t max_response; /* cap on a kept response body (default 1 MiB; larger bodies are cut) */
-	bool no_retry;       /* send once: the caller handles failures */
+	size_t max_response;  /* cap on a kept response body (default 1 MiB; larger bodies are cut) */
+	bool no_retry;        /* send once: the caller handles failures */
+	bool secret_response; /* the body holds a secret (a token): never copied around */
 } sc_http_request;
 
 typedef struct {
@@ -93,9 +93,13 @@ int sc_http_upload_finish(sc_http_upload *u, sc_http_response *ret, sconify_erro
 void sc_http_upload_free(sc_http_upload *u);
 
 /* How long to wait before the attempt-th retry (0-based): Retry-After when the
- * response carries one (capped at 60 s), else exponential backoff with jitter. */
-long sc_http_retry_delay_ms(const sc_http *h, unsigned attempt, const sc_http_response *r);
-void sc_http_sleep_ms(long ms);
+ * response carries one (capped at 60 s), else sc_backoff_ms(). */
+long sc_http_retry_delay_ms(unsigned attempt, const sc_http_response *r);
+/* Further attempts this client makes (the options' retries, resolved). */
+int sc_http_retries(const sc_http *h);
+/* When the server answered an upload before its body was complete: that
+ * answer (a refusal, usually), else NULL. */
+const sc_http_response *sc_http_upload_early_answer(const sc_http_upload *u);
 /* Whether a status is worth another attempt. */
 bool sc_http_status_transient(long status);
 

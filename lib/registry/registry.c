@@ -2,6 +2,7 @@
 #include "registry.h"
 
 #include <curl/curl.h>
+#include <limits.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -11,6 +12,7 @@
 
 #include "core/buf.h"
 #include "core/json-util.h"
+#include "core/retry.h"
 #include "core/strutil.h"
 #include "core/xalloc.h"
 #include "image/mediatype.h"
@@ -59,7 +61,6 @@ int sc_registry_open(const char *domain, const char *repository, const sc_regist
 	        .cert_dir = o->cert_dir,
 	        .retries = o->retries,
 	        .stall_timeout_ms = o->stall_timeout_ms,
-	        .retry_base_ms = o->retry_base_ms,
 	        .debug = o->debug,
 	        .debug_userdata = o->debug_userdata,
 	};
@@ -167,6 +168,37 @@ static int response_error(sc_registry *r, const sc_http_response *resp, const ch
 	}
 	return sc_error(err, kind, 0, "registry `%s': %s `%s' %s (HTTP %ld%s%s)", r->domain, action, repo,
 	                what, resp->status, detail ? ": " : "", detail ? detail : "");
+}
+
+/* ---- origins ---- */
+
+/* "scheme://host:port" of url, lowercase, the default port filled in; NULL
+ * when it does not parse. */
+static char *origin_of(const char *url)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *port = NULL, *out = NULL;
+	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+		out = xasprintf("%s://%s:%s", scheme, host, port);
+		for (char *c = out; *c; c++)
+			if (*c >= 'A' && *c <= 'Z')
+				*c = (char)(*c - 'A' + 'a');
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return out;
+}
+
+static bool same_origin(const char *a, const char *b)
+{
+	cleanup_free char *oa = origin_of(a);
+	cleanup_free char *ob = origin_of(b);
+	return oa && ob && strcmp(oa, ob) == 0;
 }
 
 /* ---- authentication ---- */
@@ -315,12 +347,22 @@ static char *basic_value(const sc_credentials *c)
 	return out;
 }
 
+static void free_secret(char *s)
+{
+	if (s) {
+		OPENSSL_cleanse(s, strlen(s));
+		free(s);
+	}
+}
+
+/* URL-encodes s; curl's buffer is wiped (s may be a secret). */
 static char *escape(const char *s)
 {
 	char *e = curl_easy_escape(NULL, s, 0);
 	if (e == NULL)
 		abort();
 	char *r = xstrdup(e);
+	OPENSSL_cleanse(e, strlen(e));
 	curl_free(e);
 	return r;
 }
@@ -336,25 +378,28 @@ static int fetch_token(sc_registry *r, const char *scopes, char **ret, time_t *r
 	if (r->creds.identity_token) {
 		/* An identity token is an OAuth2 refresh token: POST it; a realm
 		 * without the OAuth2 endpoint (404/405) gets the GET flow. */
-		sc_buf form;
-		sc_buf_init(&form, SIZE_MAX);
-		cleanup_free char *rt = escape(r->creds.identity_token);
+		char *rt = escape(r->creds.identity_token);
 		cleanup_free char *sc = escape(scopes);
-		sc_buf_printf(&form, "grant_type=refresh_token&client_id=sconify&refresh_token=%s", rt);
-		if (service)
-			sc_buf_printf(&form, "&service=%s", service);
-		if (*scopes)
-			sc_buf_printf(&form, "&scope=%s", sc);
+		/* One allocation of the exact size: no reallocation leaves a copy. */
+		size_t n = (size_t)snprintf(
+		        NULL, 0, "grant_type=refresh_token&client_id=sconify&refresh_token=%s%s%s%s%s", rt,
+		        service ? "&service=" : "", service ? service : "", *scopes ? "&scope=" : "",
+		        *scopes ? sc : "");
+		char *form = xmalloc(n + 1);
+		snprintf(form, n + 1, "grant_type=refresh_token&client_id=sconify&refresh_token=%s%s%s%s%s",
+		         rt, service ? "&service=" : "", service ? service : "", *scopes ? "&scope=" : "",
+		         *scopes ? sc : "");
+		free_secret(rt);
 		const char *headers[] = {"Content-Type: application/x-www-form-urlencoded", NULL};
 		sc_http_request req = {.method = "POST",
 		                       .url = r->realm,
 		                       .headers = headers,
-		                       .body = form.data,
-		                       .body_len = form.len,
-		                       .max_response = TOKEN_RESPONSE_MAX};
+		                       .body = form,
+		                       .body_len = n,
+		                       .max_response = TOKEN_RESPONSE_MAX,
+		                       .secret_response = true};
 		int rc = sc_http_do(r->http, &req, &resp, err);
-		OPENSSL_cleanse(form.data, form.len);
-		sc_buf_free(&form);
+		free_secret(form);
 		if (rc < 0)
 			return sc_error_wrap(err, "registry `%s': getting a token", r->domain);
 		done = resp.status != 404 && resp.status != 405;
@@ -380,7 +425,10 @@ static int fetch_token(sc_registry *r, const char *scopes, char **ret, time_t *r
 		cleanup_free char *u = sc_buf_steal(&url, NULL);
 		cleanup_free char *auth =
 		        r->creds.username && r->creds.password ? basic_value(&r->creds) : NULL;
-		sc_http_request req = {.url = u, .authorization = auth, .max_response = TOKEN_RESPONSE_MAX};
+		sc_http_request req = {.url = u,
+		                       .authorization = auth,
+		                       .max_response = TOKEN_RESPONSE_MAX,
+		                       .secret_response = true};
 		int rc = sc_http_do(r->http, &req, &resp, err);
 		if (auth)
 			OPENSSL_cleanse(auth, strlen(auth));
@@ -402,8 +450,11 @@ static int fetch_token(sc_registry *r, const char *scopes, char **ret, time_t *r
 			tok = json_string_value(json_object_get(j, "access_token"));
 		json_t *exp = json_object_get(j, "expires_in");
 		long long expires_in = json_is_integer(exp) ? json_integer_value(exp) : 60;
+		/* A day at most: a hostile number must not overflow or pin a token. */
 		if (expires_in <= 0)
 			expires_in = 60;
+		if (expires_in > 86400)
+			expires_in = 86400;
 		if (tok == NULL || *tok == '\0') {
 			rc = sc_error(err, SCONIFY_ERR_AUTH, 0,
 			              "registry `%s': the token server's answer holds no token", r->domain);
@@ -467,14 +518,6 @@ static int authorization(sc_registry *r, const char *scopes, char **ret, sconify
 	return rc;
 }
 
-static void free_secret(char *s)
-{
-	if (s) {
-		OPENSSL_cleanse(s, strlen(s));
-		free(s);
-	}
-}
-
 /* A request with authentication: a 401 once renews the token (or learns a
  * new challenge) and tries again. */
 static int authed(sc_registry *r, const char *scopes, sc_http_request *req, sc_http_response *resp,
@@ -491,6 +534,10 @@ static int authed(sc_registry *r, const char *scopes, sc_http_request *req, sc_h
 		if (rc < 0)
 			return -1;
 		if (resp->status != 401 || attempt == 1)
+			return 0;
+		/* A 401 from where a redirect led (a CDN, a storage host) is not the
+		 * registry speaking: its challenge must not redirect our credentials. */
+		if (resp->url && !same_origin(resp->url, r->base))
 			return 0;
 		pthread_mutex_lock(&r->lock);
 		const char *challenge = sc_http_header_get(resp, "www-authenticate");
@@ -647,14 +694,42 @@ struct blob_reader {
 	char *url;
 	char *scope;
 	sc_digest digest;
+	uint64_t size;
 	uint64_t offset;
 	sc_reader *cur;
-	unsigned resumes;
+	int resumes;
 };
+
+/* Digits only (no sign, no space) into *ret; the first byte after them. */
+static const char *digits(const char *p, unsigned long long *ret)
+{
+	if (*p < '0' || *p > '9')
+		return NULL;
+	unsigned long long v = 0;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (ULLONG_MAX - 9) / 10)
+			return NULL;
+		v = v * 10 + (unsigned long long)(*p - '0');
+	}
+	*ret = v;
+	return p;
+}
+
+/* "bytes START-(SIZE-1)/SIZE" exactly: the rest of this very blob. */
+static bool content_range_ok(const char *cr, uint64_t start, uint64_t size)
+{
+	unsigned long long a, b, t;
+	const char *p = cr && strncmp(cr, "bytes ", 6) == 0 ? cr + 6 : NULL;
+	if (p == NULL || (p = digits(p, &a)) == NULL || *p++ != '-' || (p = digits(p, &b)) == NULL ||
+	    *p++ != '/' || (p = digits(p, &t)) == NULL || *p != '\0')
+		return false;
+	return a == start && t == size && size > 0 && b == size - 1;
+}
 
 /* (Re)starts the download at b->offset. */
 static int blob_start(struct blob_reader *b, sconify_error_t *err)
 {
+	int retries = sc_http_retries(b->r->http);
 	for (int attempt = 0;; attempt++) {
 		char *auth = NULL;
 		if (authorization(b->r, b->scope, &auth, err) < 0)
@@ -673,23 +748,23 @@ static int blob_start(struct blob_reader *b, sconify_error_t *err)
 		free_secret(auth);
 		if (rc < 0)
 			return -1;
-		if (head.status == 401 && attempt == 0) {
+		if (head.status == 401 && attempt == 0 &&
+		    (head.url == NULL || same_origin(head.url, b->r->base))) {
 			pthread_mutex_lock(&b->r->lock);
 			forget_token(b->r, b->scope);
 			pthread_mutex_unlock(&b->r->lock);
 			sc_http_response_clear(&head);
 			continue;
 		}
-		if (sc_http_status_transient(head.status) && attempt < 4) {
-			sc_http_sleep_ms(sc_http_retry_delay_ms(b->r->http, (unsigned)attempt, &head));
+		if (sc_http_status_transient(head.status) && attempt < retries) {
+			sc_sleep_ms(sc_http_retry_delay_ms((unsigned)attempt, &head));
 			sc_http_response_clear(&head);
 			continue;
 		}
 		if (head.status == 206) {
-			/* The server must resume exactly where we stopped. */
-			const char *cr = sc_http_header_get(&head, "content-range");
-			unsigned long long start = 0;
-			if (cr == NULL || sscanf(cr, "bytes %llu-", &start) != 1 || start != b->offset) {
+			/* Only asked for when resuming, and exactly the rest of this blob. */
+			if (b->offset == 0 || !content_range_ok(sc_http_header_get(&head, "content-range"),
+			                                        b->offset, b->size)) {
 				sc_reader_free(body);
 				sc_http_response_clear(&head);
 				return sc_error(err, SCONIFY_ERR_NETWORK, 0,
@@ -734,24 +809,26 @@ static ssize_t blob_read(sc_reader *base, void *buf, size_t len, sconify_error_t
 {
 	struct blob_reader *b = (struct blob_reader *)base;
 	for (;;) {
-		if (b->cur == NULL && blob_start(b, err) < 0)
-			return -1;
 		sconify_error_t e = NULL;
-		ssize_t n = sc_reader_read(b->cur, buf, len, &e);
+		ssize_t n = -1;
+		if (b->cur != NULL || blob_start(b, &e) == 0)
+			n = sc_reader_read(b->cur, buf, len, &e);
 		if (n >= 0) {
 			b->offset += (uint64_t)n;
 			return n;
 		}
-		/* A dropped connection: go on from where it stopped. */
+		/* A dropped connection, or one that failed to come back: go on
+		 * from where it stopped, as often as the retries allow. */
 		sc_reader_free(b->cur);
 		b->cur = NULL;
-		if (sconify_error_kind(e) != SCONIFY_ERR_NETWORK || b->resumes >= 5) {
+		if (sconify_error_kind(e) != SCONIFY_ERR_NETWORK ||
+		    b->resumes >= sc_http_retries(b->r->http)) {
 			sc_error_move(err, &e);
 			return sc_error_wrap(err, "registry `%s': reading blob %s of `%s'", b->r->domain,
 			                     b->digest.str, b->repo);
 		}
 		sconify_error_free(&e);
-		sc_http_sleep_ms(sc_http_retry_delay_ms(b->r->http, b->resumes, NULL));
+		sc_sleep_ms(sc_http_retry_delay_ms((unsigned)b->resumes, NULL));
 		b->resumes++;
 	}
 }
@@ -773,9 +850,9 @@ int sc_registry_open_blob(sc_registry *r, const char *repo, const sc_digest *d, 
 {
 	if (ready(r, err) < 0)
 		return -1;
-	(void)size;
 	struct blob_reader *b = xzalloc(sizeof(*b));
 	b->base.ops = &blob_ops;
+	b->size = size;
 	b->r = r;
 	b->repo = xstrdup(repo);
 	b->url = xasprintf("%s/v2/%s/blobs/%s", r->base, repo, d->str);
@@ -801,34 +878,30 @@ static int upload_location(sc_registry *r, const sc_http_response *resp, const c
 	if (loc == NULL || *loc == '\0')
 		return sc_error(err, SCONIFY_ERR_INVALID, 0,
 		                "registry `%s': an upload to `%s' got no Location", r->domain, repo);
-	if (loc[0] == '/') {
-		*ret = xasprintf("%s%s", r->base, loc);
-		return 0;
-	}
-	if (!sc_startswith(loc, "https://") && !sc_startswith(loc, "http://")) {
-		/* relative to the request's path: resolve with curl's URL parser */
-		CURLU *u = curl_url();
-		char *out = NULL;
-		cleanup_free char *req = xasprintf("%s/v2/%s/blobs/uploads/", r->base, repo);
-		if (u == NULL || curl_url_set(u, CURLUPART_URL, req, 0) != CURLUE_OK ||
-		    curl_url_set(u, CURLUPART_URL, loc, 0) != CURLUE_OK ||
-		    curl_url_get(u, CURLUPART_URL, &out, 0) != CURLUE_OK) {
-			curl_url_cleanup(u);
-			return sc_error(err, SCONIFY_ERR_INVALID, 0,
-			                "registry `%s': unusable upload Location", r->domain);
-		}
-		*ret = xstrdup(out);
-		curl_free(out);
+	/* Absolute, absolute-path or relative alike: resolve against the
+	 * request with curl's parser (the one that will use it), then compare
+	 * origins. No string prefix decides what is "another host". */
+	CURLU *u = curl_url();
+	char *out = NULL;
+	cleanup_free char *req = xasprintf("%s/v2/%s/blobs/uploads/", r->base, repo);
+	if (u == NULL || curl_url_set(u, CURLUPART_URL, req, 0) != CURLUE_OK ||
+	    curl_url_set(u, CURLUPART_URL, loc, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_URL, &out, 0) != CURLUE_OK) {
 		curl_url_cleanup(u);
-		return 0;
+		return sc_error(err, SCONIFY_ERR_INVALID, 0, "registry `%s': unusable upload Location",
+		                r->domain);
 	}
-	size_t n = strlen(r->base);
-	if (strncmp(loc, r->base, n) != 0 || (loc[n] != '/' && loc[n] != '?' && loc[n] != '\0'))
+	curl_url_cleanup(u);
+	bool same = same_origin(out, r->base);
+	if (!same) {
+		curl_free(out);
 		return sc_error(err, SCONIFY_ERR_UNSUPPORTED, 0,
 		                "registry `%s': the upload Location points at another host; not sending "
 		                "credentials there",
 		                r->domain);
-	*ret = xstrdup(loc);
+	}
+	*ret = xstrdup(out);
+	curl_free(out);
 	return 0;
 }
 
@@ -887,18 +960,25 @@ static int upload_patch_chunk(sc_registry_upload *u, sconify_error_t *err)
 	cleanup_free char *range = xasprintf("Content-Range: %llu-%llu", (unsigned long long)u->sent,
 	                                     (unsigned long long)(u->sent + u->held.len - 1));
 	const char *headers[] = {"Content-Type: application/octet-stream", range, NULL};
+	/* Sent once: a PATCH is not idempotent (a chunk re-sent to an old
+	 * Location is refused). A lost one restarts the whole upload. */
 	sc_http_request req = {.method = "PATCH",
 	                       .url = u->location,
 	                       .headers = headers,
 	                       .body = u->held.data,
 	                       .body_len = u->held.len,
-	                       .max_response = ERROR_BODY_MAX};
+	                       .max_response = ERROR_BODY_MAX,
+	                       .no_retry = true};
 	sc_http_response resp = {0};
-	if (authed(u->r, u->scope, &req, &resp, err) < 0)
+	if (authed(u->r, u->scope, &req, &resp, err) < 0) {
+		sc_error_set_restartable(err);
 		return -1;
+	}
 	int rc = 0;
 	if (resp.status != 202) {
 		rc = response_error(u->r, &resp, "uploading a chunk to", u->repo, err);
+		if (sc_http_status_transient(resp.status))
+			sc_error_set_restartable(err);
 	} else {
 		char *loc = NULL;
 		rc = upload_location(u->r, &resp, u->repo, &loc, err);
@@ -913,6 +993,18 @@ static int upload_patch_chunk(sc_registry_upload *u, sconify_error_t *err)
 	return rc;
 }
 
+/* A registry that refuses a streamed upload (401, 403, 413...) answers
+ * before reading the body: say what it said, not that the stream broke. */
+static void early_refusal(sc_registry_upload *u, sconify_error_t *err)
+{
+	const sc_http_response *resp = sc_http_upload_early_answer(u->http);
+	if (resp == NULL)
+		return;
+	response_error(u->r, resp, "uploading a blob to", u->repo, err);
+	if (sc_http_status_transient(resp->status))
+		sc_error_set_restartable(err);
+}
+
 static int upload_write(sc_writer *base, const void *buf, size_t len, sconify_error_t *err)
 {
 	sc_registry_upload *u = (sc_registry_upload *)base;
@@ -922,6 +1014,8 @@ static int upload_write(sc_writer *base, const void *buf, size_t len, sconify_er
 	switch (u->mode) {
 	case UP_STREAM:
 		rc = sc_writer_write(u->hw, buf, len, err);
+		if (rc < 0)
+			early_refusal(u, err);
 		break;
 	case UP_SMALL:
 		rc = sc_buf_append(&u->held, buf, len, "blob", err);
@@ -1027,8 +1121,12 @@ int sc_registry_upload_commit(sc_registry_upload *u, const sc_digest *d, uint64_
 	sc_http_response resp = {0};
 	if (u->mode == UP_STREAM) {
 		int rc = sc_http_upload_finish(u->http, &resp, err);
-		if (rc == 0 && resp.status != 202)
+		if (rc == 0 && resp.status != 202) {
 			rc = response_error(u->r, &resp, "uploading a blob to", u->repo, err);
+			/* the body is spent: only a new upload can try again */
+			if (sc_http_status_transient(resp.status))
+				sc_error_set_restartable(err);
+		}
 		char *loc = NULL;
 		if (rc == 0 && upload_location(u->r, &resp, u->repo, &loc, err) == 0) {
 			free(u->location);

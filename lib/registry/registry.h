@@ -29,7 +29,6 @@ typedef struct {
 	sconify_limits_t limits; /* filled */
 	int retries;
 	long stall_timeout_ms;
-	long retry_base_ms;
 	sc_http_debug_fn debug;
 	void *debug_userdata;
 } sc_registry_options;

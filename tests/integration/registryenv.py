@@ -330,6 +330,8 @@ class TokenIssuer:
       expires_in; the registry accepts tokens up to 60 s after exp).
     answer: "both" | "token" | "access_token": which fields GET answers.
     post: "oauth" answers the OAuth2 POST form; "404" answers POST with 404.
+    expired_first: the first N tokens are already expired (the registry
+      rejects them), to test renewal on 401.
     refresh_tokens: {refresh token: user} accepted by grant_type=refresh_token;
       offline_token=true (GET) and access_type=offline (POST) hand one out.
     tls_cert: (cert, key) to serve HTTPS instead of HTTP.
@@ -341,7 +343,7 @@ class TokenIssuer:
 
     def __init__(self, workdir, users=None, service=SERVICE, issuer=ISSUER, anonymous=False, rules=None,
                  expires_in=300, lifetime=None, answer="both", post="oauth", refresh_tokens=None,
-                 tls_cert=None):
+                 tls_cert=None, expired_first=0):
         if answer not in ("both", "token", "access_token"):
             raise ValueError(f"answer must be both, token or access_token, not {answer!r}")
         if post not in ("oauth", "404"):
@@ -354,6 +356,7 @@ class TokenIssuer:
         self.expires_in, self.lifetime = expires_in, lifetime
         self.answer, self.post = answer, post
         self.refresh_tokens = dict(refresh_tokens or {})
+        self.expired_first = expired_first
         self.requests = []
         self._lock = threading.Lock()
         # The signing certificate is the registry's whole rootcertbundle.
@@ -418,6 +421,11 @@ class TokenIssuer:
                 access.append({"type": typ, "name": name, "actions": acts})
         life = lifetime if lifetime is not None else (self.lifetime if self.lifetime is not None
                                                      else self.expires_in)
+        with self._lock:
+            if self.expired_first > 0:
+                # past the registry's 60 s leeway: it answers 401 to this one
+                self.expired_first -= 1
+                life = -120
         header = {"alg": "ES256", "typ": "JWT", "x5c": [self._x5c]}
         claims = {"iss": self.issuer, "sub": user or "", "aud": self.service, "exp": now + life,
                   "nbf": now - 1, "iat": now, "jti": uuid.uuid4().hex, "access": access}
@@ -784,6 +792,7 @@ class FaultProxy:
                              registry with the Authorization of the redirected
                              request (a presigned URL, in effect)
       add_header(name, value) forward, add a response header
+      set_header(name, value) forward, replace a response header
       lose()                 forward, then drop the connection unanswered
 
     A request with `Expect: 100-continue` gets the registry's interim 100
@@ -797,7 +806,8 @@ class FaultProxy:
     chunked (request body was chunked), rule (kind of the rule that fired or
     None), status (answer sent; None if the connection failed)."""
 
-    def __init__(self, target_host, storage_rejects_auth=False):
+    def __init__(self, target_host, storage_rejects_auth=False, storage_challenge=None):
+        self.storage_challenge = storage_challenge
         self.target_host = target_host
         t_host, t_port = target_host.rsplit(":", 1)
         self._target = (t_host, int(t_port))
@@ -838,6 +848,10 @@ class FaultProxy:
 
     def redirect(self, method="GET", path=r"/blobs/sha256:[0-9a-f]{64}$", times=None):
         return self.add_rule("redirect", method, path, times)
+
+    def set_header(self, method, path, name, value, times=None):
+        """Forward, replacing a response header (e.g. a hostile Location)."""
+        return self.add_rule("set_header", method, path, times, name=name, value=value)
 
     def lose(self, method, path, times=1):
         """Forward the request, then drop the connection instead of answering:
@@ -1170,7 +1184,10 @@ class _ProxyHandler(socketserver.BaseRequestHandler):
                         loc = proxy.url + loc[len(scheme + proxy.target_host):]
                         line = k + b": " + loc.encode("latin-1") + b"\r\n"
             out.append(line)
-        if rule and rule.kind == "add_header":
+        if rule and rule.kind == "set_header":
+            name = rule.args["name"].lower().encode("latin-1")
+            out = [line for line in out if line.partition(b":")[0].strip().lower() != name]
+        if rule and rule.kind in ("add_header", "set_header"):
             out.append(f"{rule.args['name']}: {rule.args['value']}\r\n".encode("latin-1"))
         return out
 
@@ -1197,6 +1214,10 @@ class _StorageHandler(_Handler):
         if not known:
             rec["status"] = 403
             return self.send(403, b"<Error><Code>AccessDenied</Code></Error>", content_type="application/xml")
+        if proxy.storage_challenge:
+            # a redirect target that asks for credentials of its own choosing
+            rec["status"] = 401
+            return self.send(401, b"", headers=[("WWW-Authenticate", proxy.storage_challenge)])
         if auth and proxy.storage_rejects_auth:
             rec["status"] = 400
             return self.send(400, b"<Error><Code>InvalidArgument</Code><Message>Only one auth mechanism allowed"

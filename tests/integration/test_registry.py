@@ -175,15 +175,122 @@ class RegistryTests(harness.TestCase):
                     self.assertFalse(any(r["method"] == "GET" for r in reg.issuer.requests))
 
     def test_expired_tokens_are_renewed(self):
-        # Tokens that live one second; pushing 150 MiB takes longer than that.
-        _, src = fixture("oci/large")
-        with Registry(self.tmp, auth="token", users={"bob": "pa55"},
-                      token_options={"expires_in": 1, "lifetime": 1}) as reg:
-            dest = f"docker://{reg.host}/bob/app:1"
-            p = sconify_env("copy", "-q", *INSECURE, "--jobs", "1", "--dest-creds", "bob:pa55", src, dest)
+        # The destination's tokens live one second; every source blob is held
+        # back three seconds, so the push must ask for a new one.
+        _, src = fixture("oci/layers")
+        with Registry(self.tmp) as plain, Registry(self.tmp, auth="token", users={"bob": "pa55"},
+                                                   token_options={"expires_in": 1}) as reg, \
+                FaultProxy(plain.host) as proxy:
+            skopeo("copy", "--quiet", "--dest-tls-verify=false", src, f"docker://{plain.host}/s/app:1")
+            # the config is read first, before any push: hold back the first layer too
+            proxy.stall("GET", r"/blobs/sha256:", after=0, seconds=3, times=2)
+            p = sconify_env("copy", "-q", *INSECURE, "--jobs", "1", "--dest-creds", "bob:pa55",
+                            f"docker://{proxy.host}/s/app:1", f"docker://{reg.host}/bob/app:1",
+                            env={"SCONIFY_STALL_TIMEOUT_MS": "10000"})
             self.assertEqual(p.returncode, 0, p.stderr_text)
-            push = [r for r in reg.issuer.requests if "repository:bob/app:pull,push" in scopes(r)]
-            self.assertGreaterEqual(len(push), 2)
+            # a token for the same scopes was asked for again once it expired
+            asked = [" ".join(scopes(r)) for r in reg.issuer.requests]
+            self.assertTrue(any(asked.count(s) >= 2 for s in asked), asked)
+
+    def test_rejected_token_is_renewed_once(self):
+        _, src = fixture("oci/layers")
+        with Registry(self.tmp, auth="token", users={"bob": "pa55"},
+                      token_options={"expired_first": 1}) as reg:
+            p = sconify("copy", "-q", *INSECURE, "--dest-creds", "bob:pa55", src, f"docker://{reg.host}/bob/app:1")
+            self.assertEqual(p.returncode, 0, p.stderr_text)
+            self.assertGreaterEqual(len(reg.issuer.requests), 2)
+
+    def test_hostile_token_lifetime_is_clamped(self):
+        _, src = fixture("oci/layers")
+        with Registry(self.tmp, auth="token", users={"bob": "pa55"},
+                      token_options={"expires_in": 9223372036854775807, "lifetime": 300}) as reg:
+            p = sconify("copy", "-q", *INSECURE, "--dest-creds", "bob:pa55", src, f"docker://{reg.host}/bob/app:1")
+            self.assertEqual(p.returncode, 0, p.stderr_text)
+
+    def test_upload_location_on_another_origin_gets_no_credentials(self):
+        _, src = fixture("oci/layers")
+        with Registry(self.tmp, auth="htpasswd", users={"alice": "s3cret"}) as reg, FaultProxy(reg.host) as proxy:
+            for trick in ("HTTP://{h}/stolen", "Http://{h}/stolen", "http:/{h}/stolen", "//{h}/stolen"):
+                with self.subTest(location=trick):
+                    proxy.clear_rules()
+                    proxy.set_header("POST", r"/blobs/uploads/$", "Location", trick.format(h=proxy.storage_host))
+                    p = sconify_env("copy", "-q", *INSECURE, "--dest-creds", "alice:s3cret", src,
+                                    f"docker://{proxy.host}/alice/app:1")
+                    self.assertEqual(p.returncode, 1, p.stderr_text)
+                    self.assertEqual(proxy.find(redirected=True), [])
+
+    def test_challenge_from_a_redirect_target_is_not_followed(self):
+        _, src = fixture("oci/layers")
+        with Registry(self.tmp, auth="htpasswd", users={"alice": "s3cret"}) as reg:
+            ref = f"docker://{reg.host}/alice/app:1"
+            sconify("copy", "-q", *INSECURE, "--dest-creds", "alice:s3cret", src, ref, check=True)
+            with FaultProxy(reg.host) as evil_realm, FaultProxy(
+                    reg.host, storage_challenge=f'Bearer realm="http://{reg.host}/evil",service="x"') as proxy:
+                proxy.storage_challenge = f'Bearer realm="http://{evil_realm.host}/token",service="x"'
+                proxy.redirect()
+                out = os.path.join(self.tmp, "out")
+                p = sconify_env("copy", "-q", "--src-tls-verify=false", "--src-creds", "alice:s3cret",
+                                f"docker://{proxy.host}/alice/app:1", f"oci:{out}:x")
+                self.assertEqual(p.returncode, 1, p.stderr_text)
+                self.assertEqual(evil_realm.requests, [])
+                self.assertFalse(os.path.exists(out))
+
+    def test_endless_response_body_is_cut_at_the_cap(self):
+        import http.server
+        import threading
+
+        class Endless(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                chunk = b"x" * 65536
+                try:
+                    for _ in range(200000):  # 12 GiB, far more than any cap
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                except OSError:
+                    pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Endless)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            host = f"127.0.0.1:{server.server_address[1]}"
+            p = sconify_env("inspect", "--tls-verify=false", f"docker://{host}/x/y:1")
+            self.assertEqual(p.returncode, 1, p.stderr_text)
+        finally:
+            server.shutdown()
+
+    def test_refused_upload_says_why_and_is_not_repeated(self):
+        _, src = fixture("oci/large")
+        with Registry(self.tmp) as reg, FaultProxy(reg.host) as proxy:
+            proxy.fail("PATCH", r"/blobs/uploads/", status=403, times=None)
+            p = sconify_env("copy", "-q", *INSECURE, src, f"docker://{proxy.host}/quota/app:1")
+            self.assertFailsWith(p, ["was denied"], names="quota/app")
+            self.assertEqual(len(proxy.find("PATCH")), 1)
+
+    def test_retry_times_zero_means_no_retry(self):
+        _, src = fixture("oci/layers")
+        with Registry(self.tmp) as reg, FaultProxy(reg.host) as proxy:
+            sconify("copy", "-q", *INSECURE, src, f"docker://{reg.host}/r0/app:1", check=True)
+            proxy.fail("GET", r"/manifests/", status=500, times=1)
+            p = sconify_env("copy", "-q", *INSECURE, "--retry-times", "0", f"docker://{proxy.host}/r0/app:1",
+                            f"oci:{self.tmp}/r0:x")
+            self.assertFailsWith(p, ["kept failing"])
+            self.assertEqual(len(proxy.find("GET", r"/manifests/")), 1)
+
+    def test_debug_trace_hides_queries_and_credentials(self):
+        _, src = fixture("oci/layers")
+        with Registry(self.tmp, auth="htpasswd", users={"alice": "s3cret"}) as reg:
+            p = sconify("copy", "--debug", *INSECURE, "--dest-creds", "alice:s3cret", src,
+                        f"docker://{reg.host}/alice/app:1")
+            self.assertEqual(p.returncode, 0, p.stderr_text)
+            self.assertIn("?...", p.stderr_text)
+            self.assertNotIn("_state=", p.stderr_text)
+            self.assertNotIn("s3cret", p.stderr_text)
 
     def test_credential_helper_from_docker_config(self):
         _, src = fixture("oci/layers")
