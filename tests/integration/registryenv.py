@@ -116,7 +116,8 @@ class CA:
         shutil.copyfile(self.cert, os.path.join(dir, "ca.crt"))
         return dir
 
-    def issue(self, name="server", sans=("IP:127.0.0.1", "DNS:localhost"), expired=False, cn="localhost"):
+    def issue(self, name="server", sans=("IP:127.0.0.1", "DNS:localhost"), expired=False, cn="localhost",
+              usage="serverAuth"):
         """Issues a server certificate; returns (cert path, key path).
         expired=True makes one whose validity ended in 2020."""
         cert = os.path.join(self.dir, f"{name}.crt")
@@ -135,7 +136,7 @@ class CA:
                     "default_md = sha256\npolicy = pol\nunique_subject = no\nx509_extensions = ext\n"
                     "[pol]\ncommonName = supplied\n"
                     "[ext]\nbasicConstraints = critical,CA:FALSE\n"
-                    "keyUsage = critical,digitalSignature,keyEncipherment\nextendedKeyUsage = serverAuth\n"
+                    f"keyUsage = critical,digitalSignature,keyEncipherment\nextendedKeyUsage = {usage}\n"
                     + (f"subjectAltName = {','.join(sans)}\n" if sans else ""))
         if expired:
             dates = ["-startdate", "20200101000000Z", "-enddate", "20200102000000Z"]
@@ -168,6 +169,17 @@ class TLSFiles:
         self.untrusted_cert_dir = self.untrusted_ca.cert_dir(os.path.join(dir, "untrusted-certs.d"))
         self.server = self.ca.issue("server")
         self._made = {"good": self.server}
+
+    def client_cert_dir(self, dir=None):
+        """A --cert-dir with the CA and a client certificate (client.cert +
+        client.key, skopeo's names) the registry accepts when it wants one."""
+        dir = dir or os.path.join(self.dir, "client-certs.d")
+        if not os.path.exists(dir):
+            self.ca.cert_dir(dir)
+            cert, key = self.ca.issue("client", sans=(), cn="sconify test client", usage="clientAuth")
+            shutil.copy(cert, os.path.join(dir, "client.cert"))
+            shutil.copy(key, os.path.join(dir, "client.key"))
+        return dir
 
     def server_cert(self, which="good"):
         """(cert, key) for which: good | expired | wrong-san | untrusted."""
@@ -594,10 +606,11 @@ class Registry:
     again on the same port and storage, log() returns its log so far."""
 
     def __init__(self, workdir, auth=None, tls=False, users=None, token_options=None, tls_cert="good",
-                 log_level="warn", extra_yaml=""):
+                 log_level="warn", extra_yaml="", client_ca=False):
         if auth not in (None, "htpasswd", "token"):
             raise ValueError(f"auth must be None, htpasswd or token, not {auth!r}")
         self.auth = auth
+        self.client_ca = client_ca  # with tls: clients must present a certificate from the CA
         self.users = dict(users if users is not None else {"alice": "s3cret"})
         self.dir = os.path.join(workdir, f"registry-{uuid.uuid4().hex[:8]}")
         os.makedirs(self.dir)
@@ -651,6 +664,8 @@ class Registry:
         if self.tls:
             cert, key = self._server_cert
             lines += ["  tls:", f"    certificate: {_q(cert)}", f"    key: {_q(key)}"]
+            if self.client_ca:
+                lines += ["    clientcas:", f"      - {_q(self.tls.ca_file)}"]
         if self.auth == "htpasswd":
             lines += ["auth:", "  htpasswd:", "    realm: sconify-test", f"    path: {_q(self.htpasswd_file)}"]
         elif self.auth == "token":
@@ -691,6 +706,9 @@ class Registry:
             ctx = ssl.create_default_context()
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE  # readiness only; tests check verification
+            if self.client_ca:
+                d = self.tls.client_cert_dir()
+                ctx.load_cert_chain(os.path.join(d, "client.cert"), os.path.join(d, "client.key"))
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
@@ -781,7 +799,7 @@ class FaultProxy:
     WWW-Authenticate; a Location naming the target is rewritten to the proxy.
 
     Rules, added at run time, match method (None: any) and a regex searched
-    in the path; each fires for the first `times` matches (None: always), the
+    in the path (with "?query" when there is one); each fires for the first `times` matches (None: always), the
     first live matching rule wins:
       fail(status=500)       answer it here with an error
       throttle()             answer 429 with Retry-After: 1
@@ -793,6 +811,7 @@ class FaultProxy:
                              request (a presigned URL, in effect)
       add_header(name, value) forward, add a response header
       set_header(name, value) forward, replace a response header
+      add_rule("relative_location", ...)  forward, Location made relative
       lose()                 forward, then drop the connection unanswered
 
     A request with `Expect: 100-continue` gets the registry's interim 100
@@ -1080,7 +1099,8 @@ class _ProxyHandler(socketserver.BaseRequestHandler):
         method, target, version = head[0].decode("latin-1").split(" ", 2)
         url = urllib.parse.urlsplit(target)
         framing = _framing(head)
-        rule = proxy._match(method, url.path)
+        # rules see the query too: a mount is a POST .../uploads/?mount=...
+        rule = proxy._match(method, url.path + ("?" + url.query if url.query else ""))
         rec = {"method": method, "path": url.path, "query": url.query,
                "auth": _auth_scheme(_header(head, "Authorization")), "chunked": framing[0] == "chunked",
                "rule": rule.kind if rule else None, "status": None}
@@ -1184,6 +1204,9 @@ class _ProxyHandler(socketserver.BaseRequestHandler):
                         loc = proxy.url + loc[len(scheme + proxy.target_host):]
                         line = k + b": " + loc.encode("latin-1") + b"\r\n"
             out.append(line)
+        if rule and rule.kind == "relative_location":
+            out = [line.replace(proxy.url.encode("latin-1"), b"", 1)
+                   if line.partition(b":")[0].strip().lower() == b"location" else line for line in out]
         if rule and rule.kind == "set_header":
             name = rule.args["name"].lower().encode("latin-1")
             out = [line for line in out if line.partition(b":")[0].strip().lower() != name]

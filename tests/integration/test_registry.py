@@ -88,6 +88,57 @@ class RegistryTests(harness.TestCase):
             sconify("copy", "-q", "--all", *INSECURE, ref, f"oci:{out}:all", check=True)
             self.assertEqual(self.raw(f"oci:{out}:all"), self.raw(src))
 
+    def test_lying_content_digest_header_is_refused(self):
+        _, src = fixture("oci/layers")
+        with Registry(self.tmp) as reg, FaultProxy(reg.host) as proxy:
+            sconify("copy", "-q", *INSECURE, src, f"docker://{reg.host}/lie/app:1", check=True)
+            proxy.set_header("GET", r"/manifests/", "Docker-Content-Digest", "sha256:" + "0" * 64)
+            p = sconify_env("inspect", "--tls-verify=false", f"docker://{proxy.host}/lie/app:1")
+            self.assertFailsWith(p, ["digest mismatch"], names="lie/app")
+
+    def test_relative_upload_locations_are_followed(self):
+        _, src = fixture("oci/large")
+        with Registry(self.tmp) as reg, FaultProxy(reg.host) as proxy:
+            proxy.add_rule("relative_location", None, r"/blobs/uploads/", None)
+            p = sconify_env("copy", "-q", *INSECURE, src, f"docker://{proxy.host}/rel/app:1")
+            self.assertEqual(p.returncode, 0, p.stderr_text)
+            self.assertTrue(proxy.find("PATCH"))
+            self.assertEqual(self.raw(f"docker://{reg.host}/rel/app:1", "--tls-verify=false"), self.raw(src))
+
+    def test_refused_mount_falls_back_to_upload(self):
+        _, src = fixture("oci/layers")
+        with Registry(self.tmp) as reg, FaultProxy(reg.host) as proxy:
+            sconify("copy", "-q", *INSECURE, src, f"docker://{reg.host}/m1/app:1", check=True)
+            # the registry answers mounts with 202: "upload it instead"
+            mounts = proxy.fail("POST", r"/blobs/uploads/\?mount=", status=202, times=None)
+            p = sconify_env("copy", "-q", *INSECURE, f"docker://{proxy.host}/m1/app:1",
+                            f"docker://{proxy.host}/m2/app:1")
+            self.assertEqual(p.returncode, 0, p.stderr_text)
+            self.assertEqual(mounts.hits, 3)
+            uploads = [r for r in proxy.find("POST", r"/m2/app/blobs/uploads/$") if "mount=" not in r["query"]]
+            self.assertEqual(len(uploads), 4)  # 3 layers + the config
+            self.assertEqual(self.raw(f"docker://{reg.host}/m2/app:1", "--tls-verify=false"), self.raw(src))
+
+    def test_proxy_from_the_environment(self):
+        _, src = fixture("oci/layers")
+        with Registry(self.tmp) as reg, FaultProxy(reg.host) as proxy:
+            sconify("copy", "-q", *INSECURE, src, f"docker://{reg.host}/px/app:1", check=True)
+            # nothing listens on port 1: only the proxy (which forwards to the
+            # registry whatever host was asked for) makes this work
+            p = sconify_env("inspect", "--tls-verify=false", "docker://127.0.0.1:1/px/app:1",
+                            env={"http_proxy": f"http://{proxy.host}", "no_proxy": ""})
+            self.assertEqual(p.returncode, 0, p.stderr_text)
+            self.assertTrue(proxy.find("GET", r"/manifests/1$"))
+
+    def test_token_answers_with_either_field(self):
+        _, src = fixture("oci/layers")
+        for answer in ("token", "access_token"):
+            with self.subTest(answer=answer), Registry(self.tmp, auth="token", users={"bob": "pa55"},
+                                                       token_options={"answer": answer}) as reg:
+                p = sconify("copy", "-q", *INSECURE, "--dest-creds", "bob:pa55", src,
+                            f"docker://{reg.host}/bob/app:1")
+                self.assertEqual(p.returncode, 0, p.stderr_text)
+
     def test_warm_copy_skips_existing_blobs_and_same_registry_mounts(self):
         _, src = fixture("oci/layers")
         with Registry(self.tmp) as reg, FaultProxy(reg.host) as proxy:
@@ -319,6 +370,15 @@ class RegistryTests(harness.TestCase):
             p = sconify("inspect", "--cert-dir", reg.untrusted_cert_dir, dest)
             self.assertFailsWith(p, ["certificate"])
             sconify("inspect", "--tls-verify=false", dest, check=True)
+
+    def test_client_certificate_from_cert_dir(self):
+        _, src = fixture("oci/layers")
+        with Registry(self.tmp, tls=True, client_ca=True) as reg:
+            dest = f"docker://{reg.host}/mtls/app:1"
+            p = sconify("copy", "-q", "--dest-cert-dir", reg.cert_dir, src, dest)
+            self.assertEqual(p.returncode, 1, p.stderr_text)
+            sconify("copy", "-q", "--dest-cert-dir", reg.tls.client_cert_dir(), src, dest, check=True)
+            sconify("inspect", "--cert-dir", reg.tls.client_cert_dir(), dest, check=True)
 
     def test_bad_certificates_are_refused_even_with_the_ca(self):
         for which in ("expired", "wrong-san"):
