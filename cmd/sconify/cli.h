@@ -18,6 +18,10 @@ __attribute__((format(printf, 2, 3))) int cli_usage_error(const char *command, c
 /* Prints the library error once and frees it; returns EXIT_FAIL. */
 int cli_fail(sconify_error_t *err);
 
+/* A decimal number within [lo, hi]; prints the usage error. */
+int cli_parse_int(const char *command, const char *option, const char *arg, long lo, long hi, long *ret);
+/* --retry-times N into the library's convention (0 becomes "none"). */
+int cli_retry_times(const char *command, const char *arg, int *ret);
 /* "true"/"false" (NULL: true, for a bare --flag); prints the usage error. */
 int cli_parse_bool(const char *command, const char *option, const char *arg, bool *ret);
 /* Turns --creds USER into USER:PASSWORD by asking on the terminal. */

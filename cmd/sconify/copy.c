@@ -108,21 +108,17 @@ int cmd_copy(int argc, char **argv)
 				return cli_usage_error(
 				        "copy", "--dest-compress takes gzip, zstd or none, not `%s'", optarg);
 			break;
-		case OPT_JOBS:
-		case OPT_RETRY: {
-			char *end;
-			long n = strtol(optarg, &end, 10);
-			long lo = c == OPT_JOBS ? 1 : 0;
-			if (*optarg == '\0' || *end != '\0' || n < lo || n > 64)
-				return cli_usage_error("copy", "%s takes a number from %ld to 64, not `%s'",
-				                       c == OPT_JOBS ? "--jobs" : "--retry-times", lo,
-				                       optarg);
-			if (c == OPT_JOBS)
-				opts.jobs = (int)n;
-			else
-				opts.retries = n == 0 ? -1 : (int)n;
+		case OPT_JOBS: {
+			long n;
+			if (cli_parse_int("copy", "--jobs", optarg, 1, 64, &n) < 0)
+				return EXIT_USAGE;
+			opts.jobs = (int)n;
 			break;
 		}
+		case OPT_RETRY:
+			if (cli_retry_times("copy", optarg, &opts.retries) < 0)
+				return EXIT_USAGE;
+			break;
 		case OPT_DIGESTFILE:
 			digestfile = optarg;
 			break;

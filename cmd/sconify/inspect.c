@@ -82,16 +82,10 @@ int cmd_inspect(int argc, char **argv)
 		case OPT_CERT_DIR:
 			opts.registry.cert_dir = optarg;
 			break;
-		case OPT_RETRY: {
-			char *end;
-			long n = strtol(optarg, &end, 10);
-			if (*optarg == '\0' || *end != '\0' || n < 0 || n > 64)
-				return cli_usage_error("inspect",
-				                       "--retry-times takes a number from 0 to 64, not `%s'",
-				                       optarg);
-			opts.retries = n == 0 ? -1 : (int)n;
+		case OPT_RETRY:
+			if (cli_retry_times("inspect", optarg, &opts.retries) < 0)
+				return EXIT_USAGE;
 			break;
-		}
 		case OPT_DEBUG:
 			opts.debug = cli_debug_line;
 			break;

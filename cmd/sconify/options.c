@@ -8,6 +8,27 @@
 
 #include "cli.h"
 
+int cli_parse_int(const char *command, const char *option, const char *arg, long lo, long hi, long *ret)
+{
+	char *end;
+	long n = strtol(arg, &end, 10);
+	if (*arg == '\0' || *end != '\0' || n < lo || n > hi) {
+		cli_usage_error(command, "%s takes a number from %ld to %ld, not `%s'", option, lo, hi, arg);
+		return -1;
+	}
+	*ret = n;
+	return 0;
+}
+
+int cli_retry_times(const char *command, const char *arg, int *ret)
+{
+	long n;
+	if (cli_parse_int(command, "--retry-times", arg, 0, 64, &n) < 0)
+		return -1;
+	*ret = n == 0 ? -1 : (int)n; /* the library's "none" */
+	return 0;
+}
+
 int cli_parse_bool(const char *command, const char *option, const char *arg, bool *ret)
 {
 	if (arg == NULL || strcmp(arg, "true") == 0 || strcmp(arg, "1") == 0) {

@@ -716,19 +716,24 @@ static ssize_t stream_read(sc_reader *base, void *buf, size_t len, sconify_error
 	return (ssize_t)n;
 }
 
+/* Ends a streamed transfer's handles. One stopped halfway leaves its
+ * connection in an unknown state: that easy handle is not reused. */
+static void release_transfer(sc_http *h, CURLM *multi, CURL *easy, bool finished)
+{
+	if (multi) {
+		curl_multi_remove_handle(multi, easy);
+		curl_multi_cleanup(multi);
+	}
+	if (easy && finished)
+		give_easy(h, easy);
+	else if (easy)
+		curl_easy_cleanup(easy);
+}
+
 static void stream_free(sc_reader *base)
 {
 	struct stream_reader *s = (struct stream_reader *)base;
-	if (s->multi) {
-		curl_multi_remove_handle(s->multi, s->easy);
-		curl_multi_cleanup(s->multi);
-	}
-	/* A transfer stopped halfway leaves its connection in an unknown state:
-	 * the handle is not reused. */
-	if (s->easy && s->done && s->result == CURLE_OK)
-		give_easy(s->h, s->easy);
-	else if (s->easy)
-		curl_easy_cleanup(s->easy);
+	release_transfer(s->h, s->multi, s->easy, s->done && s->result == CURLE_OK);
 	xfer_done(&s->x);
 	sc_http_response_clear(&s->head);
 	free(s->url);
@@ -966,14 +971,7 @@ void sc_http_upload_free(sc_http_upload *u)
 {
 	if (u == NULL)
 		return;
-	if (u->multi) {
-		curl_multi_remove_handle(u->multi, u->easy);
-		curl_multi_cleanup(u->multi);
-	}
-	if (u->easy && u->done && u->result == CURLE_OK)
-		give_easy(u->h, u->easy);
-	else if (u->easy)
-		curl_easy_cleanup(u->easy);
+	release_transfer(u->h, u->multi, u->easy, u->done && u->result == CURLE_OK);
 	xfer_done(&u->x);
 	sc_http_response_clear(&u->resp);
 	free(u->url);

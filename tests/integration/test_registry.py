@@ -409,6 +409,20 @@ class RegistryTests(harness.TestCase):
             self.assertEqual(self.raw(f"oci:{out}:x"), self.raw(src))
             self.assertEqual(self.umoci_of(f"oci:{out}:x"), harness.expected_tree(fx))
 
+    def test_resume_with_the_wrong_range_is_refused(self):
+        _, src = fixture("oci/large")
+        with Registry(self.tmp) as reg, FaultProxy(reg.host) as proxy:
+            ref = f"docker://{reg.host}/wr/app:1"
+            skopeo("copy", "--quiet", "--dest-tls-verify=false", src, ref)
+            big = json.loads(self.raw(ref, "--tls-verify=false"))["layers"][0]["digest"]
+            proxy.cut("GET", f"/blobs/{big}$", after=1 << 20, times=1)
+            proxy.set_header("GET", f"/blobs/{big}$", "Content-Range", "bytes 0-9/10", times=None)
+            out = os.path.join(self.tmp, "out")
+            p = sconify_env("copy", "-q", "--retry-times", "2", "--src-tls-verify=false",
+                            f"docker://{proxy.host}/wr/app:1", f"oci:{out}:x")
+            self.assertFailsWith(p, ["wrong range"], names=big)
+            self.assertFalse(os.path.exists(out))
+
     def test_redirected_blob_downloads_carry_no_credentials(self):
         _, src = fixture("oci/layers")
         with Registry(self.tmp, auth="token", users={"bob": "pa55"}) as reg, FaultProxy(reg.host) as proxy:
