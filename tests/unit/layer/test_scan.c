@@ -73,6 +73,17 @@ static int scan_tb(tarb *b, sc_buf *out, sconify_error_t *err)
 	return scan(b->data, b->len, out, err);
 }
 
+/* Scans b and frees it, asserting success and the listing "path type\n"... */
+static void expect_listing(tarb *b, const char *want)
+{
+	cleanup_buf sc_buf out;
+	sc_buf_init(&out, SIZE_MAX);
+	cleanup_error sconify_error_t err = NULL;
+	ck_assert_ok(scan_tb(b, &out, &err), err);
+	ck_assert_str_eq(out.data, want);
+	free(b->data);
+}
+
 #define FAILS(b, kind, needle)                                                  \
 	do {                                                                    \
 		cleanup_error sconify_error_t err_ = NULL;                      \
@@ -94,19 +105,14 @@ START_TEST(scan_reports_every_entry_type)
 	tb_entry(&b, "dev/sda", '4', NULL, 0, NULL, 0660);
 	tb_entry(&b, "run/fifo", '6', NULL, 0, NULL, 0600);
 	tb_end(&b);
-	cleanup_buf sc_buf out;
-	sc_buf_init(&out, SIZE_MAX);
-	cleanup_error sconify_error_t err = NULL;
-	ck_assert_ok(scan_tb(&b, &out, &err), err);
-	ck_assert_str_eq(out.data, ". dir\n"
-	                           "etc dir\n"
-	                           "etc/hosts file size=20\n"
-	                           "etc/hosts.allow hardlink -> etc/hosts\n"
-	                           "etc/mtab symlink -> ../proc/self/mounts\n"
-	                           "dev/null char\n"
-	                           "dev/sda block\n"
-	                           "run/fifo fifo\n");
-	free(b.data);
+	expect_listing(&b, ". dir\n"
+	                   "etc dir\n"
+	                   "etc/hosts file size=20\n"
+	                   "etc/hosts.allow hardlink -> etc/hosts\n"
+	                   "etc/mtab symlink -> ../proc/self/mounts\n"
+	                   "dev/null char\n"
+	                   "dev/sda block\n"
+	                   "run/fifo fifo\n");
 }
 END_TEST
 
@@ -143,12 +149,7 @@ START_TEST(scan_normalises_paths)
 	tb_dir(&b, "a/d///");
 	tb_file(&b, ".//a/./d/./e", "");
 	tb_end(&b);
-	cleanup_buf sc_buf out;
-	sc_buf_init(&out, SIZE_MAX);
-	cleanup_error sconify_error_t err = NULL;
-	ck_assert_ok(scan_tb(&b, &out, &err), err);
-	ck_assert_str_eq(out.data, ". dir\na dir\na/b file\na/c file\na/d dir\na/d/e file\n");
-	free(b.data);
+	expect_listing(&b, ". dir\na dir\na/b file\na/c file\na/d dir\na/d/e file\n");
 }
 END_TEST
 
@@ -266,12 +267,7 @@ START_TEST(scan_accepts_pax_global_header)
 	tb_file(&b, "a", "a");
 	tb_pax(&b, 'g', "comment", "again", (size_t)5, NULL);
 	tb_end(&b);
-	cleanup_buf sc_buf out;
-	sc_buf_init(&out, SIZE_MAX);
-	cleanup_error sconify_error_t err = NULL;
-	ck_assert_ok(scan_tb(&b, &out, &err), err);
-	ck_assert_str_eq(out.data, "a file size=1\n");
-	free(b.data);
+	expect_listing(&b, "a file size=1\n");
 }
 END_TEST
 
@@ -307,12 +303,7 @@ START_TEST(scan_keeps_utf8_pax_names_as_bytes)
 	tb_block(&b, "x", 1, '0', 0, NULL, 0644, USTAR);
 	tb_entry(&b, "latin1-\xe9", '0', NULL, 0, NULL, 0644);
 	tb_end(&b);
-	cleanup_buf sc_buf out;
-	sc_buf_init(&out, SIZE_MAX);
-	cleanup_error sconify_error_t err = NULL;
-	ck_assert_ok(scan_tb(&b, &out, &err), err);
-	ck_assert_str_eq(out.data, "caf\xc3\xa9/\xe2\x82\xac file\nlatin1-\xe9 file\n");
-	free(b.data);
+	expect_listing(&b, "caf\xc3\xa9/\xe2\x82\xac file\nlatin1-\xe9 file\n");
 }
 END_TEST
 
@@ -322,12 +313,7 @@ START_TEST(scan_accepts_old_regular_typeflag_with_trailing_slash_as_directory)
 	tb_block(&b, "d/", 2, '\0', 0, NULL, 0755, USTAR);
 	tb_block(&b, "f", 1, '\0', 0, NULL, 0644, USTAR);
 	tb_end(&b);
-	cleanup_buf sc_buf out;
-	sc_buf_init(&out, SIZE_MAX);
-	cleanup_error sconify_error_t err = NULL;
-	ck_assert_ok(scan_tb(&b, &out, &err), err);
-	ck_assert_str_eq(out.data, "d dir\nf file\n");
-	free(b.data);
+	expect_listing(&b, "d dir\nf file\n");
 }
 END_TEST
 
@@ -345,19 +331,14 @@ START_TEST(scan_classifies_whiteouts)
 	tb_file(&b, ".wh.etc/somefile", "data");
 	tb_file(&b, "a/.wh..hidden", "");
 	tb_end(&b);
-	cleanup_buf sc_buf out;
-	sc_buf_init(&out, SIZE_MAX);
-	cleanup_error sconify_error_t err = NULL;
-	ck_assert_ok(scan_tb(&b, &out, &err), err);
-	ck_assert_str_eq(out.data, ".wh.etc file wh=file:etc\n"
-	                           "usr/.wh.lib file wh=file:usr/lib\n"
-	                           "usr/share/.wh..wh..opq file wh=opaque:usr/share\n"
-	                           ".wh..wh..opq file wh=opaque:\n"
-	                           ".wh..wh.plnk file wh=meta:-\n"
-	                           "a/.wh..wh.aufs file wh=meta:-\n"
-	                           ".wh.etc/somefile file size=4\n"
-	                           "a/.wh..hidden file wh=file:a/.hidden\n");
-	free(b.data);
+	expect_listing(&b, ".wh.etc file wh=file:etc\n"
+	                   "usr/.wh.lib file wh=file:usr/lib\n"
+	                   "usr/share/.wh..wh..opq file wh=opaque:usr/share\n"
+	                   ".wh..wh..opq file wh=opaque:\n"
+	                   ".wh..wh.plnk file wh=meta:-\n"
+	                   "a/.wh..wh.aufs file wh=meta:-\n"
+	                   ".wh.etc/somefile file size=4\n"
+	                   "a/.wh..hidden file wh=file:a/.hidden\n");
 }
 END_TEST
 
@@ -781,12 +762,7 @@ START_TEST(scan_joins_ustar_prefix_and_name)
 	memcpy(b.data + 345, "some/prefix", 11);
 	tb_rechecksum(&b, 0);
 	tb_end(&b);
-	cleanup_buf sc_buf out;
-	sc_buf_init(&out, SIZE_MAX);
-	cleanup_error sconify_error_t err = NULL;
-	ck_assert_ok(scan_tb(&b, &out, &err), err);
-	ck_assert_str_eq(out.data, "some/prefix/name file\n");
-	free(b.data);
+	expect_listing(&b, "some/prefix/name file\n");
 }
 END_TEST
 
