@@ -4,6 +4,8 @@
 # (testdata/build_fixtures.py --sample: three layers, gzip, plain and zstd,
 # with whiteouts, an opaque directory, links and an xattr) and moves it
 # through every transport, recompressing on the way, then inspects the result.
+# Then it pushes the sample to a registry it starts on loopback, signs it the
+# way cosign does with a key made on the spot, and verifies the signature.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -35,3 +37,35 @@ step "$sconify" copy --dest-compress gzip "docker-archive:$out/sample-docker.tar
 step "$sconify" inspect --config "oci:$out/sample-gzip:latest"
 printf '\n\nThe sample went oci -> oci-archive (zstd) -> docker-archive -> oci (gzip);\n'
 printf 'its config and diff_ids are unchanged. Outputs are in %s/.\n' "$out"
+
+# A registry on loopback, for the push and the signature.
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat >"$out/registry.yml" <<EOF
+version: 0.1
+storage: {filesystem: {rootdirectory: $PWD/$out/registry}}
+http: {addr: 127.0.0.1:$port}
+log: {level: error}
+EOF
+docker-registry serve "$out/registry.yml" >"$out/registry.log" 2>&1 &
+registry_pid=$!
+trap 'kill $registry_pid 2>/dev/null' EXIT INT TERM
+i=0
+until python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/v2/')" 2>/dev/null; do
+	i=$((i + 1))
+	[ $i -lt 50 ] || {
+		echo "the demo registry did not start (see $out/registry.log)" >&2
+		exit 1
+	}
+	sleep 0.1
+done
+image="127.0.0.1:$port/demo/sample:1"
+
+# The demo key's password is made here and forgotten at the end.
+COSIGN_PASSWORD=$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')
+export COSIGN_PASSWORD
+step "$sconify" copy --dest-tls-verify=false "$sample" "docker://$image"
+step "$sconify" keygen --prefix "$out/demo"
+step "$sconify" sign --key "$out/demo.key" --tls-verify=false -a pipeline=demo "$image"
+step "$sconify" verify --key "$out/demo.pub" --tls-verify=false -a pipeline=demo "$image"
+printf '\nThe sample is in a registry, signed the way cosign signs (tag sha256-<digest>.sig),\n'
+printf 'and the signature verifies with %s.\n' "$out/demo.pub"

@@ -4,6 +4,7 @@
 #define SCONIFY_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "sconify.h"
 
@@ -24,10 +25,51 @@ int cli_parse_int(const char *command, const char *option, const char *arg, long
 int cli_retry_times(const char *command, const char *arg, int *ret);
 /* "true"/"false" (NULL: true, for a bare --flag); prints the usage error. */
 int cli_parse_bool(const char *command, const char *option, const char *arg, bool *ret);
+/* A line read from the terminal without echo (malloc'd), NULL without a
+ * terminal or at end of input. The caller wipes it. */
+char *cli_read_secret(const char *prompt);
+/* Overwrites n bytes (a compiler may not drop it). */
+void cli_wipe(void *p, size_t n);
+/* Wipes and frees a secret string; accepts NULL. */
+void cli_free_secret(char *s);
+/* sconify_password_fn: COSIGN_PASSWORD (even empty), else the terminal. */
+char *cli_key_password(void *userdata, const char *key_file);
 /* Turns --creds USER into USER:PASSWORD by asking on the terminal. */
 int cli_complete_creds(const char *command, const char *option, const char **creds, char **owned);
 /* --debug: one line of the HTTP trace on stderr. */
 void cli_debug_line(void *userdata, const char *line);
+
+/* The registry options of the commands that take one IMAGE (skopeo's
+ * names); CLI_REGISTRY_LONGOPTS goes into their struct option tables. */
+enum {
+	CLI_OPT_CREDS = 1000,
+	CLI_OPT_AUTHFILE,
+	CLI_OPT_TLS_VERIFY,
+	CLI_OPT_CERT_DIR,
+	CLI_OPT_RETRY_TIMES,
+	CLI_OPT_DEBUG,
+};
+#define CLI_REGISTRY_LONGOPTS                                                  \
+	{"creds", required_argument, NULL, CLI_OPT_CREDS},                     \
+	        {"authfile", required_argument, NULL, CLI_OPT_AUTHFILE},       \
+	        {"tls-verify", optional_argument, NULL, CLI_OPT_TLS_VERIFY},   \
+	        {"cert-dir", required_argument, NULL, CLI_OPT_CERT_DIR},       \
+	        {"retry-times", required_argument, NULL, CLI_OPT_RETRY_TIMES}, \
+	{                                                                      \
+		"debug", no_argument, NULL, CLI_OPT_DEBUG                      \
+	}
+#define CLI_REGISTRY_HELP                                                                    \
+	"  --creds USER[:PASSWORD]       registry credentials\n"                             \
+	"  --authfile FILE               auth.json / config.json to use\n"                   \
+	"  --tls-verify=BOOL             check the registry's certificate (default true);\n" \
+	"                                false also allows plain http\n"                     \
+	"  --cert-dir DIR                CA certificates and client certificate for it\n"    \
+	"  --retry-times N               attempts after a network failure (default 4)\n"     \
+	"  --debug                       print the HTTP exchanges (credentials redacted)\n"
+/* Applies opt if it is one of them: 1 when it was, 0 when not, -1 after a
+ * usage error was printed. */
+int cli_registry_option(const char *command, int opt, const char *arg, sconify_registry_options_t *reg,
+                        int *retries, sconify_debug_fn *debug);
 
 /* A progress display of the blobs being copied, on a terminal only. */
 typedef struct cli_progress cli_progress;
@@ -38,5 +80,8 @@ void cli_progress_free(cli_progress *p);
 
 int cmd_copy(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+int cmd_sign(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 
 #endif

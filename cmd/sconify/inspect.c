@@ -14,15 +14,8 @@ static void help(void)
 	       "Options:\n"
 	       "  --raw                         the manifest or index exactly as stored\n"
 	       "  --config                      the config of the selected image exactly as stored\n"
-	       "  --platform OS/ARCH[/VARIANT]  image of an index to describe (default: this host's)\n"
-	       "  --creds USER[:PASSWORD]       registry credentials\n"
-	       "  --authfile FILE               auth.json / config.json to use\n"
-	       "  --tls-verify=BOOL             check the registry's certificate (default true);\n"
-	       "                                false also allows plain http\n"
-	       "  --cert-dir DIR                CA certificates and client certificate for it\n"
-	       "  --retry-times N               attempts after a network failure (default 4)\n"
-	       "  --debug                       print the HTTP exchanges (credentials redacted)\n"
-	       "  -h, --help                    this help\n");
+	       "  --platform OS/ARCH[/VARIANT]  image of an index to describe (default: this "
+	       "host's)\n" CLI_REGISTRY_HELP "  -h, --help                    this help\n");
 }
 
 int cmd_inspect(int argc, char **argv)
@@ -31,23 +24,12 @@ int cmd_inspect(int argc, char **argv)
 		OPT_RAW = 256,
 		OPT_CONFIG,
 		OPT_PLATFORM,
-		OPT_CREDS,
-		OPT_AUTHFILE,
-		OPT_TLS,
-		OPT_CERT_DIR,
-		OPT_RETRY,
-		OPT_DEBUG,
 	};
 	static const struct option longopts[] = {
 	        {"raw", no_argument, NULL, OPT_RAW},
 	        {"config", no_argument, NULL, OPT_CONFIG},
 	        {"platform", required_argument, NULL, OPT_PLATFORM},
-	        {"creds", required_argument, NULL, OPT_CREDS},
-	        {"authfile", required_argument, NULL, OPT_AUTHFILE},
-	        {"tls-verify", optional_argument, NULL, OPT_TLS},
-	        {"cert-dir", required_argument, NULL, OPT_CERT_DIR},
-	        {"retry-times", required_argument, NULL, OPT_RETRY},
-	        {"debug", no_argument, NULL, OPT_DEBUG},
+	        CLI_REGISTRY_LONGOPTS,
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
@@ -55,7 +37,12 @@ int cmd_inspect(int argc, char **argv)
 	bool raw = false, config = false;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		int r = cli_registry_option("inspect", c, optarg, &opts.registry, &opts.retries, &opts.debug);
+		if (r < 0)
+			return EXIT_USAGE;
+		if (r > 0)
+			continue;
 		switch (c) {
 		case OPT_RAW:
 			raw = true;
@@ -65,29 +52,6 @@ int cmd_inspect(int argc, char **argv)
 			break;
 		case OPT_PLATFORM:
 			opts.platform = optarg;
-			break;
-		case OPT_CREDS:
-			opts.registry.creds = optarg;
-			break;
-		case OPT_AUTHFILE:
-			opts.registry.authfile = optarg;
-			break;
-		case OPT_TLS: {
-			bool verify = true;
-			if (cli_parse_bool("inspect", "--tls-verify", optarg, &verify) < 0)
-				return EXIT_USAGE;
-			opts.registry.no_tls_verify = !verify;
-			break;
-		}
-		case OPT_CERT_DIR:
-			opts.registry.cert_dir = optarg;
-			break;
-		case OPT_RETRY:
-			if (cli_retry_times("inspect", optarg, &opts.retries) < 0)
-				return EXIT_USAGE;
-			break;
-		case OPT_DEBUG:
-			opts.debug = cli_debug_line;
 			break;
 		case 'h':
 			help();

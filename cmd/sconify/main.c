@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* sconify: dispatches to one subcommand per file (copy.c, inspect.c). */
+/* sconify: dispatches to one subcommand per file (copy.c, inspect.c, ...). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +13,9 @@ static const struct {
 } commands[] = {
         {"copy", cmd_copy, "copy an image between transports, optionally recompressing its layers"},
         {"inspect", cmd_inspect, "print an image's manifest, config, or a JSON summary"},
+        {"keygen", cmd_keygen, "make a signing key pair in cosign's format"},
+        {"sign", cmd_sign, "sign an image in a registry the way cosign does"},
+        {"verify", cmd_verify, "check that a key's signature covers an image's digest"},
 };
 
 static void usage(FILE *f)

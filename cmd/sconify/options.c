@@ -43,6 +43,67 @@ int cli_parse_bool(const char *command, const char *option, const char *arg, boo
 	return -1;
 }
 
+void cli_wipe(void *p, size_t n)
+{
+	volatile unsigned char *v = p;
+	while (n--)
+		*v++ = 0;
+}
+
+char *cli_read_secret(const char *prompt)
+{
+	if (!isatty(STDIN_FILENO))
+		return NULL;
+	/* Echo goes off before the prompt shows, as getpass() does: what is
+	 * typed right after it is neither echoed nor flushed away. */
+	struct termios old, quiet;
+	bool echo_off = tcgetattr(STDIN_FILENO, &old) == 0;
+	if (echo_off) {
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+	}
+	fprintf(stderr, "%s", prompt);
+	fflush(stderr);
+	char buf[1024];
+	bool ok = fgets(buf, sizeof(buf), stdin) != NULL;
+	if (echo_off)
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+	fputc('\n', stderr);
+	char *s = NULL;
+	if (ok) {
+		buf[strcspn(buf, "\r\n")] = '\0';
+		s = strdup(buf);
+		if (s == NULL)
+			abort();
+	}
+	cli_wipe(buf, sizeof(buf));
+	return s;
+}
+
+void cli_free_secret(char *s)
+{
+	if (s) {
+		cli_wipe(s, strlen(s));
+		free(s);
+	}
+}
+
+char *cli_key_password(void *userdata, const char *key_file)
+{
+	(void)userdata;
+	const char *env = getenv("COSIGN_PASSWORD");
+	if (env) {
+		char *s = strdup(env);
+		if (s == NULL)
+			abort();
+		return s;
+	}
+	char prompt[512];
+	snprintf(prompt, sizeof(prompt), "Password for the private key %s: ", key_file);
+	return cli_read_secret(prompt);
+}
+
 /* USER without ":PASSWORD" asks for the password on the terminal, as skopeo
  * does; the result is kept in memory only. */
 int cli_complete_creds(const char *command, const char *option, const char **creds, char **owned)
@@ -54,33 +115,51 @@ int cli_complete_creds(const char *command, const char *option, const char **cre
 		                option);
 		return -1;
 	}
-	fprintf(stderr, "Password for %s: ", *creds);
-	fflush(stderr);
-	struct termios old, quiet;
-	bool echo_off = tcgetattr(STDIN_FILENO, &old) == 0;
-	if (echo_off) {
-		quiet = old;
-		quiet.c_lflag &= ~(tcflag_t)ECHO;
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
-	}
-	char buf[1024];
-	bool ok = fgets(buf, sizeof(buf), stdin) != NULL;
-	if (echo_off)
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-	fputc('\n', stderr);
-	if (!ok) {
+	char prompt[256];
+	snprintf(prompt, sizeof(prompt), "Password for %s: ", *creds);
+	char *password = cli_read_secret(prompt);
+	if (password == NULL) {
 		cli_usage_error(command, "no password given for %s", option);
 		return -1;
 	}
-	buf[strcspn(buf, "\r\n")] = '\0';
-	size_t n = strlen(*creds) + 1 + strlen(buf) + 1;
+	size_t n = strlen(*creds) + 1 + strlen(password) + 1;
 	*owned = malloc(n);
 	if (*owned == NULL)
 		abort();
-	snprintf(*owned, n, "%s:%s", *creds, buf);
-	memset(buf, 0, sizeof(buf));
+	snprintf(*owned, n, "%s:%s", *creds, password);
+	cli_free_secret(password);
 	*creds = *owned;
 	return 0;
+}
+
+int cli_registry_option(const char *command, int opt, const char *arg, sconify_registry_options_t *reg,
+                        int *retries, sconify_debug_fn *debug)
+{
+	switch (opt) {
+	case CLI_OPT_CREDS:
+		reg->creds = arg;
+		return 1;
+	case CLI_OPT_AUTHFILE:
+		reg->authfile = arg;
+		return 1;
+	case CLI_OPT_TLS_VERIFY: {
+		bool verify = true;
+		if (cli_parse_bool(command, "--tls-verify", arg, &verify) < 0)
+			return -1;
+		reg->no_tls_verify = !verify;
+		return 1;
+	}
+	case CLI_OPT_CERT_DIR:
+		reg->cert_dir = arg;
+		return 1;
+	case CLI_OPT_RETRY_TIMES:
+		return cli_retry_times(command, arg, retries) < 0 ? -1 : 1;
+	case CLI_OPT_DEBUG:
+		*debug = cli_debug_line;
+		return 1;
+	default:
+		return 0;
+	}
 }
 
 void cli_debug_line(void *userdata, const char *line)

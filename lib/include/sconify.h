@@ -159,6 +159,48 @@ typedef struct {
 SCONIFY_PUBLIC int sconify_inspect(const char *ref, const sconify_inspect_options_t *opts, char **ret_out,
                                    size_t *ret_len, sconify_error_t *err);
 
+/* ---- signing (cosign's format) ------------------------------------------------ */
+
+/* Asked for the password of an encrypted private key. Returns a malloc'd
+ * string the library wipes and frees, or NULL when none can be had. */
+typedef char *(*sconify_password_fn)(void *userdata, const char *key_file);
+
+/* Writes PREFIX.key (cosign's encrypted format, mode 0600) and PREFIX.pub
+ * for a new ECDSA P-256 key. Existing files are kept unless force. */
+SCONIFY_PUBLIC int sconify_keygen(const char *prefix, const char *password, bool force, sconify_error_t *err);
+
+typedef struct {
+	sconify_registry_options_t registry;
+	int retries;
+	sconify_limits_t limits;
+	sconify_debug_fn debug;
+	void *debug_userdata;
+	/* "KEY=VALUE" pairs, NULL-terminated or NULL: sign: written into the
+	 * payload's "optional"; verify: each must be there. */
+	const char *const *annotations;
+	bool recursive; /* sign: also every image of an index */
+	sconify_password_fn password;
+	void *password_userdata;
+} sconify_sign_options_t;
+
+typedef struct {
+	size_t n;
+	char **digests;    /* what was signed */
+	char **signatures; /* where each signature is: "host/repo:sha256-<hex>.sig" */
+} sconify_sign_result_t;
+
+/* Signs what the docker:// reference IMAGE names with the key in key_file,
+ * and stores the signature as cosign does (appended to the ones there). */
+SCONIFY_PUBLIC int sconify_sign(const char *image, const char *key_file, const sconify_sign_options_t *opts,
+                                sconify_sign_result_t *ret_result, sconify_error_t *err);
+SCONIFY_PUBLIC void sconify_sign_result_free(sconify_sign_result_t *result);
+
+/* Succeeds only when a signature by the public key in pub_file covers the
+ * current digest of IMAGE (and carries every annotation asked for).
+ * *ret_json: a JSON array of the verified payloads. */
+SCONIFY_PUBLIC int sconify_verify(const char *image, const char *pub_file, const sconify_sign_options_t *opts,
+                                  char **ret_json, size_t *ret_len, sconify_error_t *err);
+
 #ifdef __cplusplus
 }
 #endif

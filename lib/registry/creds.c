@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/base64.h"
 #include "core/error.h"
 #include "core/strutil.h"
 #include "core/xalloc.h"
@@ -233,70 +234,6 @@ static const char *nonempty_env(const char *name)
 {
 	const char *v = getenv(name);
 	return v && *v ? v : NULL;
-}
-
-/* Go's encoding/base64 StdEncoding, as docker and containers/image decode
- * "auth": standard alphabet, padding required, CR and LF ignored. */
-static int b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-static bool b64_decode(const char *in, secbuf *out)
-{
-	unsigned char quad[4];
-	size_t nq = 0;
-	bool ended = false; /* padding seen: only CR/LF may follow */
-	bool ok = true;
-
-	for (const char *p = in; *p && ok; p++) {
-		if (*p == '\r' || *p == '\n')
-			continue;
-		if (ended) {
-			ok = false;
-			break;
-		}
-		quad[nq++] = (unsigned char)*p;
-		if (nq < 4)
-			continue;
-		nq = 0;
-		int v[4];
-		int pad = 0;
-		for (int i = 0; i < 4; i++) {
-			if (quad[i] == '=') {
-				/* "xx==" or "xxx=" */
-				if (i < 2 || (i == 2 && quad[3] != '=')) {
-					ok = false;
-					break;
-				}
-				pad++;
-				v[i] = 0;
-			} else if ((v[i] = b64_value(quad[i])) < 0) {
-				ok = false;
-				break;
-			}
-		}
-		if (!ok)
-			break;
-		unsigned char bytes[3] = {(unsigned char)(v[0] << 2 | v[1] >> 4),
-		                          (unsigned char)((v[1] & 0xf) << 4 | v[2] >> 2),
-		                          (unsigned char)((v[2] & 0x3) << 6 | v[3])};
-		secbuf_append(out, bytes, (size_t)(3 - pad), AUTH_FILE_MAX);
-		OPENSSL_cleanse(bytes, sizeof(bytes));
-		ended = pad > 0;
-	}
-	OPENSSL_cleanse(quad, sizeof(quad));
-	return ok && nq == 0;
 }
 
 /* ---- --creds ------------------------------------------------------------- */
@@ -753,12 +690,14 @@ static int decode_entry(json_t *entry, const auth_file *f, const char *key, sc_c
 
 	if (auth) {
 		/* docker's decodeAuth: "auth" wins over username/password. */
+		/* Go's StdEncoding, as docker and containers/image decode it. */
 		_cleanup_(secbuf_free) secbuf dec = {0};
-		if (!b64_decode(auth, &dec))
+		if (!sc_base64_decode(auth, strlen(auth), (uint8_t **)&dec.data, &dec.len))
 			return sc_error(err, SCONIFY_ERR_INVALID, 0,
 			                "auth file `%s': entry `%s': `auth' is not valid base64", f->qpath,
 			                qkey);
-		const char *s = dec.data ? dec.data : "";
+		dec.alloc = dec.len + 1;
+		const char *s = dec.data;
 		const char *colon = memchr(s, ':', dec.len);
 		if (colon == NULL || colon == s)
 			return sc_error(

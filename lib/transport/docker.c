@@ -13,8 +13,8 @@
 #include "registry/registry.h"
 #include "transport.h"
 
-static int open_registry(const sc_image_ref *ref, const sc_transport_options *o, sc_registry **ret,
-                         sconify_error_t *err)
+int sc_docker_registry_open(const sc_image_ref *ref, const sc_transport_options *o, sc_registry **ret,
+                            sconify_error_t *err)
 {
 	static const sconify_registry_options_t none = {0};
 	const sconify_registry_options_t *ro = o->registry ? o->registry : &none;
@@ -84,7 +84,7 @@ int sc_docker_source_open(sc_image_ref *ref, const sc_transport_options *o, sc_s
 	struct docker_source *s = xzalloc(sizeof(*s));
 	s->base.ops = &ds_ops;
 	s->base.limits = o->limits;
-	if (open_registry(ref, o, &s->r, err) < 0) {
+	if (sc_docker_registry_open(ref, o, &s->r, err) < 0) {
 		free(s);
 		return -1;
 	}
@@ -233,7 +233,7 @@ int sc_docker_dest_open(sc_image_ref *ref, const sc_transport_options *o, sc_des
 	        (sc_dest_caps){.oci_only = false, .index = true, .parallel_blobs = true, .no_zstd = false};
 	sc_transport_options filled = *o;
 	sc_limits_fill(&filled.limits);
-	if (open_registry(ref, &filled, &d->r, err) < 0) {
+	if (sc_docker_registry_open(ref, &filled, &d->r, err) < 0) {
 		free(d);
 		return -1;
 	}

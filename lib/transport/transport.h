@@ -85,6 +85,12 @@ typedef struct {
 	void *debug_userdata;
 } sc_transport_options;
 
+/* A registry client for a docker:// reference, with the options' TLS,
+ * credentials, limits and retries (for work beyond copying: signatures). */
+struct sc_registry;
+int sc_docker_registry_open(const sc_image_ref *ref, const sc_transport_options *o, struct sc_registry **ret,
+                            sconify_error_t *err);
+
 int sc_source_open(const char *ref, const sc_transport_options *o, sc_source **ret, sconify_error_t *err);
 void sc_source_free(sc_source *s);
 SC_DEFINE_CLEANUP(sc_source *, sc_source_free)

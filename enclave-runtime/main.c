@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * sconify-runtime: the entrypoint of a converted image. Obtains the service
+ * configuration (today: the sim-only session file), says at start which mode
+ * it runs in, starts the application under the file shield and stays as its
+ * PID 1. Exit codes: the application's (128+N after signal N); 125 when the
+ * runtime itself failed; 126/127 when the command cannot run or is missing.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/strutil.h"
+#include "core/xalloc.h"
+#include "pid1.h"
+#include "provider.h"
+#include "session.h"
+#include "supervisor.h"
+
+#define EXIT_RUNTIME 125
+#define EXIT_CANNOT_RUN 126
+#define EXIT_NOT_FOUND 127
+
+static void print_error(sconify_error_t err)
+{
+	fprintf(stderr, "sconify-runtime: error: %s\n", sconify_error_message(err));
+}
+
+static void log_line(void *userdata, const char *msg)
+{
+	(void)userdata;
+	fprintf(stderr, "sconify-runtime: %s\n", msg);
+}
+
+static int send_fd(int sock, int fd)
+{
+	char byte = 'L';
+	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	memset(&u, 0, sizeof(u));
+	struct msghdr m = {
+	        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	return sendmsg(sock, &m, MSG_NOSIGNAL) == 1 ? 0 : -1;
+}
+
+static int recv_fd(int sock)
+{
+	char byte;
+	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct msghdr m = {
+	        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+	ssize_t n;
+	do
+		n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n != 1)
+		return -1;
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	if (c == NULL || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+	    c->cmsg_len != CMSG_LEN(sizeof(int)))
+		return -1;
+	int fd;
+	memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	return fd;
+}
+
+/* The application's side of the fork: never returns. */
+static void run_child(const sc_rt_session *s, const sc_rt_signals *sig, int sock)
+{
+	cleanup_error sconify_error_t err = NULL;
+	sc_rt_signals_reset_in_child(sig);
+	if (chdir(s->workdir) < 0) {
+		cleanup_free char *q = sc_quote(s->workdir, SC_QUOTE_MAX);
+		sc_error_errno(&err, errno, "working directory `%s'", q);
+		print_error(err);
+		_exit(EXIT_RUNTIME);
+	}
+	int listener = -1;
+	if (sc_rt_filter_install(&listener, &err) < 0) {
+		print_error(err);
+		_exit(EXIT_RUNTIME);
+	}
+	if (send_fd(sock, listener) < 0)
+		_exit(EXIT_RUNTIME);
+	close(listener);
+	/* Nothing runs until the supervisor is ready to answer (and has
+	 * checked that it can): a refused start never runs application code. */
+	char go = 0;
+	ssize_t n;
+	do
+		n = read(sock, &go, 1);
+	while (n < 0 && errno == EINTR);
+	if (n != 1 || go != 'G')
+		_exit(EXIT_RUNTIME);
+	close(sock);
+	environ = s->env;
+	execvp(s->argv[0], s->argv);
+	int e = errno;
+	cleanup_free char *q = sc_quote(s->argv[0], SC_QUOTE_MAX);
+	sc_error_errno(&err, e, "cannot run `%s'", q);
+	print_error(err);
+	_exit(e == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_RUN);
+}
+
+static int wait_code(pid_t pid)
+{
+	int status;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return EXIT_RUNTIME;
+	return WIFEXITED(status) && WEXITSTATUS(status) != 0 ? WEXITSTATUS(status) : EXIT_RUNTIME;
+}
+
+static int run(const char *session_path)
+{
+	cleanup_error sconify_error_t err = NULL;
+	cleanup_free char *q = sc_quote(session_path, SC_QUOTE_MAX);
+	fprintf(stderr,
+	        "sconify-runtime: mode sim: NO hardware protection, configuration from SCONIFY_SESSION_FILE "
+	        "`%s' (development only)\n",
+	        q);
+
+	cleanup_session sc_rt_session *s = NULL;
+	if (sc_rt_session_load(session_path, &s, &err) < 0 || sc_rt_notify_check(&err) < 0) {
+		print_error(err);
+		return EXIT_RUNTIME;
+	}
+	/* The supervisor reads callers' memory and reopens memfds through /proc. */
+	if (access("/proc/self/fd", X_OK) < 0) {
+		sc_error_errno(&err, errno, "the file shield needs /proc mounted (/proc/self/fd)");
+		print_error(err);
+		return EXIT_RUNTIME;
+	}
+	/* The shield (lib/shield) plugs in here as the second argument. */
+	cleanup_provider sc_rt_provider *provider = sc_rt_files_provider_new(s, NULL);
+
+	sc_rt_signals sig;
+	if (sc_rt_signals_setup(&sig, &err) < 0) {
+		print_error(err);
+		return EXIT_RUNTIME;
+	}
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		sc_error_errno(&err, errno, "socketpair");
+		print_error(err);
+		return EXIT_RUNTIME;
+	}
+	fflush(stderr);
+	pid_t child = fork();
+	if (child < 0) {
+		sc_error_errno(&err, errno, "fork");
+		print_error(err);
+		return EXIT_RUNTIME;
+	}
+	if (child == 0) {
+		close(sv[0]);
+		close(sig.sigfd);
+		run_child(s, &sig, sv[1]);
+	}
+	close(sv[1]);
+	cleanup_close int sock = sv[0];
+
+	int listener = recv_fd(sock);
+	if (listener < 0) /* the child said why */
+		return wait_code(child);
+	cleanup_supervisor sc_rt_supervisor *sup = NULL;
+	if (sc_rt_supervisor_new(listener, provider, log_line, NULL, &sup, &err) < 0) {
+		print_error(err);
+		kill(child, SIGKILL);
+		wait_code(child);
+		return EXIT_RUNTIME;
+	}
+	if (write(sock, "G", 1) != 1) {
+		sc_error_errno(&err, errno, "starting the application");
+		print_error(err);
+		kill(child, SIGKILL);
+		wait_code(child);
+		return EXIT_RUNTIME;
+	}
+	close(steal_fd(&sock));
+
+	int code = 0;
+	if (sc_rt_pid1_run(&sig, child, sup, &code, &err) < 0) {
+		print_error(err);
+		kill(child, SIGKILL);
+		return EXIT_RUNTIME;
+	}
+	return code;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		printf("sconify-runtime %s\n", SCONIFY_RUNTIME_VERSION);
+		return 0;
+	}
+	if (argc > 1) {
+		fprintf(stderr, "sconify-runtime: error: takes no arguments: the command, its arguments and "
+		                "environment come from the service configuration (docs/runtime.md)\n");
+		return EXIT_RUNTIME;
+	}
+	const char *session = getenv("SCONIFY_SESSION_FILE");
+	if (session == NULL || session[0] == '\0') {
+		fprintf(stderr,
+		        "sconify-runtime: error: no service configuration: attestation to a CAS is not "
+		        "available yet; for a development run in sim mode set SCONIFY_SESSION_FILE "
+		        "(docs/runtime.md)\n");
+		return EXIT_RUNTIME;
+	}
+	return run(session);
+}

@@ -1,0 +1,500 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "supervisor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/openat2.h>
+#include <linux/seccomp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "core/strutil.h"
+#include "core/xalloc.h"
+#include "resolve.h"
+#include "session.h"
+
+#if defined(__x86_64__)
+#define SC_RT_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define SC_RT_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#else
+#error "sconify-runtime supports x86_64 and aarch64"
+#endif
+
+#ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+#define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
+#endif
+#ifndef SECCOMP_ADDFD_FLAG_SEND
+#define SECCOMP_ADDFD_FLAG_SEND (1UL << 1)
+#endif
+
+int sc_rt_notify_check(sconify_error_t *err)
+{
+	uint32_t action = SECCOMP_RET_USER_NOTIF;
+	if (syscall(SYS_seccomp, SECCOMP_GET_ACTION_AVAIL, 0, &action) == 0)
+		return 0;
+	int e = errno;
+	if (e == ENOSYS)
+		return sc_error(err, SCONIFY_ERR_UNSUPPORTED, e,
+		                "the kernel has no seccomp: the file shield needs seccomp user notification "
+		                "(Linux 5.9 or later)");
+	return sc_error(
+	        err, SCONIFY_ERR_UNSUPPORTED, e,
+	        "the kernel has no seccomp user notification: the file shield needs Linux 5.9 or later");
+}
+
+#define STMT(code, k) ((struct sock_filter)BPF_STMT(code, k))
+#define JEQ(k, jt, jf) ((struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, k, jt, jf))
+
+int sc_rt_filter_install(int *ret_listener, sconify_error_t *err)
+{
+	/* Hand-written: six checks do not need libseccomp, and the runtime then
+	 * builds for any architecture with nothing but a C library. */
+	struct sock_filter f[32];
+	unsigned n = 0;
+	f[n++] = STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+	/* A syscall of another ABI (i386 int 0x80, arm32 compat) would open
+	 * files behind the shield's back: such a process is killed. */
+	f[n++] = JEQ(SC_RT_AUDIT_ARCH, 1, 0);
+	f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+	f[n++] = STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+#if defined(__x86_64__)
+	/* x32 numbers share the x86_64 audit arch: same reason. */
+	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 0, 1);
+	f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+	f[n++] = JEQ(SYS_open, 0, 1);
+	f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
+	f[n++] = JEQ(SYS_creat, 0, 1);
+	f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
+#endif
+	f[n++] = JEQ(SYS_openat, 0, 1);
+	f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
+	f[n++] = JEQ(SYS_openat2, 0, 1);
+	f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
+	/* io_uring opens files in kernel threads that seccomp never sees;
+	 * programs fall back to plain syscalls on ENOSYS. */
+	f[n++] = JEQ(SYS_io_uring_setup, 0, 1);
+	f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS);
+	f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	struct sock_fprog prog = {.len = (unsigned short)n, .filter = f};
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return sc_error_errno(err, errno, "setting no_new_privs");
+	/* Killable wait (5.19): once the supervisor holds a request, a signal
+	 * to the application does not restart the open under its feet. */
+	long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+	                  SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &prog);
+	if (fd < 0 && errno == EINVAL)
+		fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+	if (fd < 0)
+		return sc_error(err, SCONIFY_ERR_UNSUPPORTED, errno,
+		                "installing the seccomp user notification filter (Linux 5.9 or later)");
+	*ret_listener = (int)fd;
+	return 0;
+}
+
+struct sc_rt_supervisor {
+	int listener;
+	sc_rt_provider *provider;
+	sc_rt_log_fn log;
+	void *log_userdata;
+	bool addfd_send; /* SECCOMP_ADDFD_FLAG_SEND (5.14); else ADDFD then SEND */
+	struct seccomp_notif_sizes sizes;
+	struct seccomp_notif *req;
+	struct seccomp_notif_resp *resp;
+	char *path;   /* SC_RT_PATH_MAX + 1 */
+	char *base;   /* SC_RT_PATH_MAX + 1 */
+	char *target; /* SC_RT_PATH_MAX + 1 */
+};
+
+static int probe_addfd(int listener, uint32_t flags)
+{
+	/* Notification id 0 is never pending: a kernel that knows ADDFD and
+	 * the flags looks it up and answers ENOENT. */
+	struct seccomp_notif_addfd a = {.id = 0, .flags = flags, .srcfd = (uint32_t)listener};
+	if (ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &a) >= 0)
+		return 0;
+	return errno == ENOENT ? 0 : -errno;
+}
+
+int sc_rt_supervisor_new(int listener, sc_rt_provider *provider, sc_rt_log_fn log, void *log_userdata,
+                         sc_rt_supervisor **ret, sconify_error_t *err)
+{
+	cleanup_close int fd = listener;
+	bool send = true;
+	int r = probe_addfd(fd, SECCOMP_ADDFD_FLAG_SEND);
+	if (r < 0) {
+		send = false;
+		r = probe_addfd(fd, 0);
+	}
+	if (r < 0)
+		return sc_error(err, SCONIFY_ERR_UNSUPPORTED, -r,
+		                "the kernel cannot install descriptors for seccomp notifications "
+		                "(SECCOMP_IOCTL_NOTIF_ADDFD): the file shield needs Linux 5.9 or later");
+	struct seccomp_notif_sizes sizes;
+	if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) < 0)
+		return sc_error_errno(err, errno, "SECCOMP_GET_NOTIF_SIZES");
+
+	sc_rt_supervisor *s = xzalloc(sizeof(*s));
+	s->listener = steal_fd(&fd);
+	s->provider = provider;
+	s->log = log;
+	s->log_userdata = log_userdata;
+	s->addfd_send = send;
+	s->sizes = sizes;
+	/* The kernel may have grown the structures: use its sizes. */
+	s->req = xzalloc(sizes.seccomp_notif > sizeof(*s->req) ? sizes.seccomp_notif : sizeof(*s->req));
+	s->resp = xzalloc(sizes.seccomp_notif_resp > sizeof(*s->resp) ? sizes.seccomp_notif_resp
+	                                                              : sizeof(*s->resp));
+	s->path = xmalloc(SC_RT_PATH_MAX + 1);
+	s->base = xmalloc(SC_RT_PATH_MAX + 1);
+	s->target = xmalloc(SC_RT_PATH_MAX + 1);
+	*ret = s;
+	return 0;
+}
+
+void sc_rt_supervisor_free(sc_rt_supervisor *s)
+{
+	if (s == NULL)
+		return;
+	if (s->listener >= 0)
+		close(s->listener);
+	free(s->req);
+	free(s->resp);
+	free(s->path);
+	free(s->base);
+	free(s->target);
+	free(s);
+}
+
+int sc_rt_supervisor_fd(sc_rt_supervisor *s)
+{
+	return s->listener;
+}
+
+static void logf_(sc_rt_supervisor *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logf_(sc_rt_supervisor *s, const char *fmt, ...)
+{
+	if (s->log == NULL)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	cleanup_free char *msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	s->log(s->log_userdata, msg);
+}
+
+static bool id_valid(sc_rt_supervisor *s, uint64_t id)
+{
+	return ioctl(s->listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
+}
+
+/* A NUL-terminated string at addr in the caller, read page by page so that
+ * one ending right before an unmapped page still reads. */
+static int read_cstring(int mem, uint64_t addr, char *buf, size_t size)
+{
+	size_t got = 0;
+	while (got < size) {
+		uint64_t a = addr + got;
+		if (a < addr || a > (uint64_t)INT64_MAX)
+			return -EFAULT;
+		size_t chunk = 4096 - (size_t)(a % 4096);
+		if (chunk > size - got)
+			chunk = size - got;
+		ssize_t n = pread(mem, buf + got, chunk, (off_t)a);
+		if (n <= 0)
+			return -EFAULT;
+		if (memchr(buf + got, '\0', (size_t)n))
+			return 0;
+		got += (size_t)n;
+	}
+	return -ENAMETOOLONG;
+}
+
+static int read_exact(int mem, uint64_t addr, void *buf, size_t size)
+{
+	if (addr > (uint64_t)INT64_MAX)
+		return -EFAULT;
+	ssize_t n = pread(mem, buf, size, (off_t)addr);
+	return n == (ssize_t)size ? 0 : -EFAULT;
+}
+
+/* The file system as the caller sees it. The supervisor shares its mount
+ * namespace and root; only /proc/self and /proc/thread-self name another
+ * process here than there. */
+typedef struct {
+	pid_t tid;
+} target_ctx;
+
+static int fs_lstat_type(void *ctx, const char *path, mode_t *ret_type)
+{
+	(void)ctx;
+	struct stat st;
+	if (fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	*ret_type = st.st_mode & S_IFMT;
+	return 0;
+}
+
+static bool is_proc_pid_path(const char *path)
+{
+	if (!sc_startswith(path, "/proc/"))
+		return false;
+	const char *p = path + 6;
+	if (*p < '0' || *p > '9')
+		return false;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	return *p == '/';
+}
+
+static int fs_readlink(void *ctx, const char *path, char *buf, size_t size)
+{
+	target_ctx *t = ctx;
+	/* Thread ids name the thread's own view of cwd and fds in /proc. */
+	if (strcmp(path, "/proc/self") == 0) {
+		snprintf(buf, size, "%d", (int)t->tid);
+		return 0;
+	}
+	if (strcmp(path, "/proc/thread-self") == 0) {
+		snprintf(buf, size, "%d/task/%d", (int)t->tid, (int)t->tid);
+		return 0;
+	}
+	ssize_t n = readlink(path, buf, size - 1);
+	if (n < 0)
+		return -errno;
+	if ((size_t)n >= size - 1)
+		return -ENAMETOOLONG;
+	buf[n] = '\0';
+	/* Magic links (fd/N, cwd, exe) name pipes, sockets and deleted files
+	 * in ways that are no path: the kernel follows them, not us. */
+	if (is_proc_pid_path(path) && (buf[0] != '/' || sc_endswith(buf, " (deleted)")))
+		return -EXDEV;
+	return 0;
+}
+
+/* The directory a relative path starts from, into s->base: 0, or an errno
+ * answer, or 1 when the kernel should decide (the fd is no directory). */
+static int caller_dir(sc_rt_supervisor *s, pid_t tid, int dirfd, int *ret_errno)
+{
+	char link[64];
+	if (dirfd == AT_FDCWD)
+		snprintf(link, sizeof(link), "/proc/%d/cwd", (int)tid);
+	else
+		snprintf(link, sizeof(link), "/proc/%d/fd/%d", (int)tid, dirfd);
+	ssize_t n = readlink(link, s->base, SC_RT_PATH_MAX);
+	if (n < 0) {
+		*ret_errno = dirfd == AT_FDCWD || errno != ENOENT ? EACCES : EBADF;
+		return -1;
+	}
+	if (n >= SC_RT_PATH_MAX) {
+		*ret_errno = ENAMETOOLONG;
+		return -1;
+	}
+	s->base[n] = '\0';
+	/* Not a directory (a pipe, a memfd we served), or a removed one where
+	 * nothing can be opened any more: the kernel answers ENOTDIR/ENOENT. */
+	if (s->base[0] != '/' || sc_endswith(s->base, " (deleted)"))
+		return 1;
+	return 0;
+}
+
+typedef struct {
+	uint64_t path_addr;
+	int dirfd;
+	uint64_t flags;
+	uint64_t resolve;
+	uint64_t how_addr;
+	uint64_t how_size;
+} open_call;
+
+static void decide(sc_rt_supervisor *s, sc_rt_answer *ret, int *ret_flags)
+{
+	const struct seccomp_notif *req = s->req;
+	open_call c = {.dirfd = AT_FDCWD};
+	switch (req->data.nr) {
+#if defined(__x86_64__)
+	case SYS_open:
+		c.path_addr = req->data.args[0];
+		c.flags = req->data.args[1];
+		break;
+	case SYS_creat:
+		c.path_addr = req->data.args[0];
+		c.flags = O_CREAT | O_WRONLY | O_TRUNC;
+		break;
+#endif
+	case SYS_openat:
+		c.dirfd = (int)req->data.args[0];
+		c.path_addr = req->data.args[1];
+		c.flags = req->data.args[2];
+		break;
+	case SYS_openat2:
+		c.dirfd = (int)req->data.args[0];
+		c.path_addr = req->data.args[1];
+		c.how_addr = req->data.args[2];
+		c.how_size = req->data.args[3];
+		break;
+	default:
+		*ret = (sc_rt_answer){.verdict = SC_RT_CONTINUE};
+		return;
+	}
+	/* open(2) flags are an int. */
+	if (req->data.nr != SYS_openat2)
+		c.flags &= 0xffffffffu;
+
+	char memname[64];
+	snprintf(memname, sizeof(memname), "/proc/%d/mem", (int)req->pid);
+	cleanup_close int mem = open(memname, O_RDONLY | O_CLOEXEC);
+	if (mem < 0) {
+		if (id_valid(s, req->id))
+			logf_(s, "cannot read the memory of process %d (%s): open refused", (int)req->pid,
+			      strerror(errno));
+		*ret = (sc_rt_answer){.verdict = SC_RT_ERRNO, .error = EACCES};
+		return;
+	}
+	/* The mem fd must belong to the process that asked, not to one that
+	 * reused its pid after it died. */
+	if (!id_valid(s, req->id)) {
+		*ret = (sc_rt_answer){.verdict = SC_RT_ERRNO, .error = EINTR};
+		return;
+	}
+	int r = read_cstring(mem, c.path_addr, s->path, SC_RT_PATH_MAX + 1);
+	if (r == 0 && req->data.nr == SYS_openat2) {
+		struct open_how how;
+		if (c.how_size < sizeof(how)) {
+			*ret = (sc_rt_answer){.verdict = SC_RT_CONTINUE}; /* EINVAL from the kernel */
+			return;
+		}
+		r = read_exact(mem, c.how_addr, &how, sizeof(how));
+		c.flags = how.flags;
+		c.resolve = how.resolve;
+	}
+	if (r < 0) {
+		*ret = (sc_rt_answer){.verdict = SC_RT_ERRNO, .error = -r};
+		return;
+	}
+	/* Flags or resolve bits this kernel rejects (EINVAL) open nothing. */
+	if (c.flags > 0xffffffffu) {
+		*ret = (sc_rt_answer){.verdict = SC_RT_CONTINUE};
+		return;
+	}
+
+	const char *root = "/";
+	int rflags = 0;
+	if (c.flags & O_NOFOLLOW)
+		rflags |= SC_RT_RESOLVE_NOFOLLOW;
+	if (c.resolve & RESOLVE_NO_SYMLINKS)
+		rflags |= SC_RT_RESOLVE_NO_SYMLINKS;
+	bool scoped = c.resolve & (RESOLVE_IN_ROOT | RESOLVE_BENEATH);
+	if (s->path[0] != '/' || scoped) {
+		int e = 0;
+		r = caller_dir(s, req->pid, c.dirfd, &e);
+		if (r < 0) {
+			*ret = (sc_rt_answer){.verdict = SC_RT_ERRNO, .error = e};
+			return;
+		}
+		if (r > 0) {
+			*ret = (sc_rt_answer){.verdict = SC_RT_CONTINUE};
+			return;
+		}
+		if (scoped)
+			root = s->base;
+		if (c.resolve & RESOLVE_BENEATH) {
+			rflags |= SC_RT_RESOLVE_BENEATH;
+			if (s->path[0] == '/') { /* EXDEV from the kernel */
+				*ret = (sc_rt_answer){.verdict = SC_RT_CONTINUE};
+				return;
+			}
+		}
+	} else {
+		strcpy(s->base, "/");
+	}
+
+	target_ctx t = {.tid = req->pid};
+	sc_rt_fsops ops = {.lstat_type = fs_lstat_type, .readlink = fs_readlink, .ctx = &t};
+	cleanup_free char *resolved = NULL;
+	r = sc_rt_resolve(&ops, root, s->base, s->path, rflags, &resolved);
+	/* Everything above read the caller's memory and /proc entries by pid:
+	 * valid only if the caller is still the one waiting. */
+	if (!id_valid(s, req->id)) {
+		*ret = (sc_rt_answer){.verdict = SC_RT_ERRNO, .error = EINTR};
+		return;
+	}
+	if (r == -EXDEV) {
+		*ret = (sc_rt_answer){.verdict = SC_RT_CONTINUE};
+		return;
+	}
+	if (r < 0) {
+		*ret = (sc_rt_answer){.verdict = SC_RT_ERRNO, .error = -r};
+		return;
+	}
+
+	cleanup_error sconify_error_t err = NULL;
+	sc_rt_answer a = {.verdict = SC_RT_CONTINUE};
+	if (s->provider->open(s->provider, resolved, (int)c.flags, &a, &err) < 0) {
+		cleanup_free char *q = sc_quote(resolved, SC_QUOTE_MAX);
+		logf_(s, "open of `%s' failed: %s", q, sconify_error_message(err));
+		*ret = (sc_rt_answer){.verdict = SC_RT_ERRNO, .error = EIO};
+		return;
+	}
+	if (err) { /* an answer with something to say: verification failed */
+		cleanup_free char *q = sc_quote(resolved, SC_QUOTE_MAX);
+		logf_(s, "open of `%s' refused: %s", q, sconify_error_message(err));
+	}
+	*ret_flags = (int)c.flags;
+	*ret = a;
+}
+
+int sc_rt_supervisor_handle(sc_rt_supervisor *s, sconify_error_t *err)
+{
+	memset(s->req, 0, s->sizes.seccomp_notif);
+	if (ioctl(s->listener, SECCOMP_IOCTL_NOTIF_RECV, s->req) < 0) {
+		/* ENOENT: the caller died (or was interrupted) before we got it. */
+		if (errno == EINTR || errno == ENOENT || errno == EAGAIN)
+			return 0;
+		return sc_error_errno(err, errno, "receiving a seccomp notification");
+	}
+	sc_rt_answer a = {.verdict = SC_RT_CONTINUE};
+	int flags = 0;
+	decide(s, &a, &flags);
+
+	memset(s->resp, 0, s->sizes.seccomp_notif_resp);
+	s->resp->id = s->req->id;
+	if (a.verdict == SC_RT_FD) {
+		struct seccomp_notif_addfd addfd = {
+		        .id = s->req->id,
+		        .flags = s->addfd_send ? SECCOMP_ADDFD_FLAG_SEND : 0,
+		        .srcfd = (uint32_t)a.fd,
+		        .newfd_flags = (flags & O_CLOEXEC) ? O_CLOEXEC : 0,
+		};
+		int r = ioctl(s->listener, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd);
+		int e = errno;
+		close(a.fd);
+		if (r >= 0 && s->addfd_send)
+			return 0;
+		if (r < 0 && e == ENOENT)
+			return 0;
+		if (r >= 0) {
+			s->resp->val = r;
+		} else {
+			s->resp->error = -e; /* EMFILE: the caller is out of descriptors */
+		}
+	} else if (a.verdict == SC_RT_ERRNO) {
+		s->resp->error = -a.error;
+	} else {
+		s->resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+	}
+	if (ioctl(s->listener, SECCOMP_IOCTL_NOTIF_SEND, s->resp) < 0 && errno != ENOENT)
+		return sc_error_errno(err, errno, "answering a seccomp notification");
+	return 0;
+}
