@@ -149,7 +149,7 @@ static bool all_zero(const char *p, size_t n)
 
 /* A numeric header field as libarchive's tar_atol reads it: base-256 when the
  * top bit of the first byte is set, else octal after optional blanks. */
-static bool parse_num(const unsigned char *p, size_t n, uint64_t *ret)
+bool sc_tar_number(const unsigned char *p, size_t n, uint64_t *ret)
 {
 	uint64_t v = 0;
 	if (p[0] & 0x80) {
@@ -360,7 +360,7 @@ static int inspect(struct scan *s, const char *raw, uint64_t start, uint64_t end
 		}
 		char t = (char)blk[156];
 		uint64_t size;
-		bool size_ok = parse_num(blk + 124, 12, &size);
+		bool size_ok = sc_tar_number(blk + 124, 12, &size);
 		if (!diagnose && off + BLOCK == end) {
 			/* libarchive reads a negative size as 0 with a warning, Go
 			 * refuses the header */
@@ -615,6 +615,8 @@ static int scan_entry(struct scan *s, struct archive_entry *ae, uint64_t start, 
 	                                       : SC_WH_NONE;
 	e.whiteout_target = wh_target;
 	e.n_xattrs = (size_t)archive_entry_xattr_count(ae);
+	e.offset = start;
+	e.data_offset = end;
 	e.ae = ae;
 	if (o->on_entry(o->userdata, &e, err) < 0)
 		return sc_error_wrap(err, "%s", what_of(s));
@@ -640,7 +642,7 @@ static int scan_trailer(struct scan *s, uint64_t start, uint64_t end, sconify_er
 		}
 		/* Go's archive/tar refuses a non-zero block after a zero one */
 		uint64_t size;
-		if (marker || blk[156] != 'g' || !parse_num((unsigned char *)blk + 124, 12, &size))
+		if (marker || blk[156] != 'g' || !sc_tar_number((unsigned char *)blk + 124, 12, &size))
 			return sc_error(err, SCONIFY_ERR_INVALID, 0, "%s: data after the end of the archive",
 			                what_of(s));
 		if (size > s->l->max_pax_bytes)

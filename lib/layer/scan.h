@@ -53,6 +53,10 @@ typedef struct {
 	 * directory it makes opaque ("" for the root). NULL otherwise. */
 	const char *whiteout_target;
 	size_t n_xattrs;
+	/* Where the entry lies in the stream: its first header block (extended
+	 * headers included) and its data, which is followed by zeros up to the
+	 * next multiple of 512. */
+	uint64_t offset, data_offset;
 	struct archive_entry *ae; /* the raw entry, valid during the callback only */
 } sc_layer_entry;
 
@@ -66,6 +70,11 @@ typedef struct {
 	sc_writer *tee;   /* receives every byte of the stream, in order; may be NULL */
 	const char *what; /* names the layer in messages, e.g. "layer sha256:ab..." */
 } sc_layer_scan_opts;
+
+/* A numeric header field as libarchive reads it: octal (leading blanks
+ * skipped, ending at the first non-digit) or GNU base-256; false when it
+ * does not fit 64 bits or is negative. */
+bool sc_tar_number(const unsigned char *field, size_t width, uint64_t *ret);
 
 /* Reads r (an uncompressed tar stream, not owned) to its very end. Fails on the
  * first entry that breaks a rule, with a message naming the layer, the entry (as

@@ -45,7 +45,8 @@ struct inode {
 	uint32_t mode;
 	uint32_t nlink; /* names in the tree; 0: free (next free in size) */
 	uint32_t n_xattrs;
-	uint8_t type; /* sc_entry_type */
+	uint8_t type;    /* sc_entry_type */
+	uint64_t serial; /* of the entry that made it; never reused */
 };
 
 #define ARENA_BLOCK (64 * 1024)
@@ -65,6 +66,7 @@ struct sc_tree {
 	struct inode *inodes;
 	size_t n_inodes, inodes_alloc;
 	uint32_t free_inodes;
+	uint64_t serials; /* last serial given */
 	/* hash table: node id in the low 32 bits, its hash above (compared
 	 * first, so a probe rarely touches a node); 0 = empty */
 	uint64_t *slots;
@@ -745,6 +747,7 @@ static int apply_regular(sc_tree *t, const sc_layer_entry *e, sconify_error_t *e
 	} else {
 		in = inode_new(t);
 		set_attrs(t, I(t, in), e);
+		I(t, in)->serial = ++t->serials;
 	}
 	const char *stored = NULL;
 	if (x != 0) {
@@ -899,6 +902,7 @@ static void fill_item(sc_tree *t, uint32_t id, const char *path, sc_tree_item *i
 	        .link = in->link,
 	        .layer = n->layer,
 	        .inode = n->inode,
+	        .serial = in->serial,
 	        .nlink = in->nlink,
 	        .n_xattrs = in->n_xattrs,
 	};

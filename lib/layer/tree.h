@@ -26,7 +26,11 @@ typedef struct {
 	const char *link; /* symlink target as stored, else NULL */
 	unsigned layer;   /* index of the layer that last created or replaced it */
 	uint64_t inode;   /* equal for names joined by hard links */
-	unsigned nlink;   /* names sharing inode that are in the tree */
+	/* The entry that made the content: 1 for the first non-root entry
+	 * applied, counting up; unlike inode never reused, so it can name an
+	 * entry's content after the tree changed. */
+	uint64_t serial;
+	unsigned nlink; /* names sharing inode that are in the tree */
 	size_t n_xattrs;
 } sc_tree_item;
 

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Pass 1 of a conversion (DESIGN §3): reads every layer's headers, builds the
+ * final file tree and decides, entry by entry, what pass 2 does so that no
+ * plaintext of a protected file survives in any layer: content visible in the
+ * final tree under protected names is encrypted (or hashed, for the
+ * authenticated region) where its data entry lies, whatever layer and name
+ * that is; encrypted-region content nobody can see any more (replaced, deleted,
+ * hidden by an opaque directory) is dropped with every hard link to it.
+ * Layers without such entries are passed through untouched.
+ */
+#ifndef SC_CONVERT_PLAN_H
+#define SC_CONVERT_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/stream.h"
+#include "digest/digest.h"
+#include "shield/shield.h"
+
+typedef enum {
+	SC_PLAN_ENCRYPT = 1, /* data becomes ciphertext of the same length */
+	SC_PLAN_HASH,        /* data kept, hashed for the authenticated region */
+	SC_PLAN_DROP,        /* the entry goes, headers and data */
+} sc_plan_action;
+
+/* One tar entry pass 2 changes or reads; stream offsets of the layer. */
+typedef struct {
+	uint64_t offset;      /* first header block */
+	uint64_t data_offset; /* data, followed by zeros to a multiple of 512 */
+	uint64_t size;        /* data bytes */
+	sc_plan_action action;
+	size_t file; /* ENCRYPT, HASH: index into sc_plan.files */
+} sc_plan_entry;
+
+typedef struct {
+	sc_plan_entry *entries; /* by offset */
+	size_t n_entries;
+	bool rewrite; /* holds an ENCRYPT or DROP: becomes a new blob */
+} sc_plan_layer;
+
+/* Protected content in the final tree: one file, all its names. */
+typedef struct {
+	sc_shield_kind kind;
+	uint64_t size;
+	unsigned layer; /* whose data entry holds it */
+	char **names;   /* "/a/b", sorted; the first is the one the others link to */
+	size_t n_names;
+} sc_plan_file;
+
+typedef struct {
+	sc_plan_layer *layers;
+	size_t n_layers;
+	sc_plan_file *files; /* by first name */
+	size_t n_files;
+	uint64_t encrypt_bytes, hash_bytes;
+	size_t dropped; /* entries */
+} sc_plan;
+
+void sc_plan_free(sc_plan *p);
+SC_DEFINE_CLEANUP(sc_plan *, sc_plan_free)
+#define cleanup_plan _cleanup_(sc_plan_freep)
+
+typedef struct sc_planner sc_planner;
+
+/* regions: a builder holding the regions (only region_of is used); it must
+ * outlive the planner. limits: filled. */
+sc_planner *sc_planner_new(const sc_shield_builder *regions, const sconify_limits_t *limits);
+void sc_planner_free(sc_planner *p);
+SC_DEFINE_CLEANUP(sc_planner *, sc_planner_free)
+#define cleanup_planner _cleanup_(sc_planner_freep)
+
+/* Reads the next layer (uncompressed, not owned) to its end. what names it. */
+int sc_planner_add_layer(sc_planner *p, sc_reader *layer, const char *what, sc_digest *ret_diff_id,
+                         sconify_error_t *err);
+/* Decides. Fails when a hard link joins names of different regions. */
+int sc_planner_finish(sc_planner *p, sc_plan **ret, sconify_error_t *err);
+
+#endif
