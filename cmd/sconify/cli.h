@@ -66,6 +66,59 @@ enum {
 	"  --cert-dir DIR                CA certificates and client certificate for it\n"    \
 	"  --retry-times N               attempts after a network failure (default 4)\n"     \
 	"  --debug                       print the HTTP exchanges (credentials redacted)\n"
+/* The options of the commands that move an image between two places (copy,
+ * image): platforms, compression, both ends' registry access. */
+enum {
+	CLI_OPT_PLATFORM = 1100,
+	CLI_OPT_ALL,
+	CLI_OPT_COMPRESS,
+	CLI_OPT_JOBS,
+	CLI_OPT_SRC_CREDS,
+	CLI_OPT_DEST_CREDS,
+	CLI_OPT_SRC_AUTHFILE,
+	CLI_OPT_DEST_AUTHFILE,
+	CLI_OPT_SRC_TLS_VERIFY,
+	CLI_OPT_DEST_TLS_VERIFY,
+	CLI_OPT_SRC_CERT_DIR,
+	CLI_OPT_DEST_CERT_DIR,
+};
+#define CLI_TRANSFER_LONGOPTS                                                                             \
+	{"platform", required_argument, NULL, CLI_OPT_PLATFORM}, {"all", no_argument, NULL, CLI_OPT_ALL}, \
+	        {"dest-compress", required_argument, NULL, CLI_OPT_COMPRESS},                             \
+	        {"jobs", required_argument, NULL, CLI_OPT_JOBS},                                          \
+	        {"src-creds", required_argument, NULL, CLI_OPT_SRC_CREDS},                                \
+	        {"dest-creds", required_argument, NULL, CLI_OPT_DEST_CREDS},                              \
+	        {"authfile", required_argument, NULL, CLI_OPT_AUTHFILE},                                  \
+	        {"src-authfile", required_argument, NULL, CLI_OPT_SRC_AUTHFILE},                          \
+	        {"dest-authfile", required_argument, NULL, CLI_OPT_DEST_AUTHFILE},                        \
+	        {"tls-verify", optional_argument, NULL, CLI_OPT_TLS_VERIFY},                              \
+	        {"src-tls-verify", optional_argument, NULL, CLI_OPT_SRC_TLS_VERIFY},                      \
+	        {"dest-tls-verify", optional_argument, NULL, CLI_OPT_DEST_TLS_VERIFY},                    \
+	        {"src-cert-dir", required_argument, NULL, CLI_OPT_SRC_CERT_DIR},                          \
+	        {"dest-cert-dir", required_argument, NULL, CLI_OPT_DEST_CERT_DIR},                        \
+	        {"retry-times", required_argument, NULL, CLI_OPT_RETRY_TIMES},                            \
+	{                                                                                                 \
+		"debug", no_argument, NULL, CLI_OPT_DEBUG                                                 \
+	}
+#define CLI_TRANSFER_HELP                                                                     \
+	"  --platform OS/ARCH[/VARIANT]  image of an index to take (default: this host's)\n"  \
+	"  --all                         every image of an index, and the index\n"            \
+	"  --dest-compress FORMAT        gzip, zstd or none: compress written layers so\n"    \
+	"  --jobs N                      layers moved at once (default: 6 with a registry,\n" \
+	"                                else one per core, at most 4)\n"                     \
+	"  --src-creds USER[:PASSWORD]   credentials for the source registry\n"               \
+	"  --dest-creds USER[:PASSWORD]  credentials for the destination registry\n"          \
+	"  --authfile FILE               auth.json / config.json to use (also\n"              \
+	"                                --src-authfile, --dest-authfile)\n"                  \
+	"  --tls-verify=BOOL             check registry certificates (default true); false\n" \
+	"                                also allows plain http (also --src-tls-verify,\n"    \
+	"                                --dest-tls-verify)\n"                                \
+	"  --src-cert-dir DIR            CA certificates (*.crt) and client certificate\n"    \
+	"  --dest-cert-dir DIR           (NAME.cert + NAME.key) for that registry\n"          \
+	"  --retry-times N               attempts after a network failure (default 4)\n"      \
+	"  --debug                       print the HTTP exchanges (credentials redacted)\n"
+int cli_transfer_option(const char *command, int opt, const char *arg, sconify_copy_options_t *opts);
+
 /* Applies opt if it is one of them: 1 when it was, 0 when not, -1 after a
  * usage error was printed. */
 int cli_registry_option(const char *command, int opt, const char *arg, sconify_registry_options_t *reg,
@@ -79,9 +132,11 @@ void cli_progress_event(void *userdata, sconify_event_t ev, const char *digest, 
 void cli_progress_free(cli_progress *p);
 
 int cmd_copy(int argc, char **argv);
+int cmd_image(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_sign(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
 
 #endif

@@ -11,8 +11,10 @@ static const struct {
 	int (*run)(int argc, char **argv);
 	const char *summary;
 } commands[] = {
+        {"image", cmd_image, "convert an image into a confidential one"},
         {"copy", cmd_copy, "copy an image between transports, optionally recompressing its layers"},
         {"inspect", cmd_inspect, "print an image's manifest, config, or a JSON summary"},
+        {"policy", cmd_policy, "check a session policy, print its hash or canonical form"},
         {"keygen", cmd_keygen, "make a signing key pair in cosign's format"},
         {"sign", cmd_sign, "sign an image in a registry the way cosign does"},
         {"verify", cmd_verify, "check that a key's signature covers an image's digest"},

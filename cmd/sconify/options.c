@@ -167,3 +167,77 @@ void cli_debug_line(void *userdata, const char *line)
 	(void)userdata;
 	fprintf(stderr, "debug: %s\n", line);
 }
+
+int cli_transfer_option(const char *command, int opt, const char *arg, sconify_copy_options_t *opts)
+{
+	bool verify = true;
+	switch (opt) {
+	case CLI_OPT_PLATFORM:
+		opts->platform = arg;
+		return 1;
+	case CLI_OPT_ALL:
+		opts->all_platforms = true;
+		return 1;
+	case CLI_OPT_COMPRESS:
+		if (strcmp(arg, "gzip") == 0)
+			opts->compress = SCONIFY_COMPRESS_GZIP;
+		else if (strcmp(arg, "zstd") == 0)
+			opts->compress = SCONIFY_COMPRESS_ZSTD;
+		else if (strcmp(arg, "none") == 0)
+			opts->compress = SCONIFY_COMPRESS_NONE;
+		else {
+			cli_usage_error(command, "--dest-compress takes gzip, zstd or none, not `%s'", arg);
+			return -1;
+		}
+		return 1;
+	case CLI_OPT_JOBS: {
+		long n;
+		if (cli_parse_int(command, "--jobs", arg, 1, 64, &n) < 0)
+			return -1;
+		opts->jobs = (int)n;
+		return 1;
+	}
+	case CLI_OPT_RETRY_TIMES:
+		return cli_retry_times(command, arg, &opts->retries) < 0 ? -1 : 1;
+	case CLI_OPT_SRC_CREDS:
+		opts->src_registry.creds = arg;
+		return 1;
+	case CLI_OPT_DEST_CREDS:
+		opts->dest_registry.creds = arg;
+		return 1;
+	case CLI_OPT_AUTHFILE:
+		opts->src_registry.authfile = opts->dest_registry.authfile = arg;
+		return 1;
+	case CLI_OPT_SRC_AUTHFILE:
+		opts->src_registry.authfile = arg;
+		return 1;
+	case CLI_OPT_DEST_AUTHFILE:
+		opts->dest_registry.authfile = arg;
+		return 1;
+	case CLI_OPT_TLS_VERIFY:
+	case CLI_OPT_SRC_TLS_VERIFY:
+	case CLI_OPT_DEST_TLS_VERIFY: {
+		const char *name = opt == CLI_OPT_TLS_VERIFY       ? "--tls-verify"
+		                   : opt == CLI_OPT_SRC_TLS_VERIFY ? "--src-tls-verify"
+		                                                   : "--dest-tls-verify";
+		if (cli_parse_bool(command, name, arg, &verify) < 0)
+			return -1;
+		if (opt != CLI_OPT_DEST_TLS_VERIFY)
+			opts->src_registry.no_tls_verify = !verify;
+		if (opt != CLI_OPT_SRC_TLS_VERIFY)
+			opts->dest_registry.no_tls_verify = !verify;
+		return 1;
+	}
+	case CLI_OPT_SRC_CERT_DIR:
+		opts->src_registry.cert_dir = arg;
+		return 1;
+	case CLI_OPT_DEST_CERT_DIR:
+		opts->dest_registry.cert_dir = arg;
+		return 1;
+	case CLI_OPT_DEBUG:
+		opts->debug = cli_debug_line;
+		return 1;
+	default:
+		return 0;
+	}
+}

@@ -96,6 +96,55 @@ int sc_planner_add_layer(sc_planner *p, sc_reader *layer, const char *what, sc_d
 	return 0;
 }
 
+/* ---- finding a file ---- */
+
+#define MAX_SYMLINK_HOPS 40
+
+void sc_plan_location_clear(sc_plan_location *l)
+{
+	free(l->path);
+	*l = (sc_plan_location){0};
+}
+
+int sc_planner_locate(sc_planner *p, const char *path, sc_plan_location *ret, sconify_error_t *err)
+{
+	cleanup_free char *q = sc_quote(path, SC_QUOTE_MAX);
+	cleanup_free char *cur = xstrdup(path);
+	for (int hop = 0; hop <= MAX_SYMLINK_HOPS; hop++) {
+		cleanup_free char *resolved = NULL;
+		if (sc_tree_resolve(p->tree, cur, &resolved, err) < 0)
+			return sc_error_wrap(err, "looking up `%s'", q);
+		const sc_tree_item *it = sc_tree_lookup(p->tree, resolved);
+		if (it == NULL)
+			return sc_error(err, SCONIFY_ERR_NOT_FOUND, 0, "`%s' is not in the image", q);
+		if (it->type == SC_ENTRY_SYMLINK) {
+			const char *slash = strrchr(resolved, '/');
+			free(cur);
+			if (it->link[0] == '/' || slash == NULL)
+				cur = xstrdup(it->link);
+			else
+				cur = xasprintf("%.*s/%s", (int)(slash - resolved), resolved, it->link);
+			continue;
+		}
+		if (it->type != SC_ENTRY_FILE)
+			return sc_error(err, SCONIFY_ERR_NOT_FOUND, 0,
+			                "`%s' is not a regular file in the image", q);
+		for (size_t i = 0; i < p->n_recs; i++) {
+			const struct rec *r = &p->recs[i];
+			if (r->data && r->serial == it->serial) {
+				*ret = (sc_plan_location){.path = absolute(resolved),
+				                          .mode = it->mode,
+				                          .layer = r->layer,
+				                          .data_offset = r->data_offset,
+				                          .size = r->size};
+				return 0;
+			}
+		}
+		abort(); /* every file in the tree came from a data entry */
+	}
+	return sc_error(err, SCONIFY_ERR_INVALID, 0, "`%s': too many levels of symbolic links", q);
+}
+
 /* ---- deciding ---- */
 
 struct name {

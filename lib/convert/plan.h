@@ -75,6 +75,18 @@ SC_DEFINE_CLEANUP(sc_planner *, sc_planner_free)
 /* Reads the next layer (uncompressed, not owned) to its end. what names it. */
 int sc_planner_add_layer(sc_planner *p, sc_reader *layer, const char *what, sc_digest *ret_diff_id,
                          sconify_error_t *err);
+/* Where the content a path names in the final tree lies, symlinks followed
+ * (the application's executable, for the measurement). */
+typedef struct {
+	char *path; /* resolved, absolute */
+	uint32_t mode;
+	unsigned layer;
+	uint64_t data_offset, size;
+} sc_plan_location;
+void sc_plan_location_clear(sc_plan_location *l);
+/* NOT_FOUND unless a regular file is there. */
+int sc_planner_locate(sc_planner *p, const char *path, sc_plan_location *ret, sconify_error_t *err);
+
 /* Decides. Fails when a hard link joins names of different regions. */
 int sc_planner_finish(sc_planner *p, sc_plan **ret, sconify_error_t *err);
 

@@ -30,19 +30,7 @@
 
 #define MAX_INDEX_DEPTH 8
 
-typedef struct {
-	sc_source *src;
-	sc_dest *dst;
-	const sconify_copy_options_t *opts;
-	sconify_limits_t limits;
-	sc_platform want;
-	int jobs;
-	int cpus;
-	int retries;
-	pthread_mutex_t progress_lock;
-} copy_ctx;
-
-static void progress(copy_ctx *c, sconify_event_t ev, const sc_digest *d, uint64_t done, uint64_t total)
+void sc_copy_progress(sc_copy_ctx *c, sconify_event_t ev, const sc_digest *d, uint64_t done, uint64_t total)
 {
 	if (c->opts->progress == NULL)
 		return;
@@ -55,7 +43,7 @@ static void progress(copy_ctx *c, sconify_event_t ev, const sc_digest *d, uint64
 struct counting_reader {
 	sc_reader base;
 	sc_reader *inner;
-	copy_ctx *c;
+	sc_copy_ctx *c;
 	const sc_digest *digest;
 	uint64_t done, total, reported;
 };
@@ -68,7 +56,7 @@ static ssize_t counting_read(sc_reader *base, void *buf, size_t len, sconify_err
 		r->done += (uint64_t)n;
 		if (r->done - r->reported >= (1u << 20) || r->done == r->total) {
 			r->reported = r->done;
-			progress(r->c, SCONIFY_EVENT_BLOB_PROGRESS, r->digest, r->done, r->total);
+			sc_copy_progress(r->c, SCONIFY_EVENT_BLOB_PROGRESS, r->digest, r->done, r->total);
 		}
 	}
 	return n;
@@ -83,7 +71,7 @@ static void counting_free(sc_reader *base)
 
 static const struct sc_reader_ops counting_ops = {.read = counting_read, .free = counting_free};
 
-static sc_reader *counting_reader_new(copy_ctx *c, sc_reader *inner, const sc_descriptor *d)
+static sc_reader *counting_reader_new(sc_copy_ctx *c, sc_reader *inner, const sc_descriptor *d)
 {
 	if (c->opts->progress == NULL)
 		return inner;
@@ -110,7 +98,7 @@ typedef enum {
 } layer_action;
 
 typedef struct {
-	copy_ctx *c;
+	sc_copy_ctx *c;
 	const sc_descriptor *in;
 	const sc_digest *diff_id; /* from the config, NULL when unknown */
 	layer_action action;
@@ -125,23 +113,23 @@ typedef struct {
 	sconify_error_t err;
 } layer_job;
 
-static int pass_blob(copy_ctx *c, const sc_descriptor *in, sconify_event_t ev, sconify_error_t *err)
+int sc_copy_pass_blob(sc_copy_ctx *c, const sc_descriptor *in, sconify_event_t ev, sconify_error_t *err)
 {
 	bool have = false;
 	if (c->dst->ops->has_blob(c->dst, &in->digest, &have, err) < 0)
 		return -1;
 	if (have) {
-		progress(c, SCONIFY_EVENT_BLOB_SKIP, &in->digest, in->size, in->size);
+		sc_copy_progress(c, SCONIFY_EVENT_BLOB_SKIP, &in->digest, in->size, in->size);
 		return 0;
 	}
 	/* In one registry, a blob is linked, not copied. */
 	if (c->dst->ops->mount && c->dst->ops->mount(c->dst, &in->digest, c->src->ref, &have, err) < 0)
 		return -1;
 	if (have) {
-		progress(c, SCONIFY_EVENT_BLOB_MOUNTED, &in->digest, in->size, in->size);
+		sc_copy_progress(c, SCONIFY_EVENT_BLOB_MOUNTED, &in->digest, in->size, in->size);
 		return 0;
 	}
-	progress(c, ev, &in->digest, 0, in->size);
+	sc_copy_progress(c, ev, &in->digest, 0, in->size);
 	sc_reader *verified = NULL;
 	if (sc_source_blob(c->src, in, &verified, err) < 0)
 		return -1;
@@ -158,7 +146,7 @@ static int pass_blob(copy_ctx *c, const sc_descriptor *in, sconify_event_t ev, s
 	if (c->dst->ops->blob_commit(c->dst, u, &in->digest, in->size, err) < 0)
 		return -1;
 	if (ev == SCONIFY_EVENT_BLOB)
-		progress(c, SCONIFY_EVENT_BLOB_DONE, &in->digest, in->size, in->size);
+		sc_copy_progress(c, SCONIFY_EVENT_BLOB_DONE, &in->digest, in->size, in->size);
 	return 0;
 }
 
@@ -182,10 +170,10 @@ static void prefer_integrity_error(sc_reader *verified, sconify_error_t *err)
 
 static int transform_layer(layer_job *j, sconify_error_t *err)
 {
-	copy_ctx *c = j->c;
+	sc_copy_ctx *c = j->c;
 	const sc_descriptor *in = j->in;
 	cleanup_free char *what = xasprintf("layer %s", in->digest.str);
-	progress(c, SCONIFY_EVENT_BLOB, &in->digest, 0, in->size);
+	sc_copy_progress(c, SCONIFY_EVENT_BLOB, &in->digest, 0, in->size);
 
 	sc_reader *verified = NULL;
 	if (sc_source_blob(c->src, in, &verified, err) < 0)
@@ -242,7 +230,7 @@ static int transform_layer(layer_job *j, sconify_error_t *err)
 	j->out.digest = digest;
 	j->out.size = size;
 	j->changed = true;
-	progress(c, SCONIFY_EVENT_BLOB_DONE, &in->digest, in->size, in->size);
+	sc_copy_progress(c, SCONIFY_EVENT_BLOB_DONE, &in->digest, in->size, in->size);
 	return 0;
 }
 
@@ -252,7 +240,7 @@ static int run_layer_once(layer_job *j, sconify_error_t *err)
 		return transform_layer(j, err);
 
 	sconify_error_t local = NULL;
-	if (pass_blob(j->c, j->in, SCONIFY_EVENT_BLOB, &local) < 0) {
+	if (sc_copy_pass_blob(j->c, j->in, SCONIFY_EVENT_BLOB, &local) < 0) {
 		/* Nondistributable layers may live only at their urls. */
 		if (j->is_layer && j->type.nondistributable &&
 		    sconify_error_kind(local) == SCONIFY_ERR_NOT_FOUND) {
@@ -314,7 +302,7 @@ static void *layer_worker(void *arg)
 	return NULL;
 }
 
-static int run_layers(copy_ctx *c, layer_job *jobs, size_t n, sconify_error_t *err)
+static int run_layers(sc_copy_ctx *c, layer_job *jobs, size_t n, sconify_error_t *err)
 {
 	job_queue q = {.jobs = jobs, .n = n};
 	atomic_init(&q.next, 0);
@@ -345,7 +333,7 @@ static int run_layers(copy_ctx *c, layer_job *jobs, size_t n, sconify_error_t *e
 	return 0;
 }
 
-static sc_compression wanted_compression(copy_ctx *c, sc_compression have)
+sc_compression sc_copy_wanted_compression(sc_copy_ctx *c, sc_compression have)
 {
 	switch (c->opts->compress) {
 	case SCONIFY_COMPRESS_NONE:
@@ -364,13 +352,7 @@ static sc_compression wanted_compression(copy_ctx *c, sc_compression have)
 
 /* ---- documents ---- */
 
-typedef struct {
-	char *media_type;
-	sc_digest digest;
-	uint64_t size;
-} doc_out;
-
-static void doc_out_clear(doc_out *o)
+void sc_doc_out_clear(sc_doc_out *o)
 {
 	free(o->media_type);
 	o->media_type = NULL;
@@ -378,8 +360,8 @@ static void doc_out_clear(doc_out *o)
 
 /* Writes a document: the exact source bytes when nothing changed, else root
  * (our rewrite) serialised. */
-static int put_document(copy_ctx *c, const sc_document *src, json_t *root, sconify_event_t ev, doc_out *ret,
-                        sconify_error_t *err)
+int sc_copy_put_document(sc_copy_ctx *c, const sc_document *src, json_t *root, sconify_event_t ev,
+                         sc_doc_out *ret, sconify_error_t *err)
 {
 	cleanup_document sc_document *rewritten = NULL;
 	const sc_document *doc = src;
@@ -392,7 +374,7 @@ static int put_document(copy_ctx *c, const sc_document *src, json_t *root, sconi
 			return -1;
 		doc = rewritten;
 	}
-	progress(c, ev, &doc->digest, doc->len, doc->len);
+	sc_copy_progress(c, ev, &doc->digest, doc->len, doc->len);
 	if (c->dst->ops->put_document(c->dst, doc->data, doc->len, sc_document_media_type(doc), &doc->digest,
 	                              doc, err) < 0)
 		return -1;
@@ -402,7 +384,7 @@ static int put_document(copy_ctx *c, const sc_document *src, json_t *root, sconi
 	return 0;
 }
 
-static int copy_image(copy_ctx *c, const sc_document *m, doc_out *ret, sconify_error_t *err)
+static int copy_image(sc_copy_ctx *c, const sc_document *m, sc_doc_out *ret, sconify_error_t *err)
 {
 	bool to_oci = c->dst->caps.oci_only && m->kind == SC_DOC_DOCKER_MANIFEST;
 	bool docker_out = m->kind == SC_DOC_DOCKER_MANIFEST && !to_oci;
@@ -429,7 +411,7 @@ static int copy_image(copy_ctx *c, const sc_document *m, doc_out *ret, sconify_e
 		if (config && n_image_layers < config->n_diff_ids)
 			j->diff_id = &config->diff_ids[n_image_layers];
 		n_image_layers++;
-		j->target = wanted_compression(c, j->type.compression);
+		j->target = sc_copy_wanted_compression(c, j->type.compression);
 		if (j->target != j->type.compression && !j->type.nondistributable) {
 			if (docker_out && sc_layer_media_type(true, j->target, false) == NULL) {
 				for (size_t k = 0; k <= i; k++)
@@ -458,10 +440,10 @@ static int copy_image(copy_ctx *c, const sc_document *m, doc_out *ret, sconify_e
 	}
 
 	if (r == 0 && config) {
-		progress(c, SCONIFY_EVENT_CONFIG, &m->config.digest, m->config.size, m->config.size);
+		sc_copy_progress(c, SCONIFY_EVENT_CONFIG, &m->config.digest, m->config.size, m->config.size);
 		r = sc_dest_put_bytes(c->dst, config->data, config->len, &m->config.digest, err);
 	} else if (r == 0) {
-		r = pass_blob(c, &m->config, SCONIFY_EVENT_CONFIG, err);
+		r = sc_copy_pass_blob(c, &m->config, SCONIFY_EVENT_CONFIG, err);
 	}
 
 	bool changed = to_oci;
@@ -494,17 +476,19 @@ static int copy_image(copy_ctx *c, const sc_document *m, doc_out *ret, sconify_e
 	free(jobs);
 	if (r < 0)
 		return sc_error_wrap(err, "copying manifest %s", m->digest.str);
-	return put_document(c, m, root, SCONIFY_EVENT_MANIFEST, ret, err);
+	return sc_copy_put_document(c, m, root, SCONIFY_EVENT_MANIFEST, ret, err);
 }
 
-static int copy_any(copy_ctx *c, const sc_document *d, unsigned depth, doc_out *ret, sconify_error_t *err);
+static int copy_any(sc_copy_ctx *c, const sc_document *d, unsigned depth, sc_doc_out *ret,
+                    sconify_error_t *err);
 
-static int copy_index(copy_ctx *c, const sc_document *idx, unsigned depth, doc_out *ret, sconify_error_t *err)
+static int copy_index(sc_copy_ctx *c, const sc_document *idx, unsigned depth, sc_doc_out *ret,
+                      sconify_error_t *err)
 {
 	bool to_oci = c->dst->caps.oci_only && idx->kind == SC_DOC_DOCKER_LIST;
 	bool changed = to_oci;
 	size_t n = idx->n_manifests;
-	doc_out *outs = xcalloc(n ? n : 1, sizeof(*outs));
+	sc_doc_out *outs = xcalloc(n ? n : 1, sizeof(*outs));
 	int r = 0;
 	for (size_t i = 0; i < n && r == 0; i++) {
 		const sc_descriptor *e = &idx->manifests[i];
@@ -541,14 +525,15 @@ static int copy_index(copy_ctx *c, const sc_document *idx, unsigned depth, doc_o
 		json_object_set_new(root, "manifests", list);
 	}
 	for (size_t i = 0; i < n; i++)
-		doc_out_clear(&outs[i]);
+		sc_doc_out_clear(&outs[i]);
 	free(outs);
 	if (r < 0)
 		return sc_error_wrap(err, "copying index %s", idx->digest.str);
-	return put_document(c, idx, root, SCONIFY_EVENT_INDEX, ret, err);
+	return sc_copy_put_document(c, idx, root, SCONIFY_EVENT_INDEX, ret, err);
 }
 
-static int copy_any(copy_ctx *c, const sc_document *d, unsigned depth, doc_out *ret, sconify_error_t *err)
+static int copy_any(sc_copy_ctx *c, const sc_document *d, unsigned depth, sc_doc_out *ret,
+                    sconify_error_t *err)
 {
 	if (depth > MAX_INDEX_DEPTH)
 		return sc_error(err, SCONIFY_ERR_LIMIT, 0,
@@ -619,13 +604,13 @@ int sc_platform_option(const char *platform, sc_platform *ret, sconify_error_t *
 	return sc_platform_parse(platform, ret, err);
 }
 
-static int do_copy(copy_ctx *c, sconify_copy_result_t *ret_result, sconify_error_t *err)
+static int do_copy(sc_copy_ctx *c, sconify_copy_result_t *ret_result, sconify_error_t *err)
 {
 	cleanup_document sc_document *top = NULL;
 	if (sc_source_top(c->src, &top, err) < 0)
 		return -1;
 
-	doc_out out = {0};
+	sc_doc_out out = {0};
 	int r;
 	if (sc_doc_kind_is_index(top->kind) && c->opts->all_platforms) {
 		if (!c->dst->caps.index)
@@ -648,8 +633,47 @@ static int do_copy(copy_ctx *c, sconify_copy_result_t *ret_result, sconify_error
 		ret_result->digest = xstrdup(out.digest.str);
 		ret_result->media_type = xstrdup(out.media_type);
 	}
-	doc_out_clear(&out);
+	sc_doc_out_clear(&out);
 	return r;
+}
+
+int sc_copy_ctx_open(sc_copy_ctx *c, const char *src, const char *dst, const sconify_copy_options_t *opts,
+                     sconify_error_t *err)
+{
+	*c = (sc_copy_ctx){.opts = opts, .limits = opts->limits};
+	sc_limits_fill(&c->limits);
+	c->cpus = sc_online_cpus();
+	c->retries = sc_retry_count(opts->retries);
+	pthread_mutex_init(&c->progress_lock, NULL);
+	if (sc_platform_option(opts->platform, &c->want, err) < 0)
+		return -1;
+
+	sc_transport_options so = {.limits = c->limits,
+	                           .registry = &opts->src_registry,
+	                           .retries = opts->retries, /* the convention, not the count */
+	                           .debug = opts->debug,
+	                           .debug_userdata = opts->debug_userdata};
+	sc_transport_options dopt = so;
+	dopt.registry = &opts->dest_registry;
+	if (sc_source_open(src, &so, &c->src, err) < 0 || (dst && sc_dest_open(dst, &dopt, &c->dst, err) < 0))
+		return -1;
+	/* Layers at once: the cores for local work; more when a registry is
+	 * involved, where the time goes in waiting for the network. */
+	bool remote = c->src->ref->kind == SC_TRANSPORT_DOCKER ||
+	              (c->dst && c->dst->ref->kind == SC_TRANSPORT_DOCKER);
+	c->jobs = opts->jobs > 0 ? opts->jobs : remote ? 6 : (c->cpus < 4 ? c->cpus : 4);
+	return 0;
+}
+
+void sc_copy_ctx_close(sc_copy_ctx *c)
+{
+	/* Freeing an uncommitted destination removes what it wrote. */
+	sc_dest_free(c->dst);
+	sc_source_free(c->src);
+	sc_platform_clear(&c->want);
+	pthread_mutex_destroy(&c->progress_lock);
+	c->dst = NULL;
+	c->src = NULL;
 }
 
 int sconify_copy(const char *src, const char *dst, const sconify_copy_options_t *opts,
@@ -658,41 +682,14 @@ int sconify_copy(const char *src, const char *dst, const sconify_copy_options_t 
 	sconify_copy_options_t defaults = {0};
 	if (opts == NULL)
 		opts = &defaults;
-	copy_ctx c = {.opts = opts, .limits = opts->limits};
-	sc_limits_fill(&c.limits);
-	c.cpus = sc_online_cpus();
-	c.retries = sc_retry_count(opts->retries);
-	if (sc_platform_option(opts->platform, &c.want, err) < 0)
-		return -1;
-	pthread_mutex_init(&c.progress_lock, NULL);
-
-	sc_transport_options so = {.limits = c.limits,
-	                           .registry = &opts->src_registry,
-	                           .retries = opts->retries, /* the convention, not the count */
-	                           .debug = opts->debug,
-	                           .debug_userdata = opts->debug_userdata};
-	sc_transport_options dopt = so;
-	dopt.registry = &opts->dest_registry;
-	int r = sc_source_open(src, &so, &c.src, err);
+	_cleanup_(sc_copy_ctx_close) sc_copy_ctx c;
+	int r = sc_copy_ctx_open(&c, src, dst, opts, err);
 	if (r == 0)
-		r = sc_dest_open(dst, &dopt, &c.dst, err);
-	/* Layers at once: the cores for local work; more when a registry is
-	 * involved, where the time goes in waiting for the network. */
-	bool remote = r == 0 &&
-	              (c.src->ref->kind == SC_TRANSPORT_DOCKER || c.dst->ref->kind == SC_TRANSPORT_DOCKER);
-	c.jobs = opts->jobs > 0 ? opts->jobs : remote ? 6 : (c.cpus < 4 ? c.cpus : 4);
-	if (r == 0) {
 		r = do_copy(&c, ret_result, err);
-		if (r < 0) {
-			cleanup_free char *qs = sc_quote(src, SC_QUOTE_MAX);
-			sc_error_wrap(err, "copying `%s'", qs);
-		}
+	if (r < 0) {
+		cleanup_free char *qs = sc_quote(src, SC_QUOTE_MAX);
+		sc_error_wrap(err, "copying `%s'", qs);
 	}
-	/* Freeing an uncommitted destination removes what it wrote. */
-	sc_dest_free(c.dst);
-	sc_source_free(c.src);
-	sc_platform_clear(&c.want);
-	pthread_mutex_destroy(&c.progress_lock);
 	return r;
 }
 

@@ -201,6 +201,74 @@ SCONIFY_PUBLIC void sconify_sign_result_free(sconify_sign_result_t *result);
 SCONIFY_PUBLIC int sconify_verify(const char *image, const char *pub_file, const sconify_sign_options_t *opts,
                                   char **ret_json, size_t *ret_len, sconify_error_t *err);
 
+/* ---- conversion (sconify image) ------------------------------------------- */
+
+typedef enum {
+	SCONIFY_MODE_HW = 0, /* attested by a hardware TEE */
+	SCONIFY_MODE_SIM,    /* software only, for development: the policy must allow it */
+} sconify_mode_t;
+
+typedef struct {
+	/* Regions (docs/shield.md): NULL-terminated path lists, or NULL. */
+	const char *const *encrypted;     /* --dir */
+	const char *const *authenticated; /* --authenticated */
+	const char *session_name;         /* default: the destination's repository name */
+	const char *namespace_name;       /* the session's namespace, or NULL */
+	const char *service_name;         /* default "service" */
+	const char *cas;                  /* SCONE_CAS_ADDR of the image, or NULL */
+	const char *const *env;           /* "K=V" for the policy, never the image */
+	const char *command;              /* replaces the image's entrypoint and cmd */
+	sconify_mode_t mode;
+	const char *key_file;    /* a volume key to reuse, else a new one */
+	const char *key_out;     /* write the volume key here (0600) */
+	const char *session_out; /* write the session policy here (0600) */
+	bool reproducible;       /* fixed times, material derived from key and content */
+	bool dry_run;            /* plan only: nothing is written */
+	/* The runtime for the image's platform: runtime_dir/sconify-runtime-<arch>
+	 * (amd64, arm64); runtime overrides it for a single platform. */
+	const char *runtime;
+	const char *runtime_dir;
+	/* Sign the result (a docker:// destination) with this key, as `sconify sign'. */
+	const char *sign_key;
+	sconify_password_fn password;
+	void *password_userdata;
+	/* platform, all_platforms, compress (of rewritten layers), jobs, limits,
+	 * progress, registries, retries, debug: as for copy. */
+	sconify_copy_options_t copy;
+} sconify_image_options_t;
+
+typedef struct {
+	char *digest; /* of what the destination names (NULL for a dry run) */
+	char *media_type;
+	char *json; /* what happened (or would), for --output json */
+} sconify_image_result_t;
+
+/* Converts the image FROM names into a confidential one at TO (both in
+ * skopeo's transport syntax): protected regions encrypted or authenticated,
+ * the runtime and the shield metadata added as one layer, the command moved
+ * into the session policy. TO gets its tag only once everything is there. */
+SCONIFY_PUBLIC int sconify_image(const char *from, const char *to, const sconify_image_options_t *opts,
+                                 sconify_image_result_t *ret_result, sconify_error_t *err);
+SCONIFY_PUBLIC void sconify_image_result_free(sconify_image_result_t *result);
+
+/* ---- policies (docs/policy.md) ------------------------------------------------ */
+
+/* Checks the session policy in the file at path. Returns 0 once the file was
+ * read: *ret_problems is then a NULL-terminated list, empty when the policy
+ * is valid, else one message per problem ("FILE:LINE: field: problem"),
+ * sorted by line; free it with sconify_policy_problems_free(). Returns < 0
+ * when the file cannot be read or is larger than the cap (4 MiB). */
+SCONIFY_PUBLIC int sconify_policy_validate(const char *path, char ***ret_problems, sconify_error_t *err);
+SCONIFY_PUBLIC void sconify_policy_problems_free(char **problems);
+
+/* Parses the policy at path and gives its canonical text (what `sconify
+ * image' writes; it holds the policy's secrets: the caller wipes it) and/or
+ * its session hash (lowercase hex SHA-256 of that text, what `predecessor'
+ * names). Either ret_yaml (with ret_len) or ret_hash may be NULL. Fails with
+ * the first problem of an invalid policy. */
+SCONIFY_PUBLIC int sconify_policy_format(const char *path, char **ret_yaml, size_t *ret_len, char **ret_hash,
+                                         sconify_error_t *err);
+
 #ifdef __cplusplus
 }
 #endif

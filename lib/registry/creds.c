@@ -25,6 +25,7 @@
 
 #include "core/base64.h"
 #include "core/error.h"
+#include "core/secret.h"
 #include "core/strutil.h"
 #include "core/xalloc.h"
 
@@ -50,51 +51,6 @@ extern char **environ;
 /* docker-credential-helpers' ErrCredentialsNotFound says
  * "credentials not found in native keychain". */
 #define NOT_FOUND_PHRASE "credentials not found"
-
-/* ---- buffers that hold secrets ---------------------------------------- */
-
-typedef struct {
-	char *data; /* NUL-terminated once anything was appended */
-	size_t len;
-	size_t alloc;
-} secbuf;
-
-static void secbuf_free(secbuf *b)
-{
-	if (b->data) {
-		OPENSSL_cleanse(b->data, b->alloc);
-		free(b->data);
-	}
-	b->data = NULL;
-	b->len = b->alloc = 0;
-}
-
-/* Appends unless the content would pass cap. Growing copies into a new block
- * and wipes the old one: realloc would leave the secret in freed memory. */
-static bool secbuf_append(secbuf *b, const void *p, size_t n, size_t cap)
-{
-	if (b->len > cap || n > cap - b->len)
-		return false;
-	if (b->data == NULL || b->len + n + 1 > b->alloc) {
-		size_t want = b->alloc ? b->alloc : 1024;
-		while (want < b->len + n + 1)
-			want *= 2;
-		if (want > cap + 1)
-			want = cap + 1;
-		char *nd = xmalloc(want);
-		if (b->data) {
-			memcpy(nd, b->data, b->len);
-			OPENSSL_cleanse(b->data, b->alloc);
-			free(b->data);
-		}
-		b->data = nd;
-		b->alloc = want;
-	}
-	memcpy(b->data + b->len, p, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-	return true;
-}
 
 static void wipe_free(char *s)
 {
@@ -319,8 +275,8 @@ typedef struct {
 
 /* Runs "<exe> get" with input on stdin, collecting stdout (capped) and the
  * head of stderr. No shell: exe and input are passed as they are. */
-static int run_helper(const char *exe, const char *prog, const char *input, const char *what, secbuf *out,
-                      secbuf *errout, helper_result *res, sconify_error_t *err)
+static int run_helper(const char *exe, const char *prog, const char *input, const char *what, sc_secret *out,
+                      sc_secret *errout, helper_result *res, sconify_error_t *err)
 {
 	/* in[], out[], err[]: read end, write end */
 	int fds[6] = {-1, -1, -1, -1, -1, -1};
@@ -404,9 +360,9 @@ static int run_helper(const char *exe, const char *prog, const char *input, cons
 			if (i == 1) {
 				/* Keep the head of stderr, drain the rest. */
 				size_t room = HELPER_STDERR_MAX - errout->len;
-				secbuf_append(errout, chunk, (size_t)n < room ? (size_t)n : room,
-				              HELPER_STDERR_MAX);
-			} else if (!secbuf_append(out, chunk, (size_t)n, HELPER_OUTPUT_MAX)) {
+				sc_secret_append(errout, chunk, (size_t)n < room ? (size_t)n : room,
+				                 HELPER_STDERR_MAX);
+			} else if (!sc_secret_append(out, chunk, (size_t)n, HELPER_OUTPUT_MAX)) {
 				res->overflow = true;
 				kill(pid, SIGKILL);
 				for (int j = 0; j < 2; j++)
@@ -435,7 +391,7 @@ static int run_helper(const char *exe, const char *prog, const char *input, cons
 
 /* The first non-blank line of b, quoted, unless it looks like the JSON the
  * helper sends credentials in; NULL if there is none. */
-static char *first_line(const secbuf *b)
+static char *first_line(const sc_secret *b)
 {
 	if (b->data == NULL)
 		return NULL;
@@ -491,8 +447,8 @@ static int helper_field(json_t *obj, const char *name, const char *what, const c
 static int helper_get(const char *exe, const char *prog, const char *what, const char *server_url,
                       const char *source, sc_credentials *c, sconify_error_t *err)
 {
-	_cleanup_(secbuf_free) secbuf out = {0};
-	_cleanup_(secbuf_free) secbuf errout = {0};
+	_cleanup_(sc_secret_free) sc_secret out = {0};
+	_cleanup_(sc_secret_free) sc_secret errout = {0};
 	helper_result res;
 	if (run_helper(exe, prog, server_url, what, &out, &errout, &res, err) < 0)
 		return -1;
@@ -576,41 +532,10 @@ typedef struct {
 } auth_file;
 
 /* *ret_missing when the file does not exist (and nothing else is wrong). */
-static int read_secret_file(const auth_file *f, secbuf *out, bool *ret_missing, sconify_error_t *err)
+static int read_secret_file(const auth_file *f, sc_secret *out, bool *ret_missing, sconify_error_t *err)
 {
-	cleanup_close int fd = open(f->path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT) {
-			*ret_missing = true;
-			return 0;
-		}
-		return sc_error_errno(err, errno, "auth file `%s': opening it", f->qpath);
-	}
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return sc_error_errno(err, errno, "auth file `%s'", f->qpath);
-	if (S_ISDIR(st.st_mode))
-		return sc_error(err, SCONIFY_ERR_INVALID, 0, "auth file `%s' is a directory", f->qpath);
-	char chunk[8192];
-	for (;;) {
-		ssize_t n = read(fd, chunk, sizeof(chunk));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			OPENSSL_cleanse(chunk, sizeof(chunk));
-			return sc_error_errno(err, errno, "auth file `%s': reading it", f->qpath);
-		}
-		if (n == 0)
-			break;
-		if (!secbuf_append(out, chunk, (size_t)n, AUTH_FILE_MAX)) {
-			OPENSSL_cleanse(chunk, sizeof(chunk));
-			return sc_error(err, SCONIFY_ERR_LIMIT, 0, "auth file `%s' is larger than %zu bytes",
-			                f->qpath, AUTH_FILE_MAX);
-		}
-	}
-	OPENSSL_cleanse(chunk, sizeof(chunk));
-	*ret_missing = false;
-	return 0;
+	cleanup_free char *what = xasprintf("auth file `%s'", f->qpath);
+	return sc_read_secret_file(f->path, AUTH_FILE_MAX, what, out, ret_missing, err);
 }
 
 static int check_string_or_null(json_t *obj, const char *field, const char *what, const char *qkey,
@@ -691,7 +616,7 @@ static int decode_entry(json_t *entry, const auth_file *f, const char *key, sc_c
 	if (auth) {
 		/* docker's decodeAuth: "auth" wins over username/password. */
 		/* Go's StdEncoding, as docker and containers/image decode it. */
-		_cleanup_(secbuf_free) secbuf dec = {0};
+		_cleanup_(sc_secret_free) sc_secret dec = {0};
 		if (!sc_base64_decode(auth, strlen(auth), (uint8_t **)&dec.data, &dec.len))
 			return sc_error(err, SCONIFY_ERR_INVALID, 0,
 			                "auth file `%s': entry `%s': `auth' is not valid base64", f->qpath,
@@ -794,7 +719,7 @@ static const char *find_cred_helper(json_t *helpers, const char *registry)
 static int lookup_in_file(const auth_file *f, const char *explicit_from, const char *registry,
                           const char *repository, sc_credentials *c, sconify_error_t *err)
 {
-	_cleanup_(secbuf_free) secbuf data = {0};
+	_cleanup_(sc_secret_free) sc_secret data = {0};
 	bool missing = false;
 	if (read_secret_file(f, &data, &missing, err) < 0)
 		return -1;

@@ -151,6 +151,11 @@ int sc_shield_key_from_hex(const char *hex, sc_shield_key **ret, sconify_error_t
 	return 0;
 }
 
+void sc_shield_key_bytes(const sc_shield_key *key, uint8_t out[SC_SHIELD_KEY_BYTES])
+{
+	memcpy(out, key->key, SC_SHIELD_KEY_BYTES);
+}
+
 void sc_shield_key_hex(const sc_shield_key *key, char out[2 * SC_SHIELD_KEY_BYTES + 1])
 {
 	sc_shield_hex(key->key, SC_SHIELD_KEY_BYTES, out);

@@ -53,6 +53,8 @@ int sc_shield_key_generate(sc_shield_key **ret, sconify_error_t *err);
 sc_shield_key *sc_shield_key_new(const uint8_t bytes[SC_SHIELD_KEY_BYTES]);
 /* 64 lowercase hex digits (the policy's form). */
 int sc_shield_key_from_hex(const char *hex, sc_shield_key **ret, sconify_error_t *err);
+/* The key's bytes (for the policy's fspf_key); the caller wipes out. */
+void sc_shield_key_bytes(const sc_shield_key *key, uint8_t out[SC_SHIELD_KEY_BYTES]);
 /* Writes 64 hex digits and a NUL; the caller wipes out when done. */
 void sc_shield_key_hex(const sc_shield_key *key, char out[2 * SC_SHIELD_KEY_BYTES + 1]);
 /* The key file is one line, "sconify-shield-key-v1:<64 hex>\n" (docs/shield.md). */

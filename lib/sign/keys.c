@@ -14,6 +14,7 @@
 #include "core/fsutil.h"
 #include "core/json-util.h"
 #include "core/openssl-util.h"
+#include "core/secret.h"
 #include "core/strutil.h"
 #include "core/xalloc.h"
 
@@ -27,31 +28,6 @@ const sc_scrypt_params sc_cosign_scrypt_default = {.n = 65536, .r = 8, .p = 1};
 
 static const char *const cosign_pem_names[] = {"ENCRYPTED SIGSTORE PRIVATE KEY",
                                                "ENCRYPTED COSIGN PRIVATE KEY"};
-
-/* A malloc'd secret, wiped when freed. */
-typedef struct {
-	uint8_t *data;
-	size_t len;
-} secret;
-
-static void secret_free(secret *s)
-{
-	if (s->data) {
-		OPENSSL_cleanse(s->data, s->len);
-		free(s->data);
-	}
-	s->data = NULL;
-	s->len = 0;
-}
-#define cleanup_secret _cleanup_(secret_free)
-
-static void wipe_string(char **s)
-{
-	if (*s) {
-		OPENSSL_cleanse(*s, strlen(*s));
-		free(*s);
-	}
-}
 
 int sc_key_generate(EVP_PKEY **ret, sconify_error_t *err)
 {
@@ -75,7 +51,7 @@ static int derive(const char *password, const uint8_t *salt, size_t salt_len, co
 	return 0;
 }
 
-static int pkcs8_der(EVP_PKEY *key, secret *ret, sconify_error_t *err)
+static int pkcs8_der(EVP_PKEY *key, sc_secret *ret, sconify_error_t *err)
 {
 	PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(key);
 	unsigned char *der = NULL;
@@ -86,7 +62,7 @@ static int pkcs8_der(EVP_PKEY *key, secret *ret, sconify_error_t *err)
 		return sc_error(err, SCONIFY_ERR_GENERIC, 0, "encoding the private key failed");
 	}
 	ret->data = xmemdup(der, (size_t)n);
-	ret->len = (size_t)n;
+	ret->len = ret->alloc = (size_t)n;
 	OPENSSL_clear_free(der, (size_t)n);
 	return 0;
 }
@@ -109,7 +85,7 @@ int sc_cosign_key_encrypt(EVP_PKEY *key, const char *password, const sc_scrypt_p
 {
 	if (sodium_init() < 0)
 		return sc_error(err, SCONIFY_ERR_GENERIC, 0, "libsodium failed to initialise");
-	cleanup_secret secret der = {0};
+	cleanup_secret sc_secret der = {0};
 	if (pkcs8_der(key, &der, err) < 0)
 		return -1;
 	uint8_t salt[SALT_BYTES], nonce[crypto_secretbox_NONCEBYTES], box_key[crypto_secretbox_KEYBYTES];
@@ -121,7 +97,7 @@ int sc_cosign_key_encrypt(EVP_PKEY *key, const char *password, const sc_scrypt_p
 		return -1;
 	size_t ct_len = der.len + crypto_secretbox_MACBYTES;
 	cleanup_free uint8_t *ct = xmalloc(ct_len);
-	crypto_secretbox_easy(ct, der.data, der.len, nonce, box_key);
+	crypto_secretbox_easy(ct, (const uint8_t *)der.data, der.len, nonce, box_key);
 	OPENSSL_cleanse(box_key, sizeof(box_key));
 
 	cleanup_free char *salt64 = sc_base64_encode(salt, sizeof(salt));
@@ -139,13 +115,16 @@ int sc_cosign_key_encrypt(EVP_PKEY *key, const char *password, const sc_scrypt_p
 	return 0;
 }
 
-static int b64_member(json_t *obj, const char *key, const char *what, secret *ret, sconify_error_t *err)
+static int b64_member(json_t *obj, const char *key, const char *what, sc_secret *ret, sconify_error_t *err)
 {
 	const char *s;
 	if (sc_json_get_string(obj, key, false, what, &s, err) < 0)
 		return -1;
-	if (!sc_base64_decode(s, strlen(s), &ret->data, &ret->len))
+	uint8_t *dec = NULL;
+	if (!sc_base64_decode(s, strlen(s), &dec, &ret->len))
 		return sc_error(err, SCONIFY_ERR_INVALID, 0, "%s: `%s' is not valid base64", what, key);
+	ret->data = (char *)dec;
+	ret->alloc = ret->len + 1;
 	return 0;
 }
 
@@ -209,7 +188,9 @@ int sc_cosign_key_decrypt(const char *name, const uint8_t *json, size_t len, con
 		return -1;
 	json_t *kdf, *cipher;
 	sc_scrypt_params params = {0};
-	cleanup_secret secret salt = {0}, nonce = {0}, ct = {0};
+	cleanup_secret sc_secret salt = {0};
+	cleanup_secret sc_secret nonce = {0};
+	cleanup_secret sc_secret ct = {0};
 	if (sc_json_get_object(doc, "kdf", false, what, &kdf, err) < 0 ||
 	    expect_name(kdf, "scrypt", what, err) < 0 || scrypt_params(kdf, what, &params, err) < 0 ||
 	    b64_member(kdf, "salt", what, &salt, err) < 0 ||
@@ -225,15 +206,17 @@ int sc_cosign_key_decrypt(const char *name, const uint8_t *json, size_t len, con
 		return sc_error(err, SCONIFY_ERR_INVALID, 0, "%s: the ciphertext is %zu bytes", what, ct.len);
 
 	uint8_t box_key[crypto_secretbox_KEYBYTES];
-	if (derive(password, salt.data, salt.len, &params, box_key, err) < 0)
+	if (derive(password, (const uint8_t *)salt.data, salt.len, &params, box_key, err) < 0)
 		return sc_error_wrap(err, "%s", what);
-	cleanup_secret secret der = {.data = xmalloc(ct.len), .len = ct.len - crypto_secretbox_MACBYTES};
-	int r = crypto_secretbox_open_easy(der.data, ct.data, ct.len, nonce.data, box_key);
+	cleanup_secret sc_secret der = {
+	        .data = xmalloc(ct.len), .len = ct.len - crypto_secretbox_MACBYTES, .alloc = ct.len};
+	int r = crypto_secretbox_open_easy((uint8_t *)der.data, (const uint8_t *)ct.data, ct.len,
+	                                   (const uint8_t *)nonce.data, box_key);
 	OPENSSL_cleanse(box_key, sizeof(box_key));
 	if (r != 0)
 		return sc_error(err, SCONIFY_ERR_AUTH, 0, "%s: wrong password (or the file was altered)",
 		                what);
-	return from_pkcs8(name, der.data, der.len, ret, err);
+	return from_pkcs8(name, (const uint8_t *)der.data, der.len, ret, err);
 }
 
 /* OpenSSL's password callback for PEM keys encrypted the PKCS#8 way. */
@@ -258,7 +241,7 @@ static int ask_pem_password(char *buf, int size, int rwflag, void *u)
 	int r = n < (size_t)size ? (int)n : -1;
 	if (r >= 0)
 		memcpy(buf, pw, n);
-	wipe_string(&pw);
+	sc_secret_string_free(pw);
 	return r;
 }
 
@@ -276,38 +259,44 @@ int sc_private_key_load(const char *path, sconify_password_fn password, void *us
                         sconify_error_t *err)
 {
 	cleanup_free char *qpath = sc_quote(path, SC_QUOTE_MAX);
-	cleanup_secret secret file = {0};
-	if (sc_read_file(path, KEY_FILE_MAX, (char **)&file.data, &file.len, err) < 0)
-		return sc_error_wrap(err, "signing key");
+	cleanup_free char *what = xasprintf("key file `%s'", qpath);
+	cleanup_secret sc_secret file = {0};
+	if (sc_read_secret_file(path, KEY_FILE_MAX, what, &file, NULL, err) < 0)
+		return -1;
 
+	/* PEM_FLAG_SECURE: the decoded body lives in OpenSSL's secure heap,
+	 * wiped when freed. */
 	cleanup_bio BIO *bio = BIO_new_mem_buf(file.data, (int)file.len);
 	char *name = NULL, *header = NULL;
 	unsigned char *data = NULL;
 	long len = 0;
-	if (bio == NULL || PEM_read_bio(bio, &name, &header, &data, &len) != 1) {
+	if (bio == NULL || PEM_read_bio_ex(bio, &name, &header, &data, &len, PEM_FLAG_SECURE) != 1) {
 		ERR_clear_error();
 		return sc_error(err, SCONIFY_ERR_INVALID, 0, "key file `%s': no PEM block", qpath);
 	}
 	bool cosign = false;
 	for (size_t i = 0; i < sizeof(cosign_pem_names) / sizeof(*cosign_pem_names); i++)
 		cosign |= strcmp(name, cosign_pem_names[i]) == 0;
-	cleanup_secret secret body = {.data = data, .len = (size_t)len};
-	OPENSSL_free(name);
-	OPENSSL_free(header);
+	OPENSSL_secure_free(name);
+	OPENSSL_secure_free(header);
 
 	EVP_PKEY *key = NULL;
 	if (cosign) {
 		char *pw = password ? password(userdata, path) : NULL;
-		if (pw == NULL)
+		if (pw == NULL) {
+			OPENSSL_secure_clear_free(data, (size_t)len);
 			return sc_error(
 			        err, SCONIFY_ERR_AUTH, 0,
 			        "key file `%s' is encrypted and no password was given (COSIGN_PASSWORD)",
 			        qpath);
-		int r = sc_cosign_key_decrypt(qpath, body.data, body.len, pw, &key, err);
-		wipe_string(&pw);
+		}
+		int r = sc_cosign_key_decrypt(qpath, data, (size_t)len, pw, &key, err);
+		sc_secret_string_free(pw);
+		OPENSSL_secure_clear_free(data, (size_t)len);
 		if (r < 0)
 			return -1;
 	} else {
+		OPENSSL_secure_clear_free(data, (size_t)len);
 		cleanup_bio BIO *again = BIO_new_mem_buf(file.data, (int)file.len);
 		pem_pass pp = {.fn = password, .userdata = userdata, .path = path};
 		key = again ? PEM_read_bio_PrivateKey(again, NULL, ask_pem_password, &pp) : NULL;
@@ -330,10 +319,12 @@ int sc_private_key_load(const char *path, sconify_password_fn password, void *us
 int sc_public_key_load(const char *path, EVP_PKEY **ret, sconify_error_t *err)
 {
 	cleanup_free char *qpath = sc_quote(path, SC_QUOTE_MAX);
-	cleanup_free char *data = NULL;
-	size_t len;
-	if (sc_read_file(path, KEY_FILE_MAX, &data, &len, err) < 0)
-		return sc_error_wrap(err, "public key");
+	cleanup_free char *what = xasprintf("key file `%s'", qpath);
+	cleanup_secret sc_secret file = {0};
+	if (sc_read_secret_file(path, KEY_FILE_MAX, what, &file, NULL, err) < 0)
+		return -1;
+	const char *data = file.data ? file.data : "";
+	size_t len = file.len;
 	cleanup_bio BIO *bio = BIO_new_mem_buf(data, (int)len);
 	EVP_PKEY *key = bio ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
 	if (key == NULL) {

@@ -6,11 +6,13 @@
  * a simple-signing payload and its annotation the base64 ECDSA signature.
  * Signing appends a layer; verifying reads them all.
  */
+#include <errno.h>
 #include <jansson.h>
 #include <openssl/err.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/base64.h"
@@ -28,6 +30,7 @@
 #include "registry/registry.h"
 #include "sign/keys.h"
 #include "sign/payload.h"
+#include "sign/sign.h"
 #include "transport/transport.h"
 
 #define SC_MT_SIMPLESIGNING "application/vnd.dev.cosign.simplesigning.v1+json"
@@ -95,16 +98,9 @@ static int resolve(target *t, sc_document **ret, sconify_error_t *err)
 	const char *reference = t->ref->digest ? t->ref->digest : t->ref->tag;
 	if (sc_registry_get_manifest(t->reg, t->ref->repository, reference, &data, &len, &mt, &d, err) < 0)
 		return sc_error_wrap(err, "`%s'", t->qimage);
-	if (sc_document_parse(data, len, mt, t->qimage, &t->limits, ret, err) < 0)
-		return -1;
-	/* The registry's Docker-Content-Digest was checked against the bytes;
-	 * sc_document_parse hashes them again with sha256. */
-	if (!sc_digest_equal(&d, &(*ret)->digest) && d.alg == SC_SHA256) {
-		sc_document_free(*ret);
-		*ret = NULL;
-		return sc_error(err, SCONIFY_ERR_INTEGRITY, 0, "`%s': digest mismatch", t->qimage);
-	}
-	return 0;
+	/* sc_registry_get_manifest checked the bytes against the digest the
+	 * registry and the reference name. */
+	return sc_document_parse(data, len, mt, t->qimage, &t->limits, ret, err);
 }
 
 /* The signature manifest for digest d, or *ret NULL when there is none. */
@@ -204,15 +200,28 @@ static int annotations_object(const char *const *pairs, json_t **ret, sconify_er
 		if (eq == NULL || eq == sorted[i])
 			return sc_error(err, SCONIFY_ERR_USAGE, 0, "annotation `%s' is not KEY=VALUE", q);
 		cleanup_free char *key = xstrndup(sorted[i], (size_t)(eq - sorted[i]));
-		json_t *v = json_string(eq + 1);
+		json_t *v;
+		if (strcmp(key, "timestamp") == 0) {
+			/* containers/image reads optional.timestamp as an integer */
+			unsigned long long ts;
+			if (!sc_parse_u64(eq + 1, &ts) || ts > INT64_MAX)
+				return sc_error(err, SCONIFY_ERR_USAGE, 0,
+				                "annotation `%s': timestamp must be a number of seconds", q);
+			v = json_integer((json_int_t)ts);
+		} else {
+			v = json_string(eq + 1);
+		}
 		if (v == NULL)
-			return sc_error(err, SCONIFY_ERR_USAGE, 0, "annotation `%s' is not UTF-8", q);
+			return sc_error(err, SCONIFY_ERR_USAGE, 0, "annotation `%s': the value is not UTF-8",
+			                q);
 		if (json_object_get(o, key)) {
 			json_decref(v);
 			return sc_error(err, SCONIFY_ERR_USAGE, 0, "annotation `%s': the key is given twice",
 			                q);
 		}
-		json_object_set_new(o, key, v);
+		if (json_object_set_new(o, key, v) < 0)
+			return sc_error(err, SCONIFY_ERR_USAGE, 0, "annotation `%s': the key is not UTF-8",
+			                q);
 	}
 	*ret = steal_pointer(&o);
 	return 0;
@@ -262,6 +271,23 @@ static int sign_one(target *t, EVP_PKEY *key, const sc_digest *d, json_t *option
 	cleanup_document sc_document *existing = NULL;
 	if (get_signatures(t, d, &existing, err) < 0)
 		return -1;
+	cleanup_free char *tag = sig_tag(d);
+	/* Signed already by this key, over these exact payload bytes (ECDSA
+	 * signatures differ every time): nothing to add, as cosign does. */
+	sc_digest want;
+	sc_digest_of(SC_SHA256, payload, payload_len, &want);
+	for (size_t i = 0; existing && i < existing->n_layers; i++) {
+		const sc_descriptor *l = &existing->layers[i];
+		const char *old64 = sc_descriptor_annotation(l, SC_ANNOTATION_SIGNATURE);
+		cleanup_free uint8_t *old = NULL;
+		size_t old_len = 0;
+		if (sc_digest_equal(&l->digest, &want) && old64 &&
+		    sc_base64_decode(old64, strlen(old64), &old, &old_len) && old_len > 0 &&
+		    ecdsa_verify(key, payload, payload_len, old, old_len)) {
+			*ret_where = xasprintf("%s/%s:%s", t->ref->domain, t->ref->repository, tag);
+			return 0;
+		}
+	}
 	cleanup_json json_t *layers = json_array();
 	for (size_t i = 0; existing && i < existing->n_layers; i++)
 		json_array_append(layers, existing->layers[i].json);
@@ -282,7 +308,6 @@ static int sign_one(target *t, EVP_PKEY *key, const sc_digest *d, json_t *option
 	        sc_descriptor_json_new(SC_MT_OCI_CONFIG, &config_digest, config_len), "layers", layers);
 	size_t manifest_len;
 	cleanup_free char *data = sc_json_dump(manifest, &manifest_len);
-	cleanup_free char *tag = sig_tag(d);
 	if (sc_registry_put_manifest(t->reg, t->ref->repository, tag, data, manifest_len, SC_MT_OCI_MANIFEST,
 	                             err) < 0)
 		return sc_error_wrap(err, "pushing the signature manifest of `%s'", t->qimage);
@@ -310,23 +335,39 @@ int sconify_sign(const char *image, const char *key_file, const sconify_sign_opt
 	cleanup_pkey EVP_PKEY *key = NULL;
 	if (sc_private_key_load(key_file, opts->password, opts->password_userdata, &key, err) < 0)
 		return -1;
+	return sc_sign_image(image, key, opts, ret_result, err);
+}
+
+int sc_sign_image(const char *image, EVP_PKEY *key, const sconify_sign_options_t *opts,
+                  sconify_sign_result_t *ret_result, sconify_error_t *err)
+{
+	cleanup_json json_t *optional = NULL;
+	if (annotations_object(opts->annotations, &optional, err) < 0)
+		return -1;
 
 	_cleanup_(target_clear) target t = {0};
 	cleanup_document sc_document *top = NULL;
 	if (target_open(image, opts, &t, err) < 0 || resolve(&t, &top, err) < 0)
 		return -1;
 
-	/* The index first: if a platform's signature fails, the index is signed
-	 * and says so in the result of a rerun. */
-	size_t n_targets = 1 + (opts->recursive && sc_doc_kind_is_index(top->kind) ? top->n_manifests : 0);
-	sconify_sign_result_t res = {.digests = xcalloc(n_targets, sizeof(char *)),
-	                             .signatures = xcalloc(n_targets, sizeof(char *))};
-	for (size_t i = 0; i < n_targets; i++) {
-		const sc_digest *d = i == 0 ? &top->digest : &top->manifests[i - 1].digest;
+	/* The images first, the index last: an index that carries a signature
+	 * had all its images signed. */
+	size_t n_images = opts->recursive && sc_doc_kind_is_index(top->kind) ? top->n_manifests : 0;
+	sconify_sign_result_t res = {.digests = xcalloc(n_images + 1, sizeof(char *)),
+	                             .signatures = xcalloc(n_images + 1, sizeof(char *))};
+	for (size_t i = 0; i <= n_images; i++) {
+		const sc_digest *d = i < n_images ? &top->manifests[i].digest : &top->digest;
 		if (result_has(&res, d))
 			continue;
 		char *where = NULL;
 		if (sign_one(&t, key, d, optional, &where, err) < 0) {
+			if (res.n > 0) {
+				cleanup_buf sc_buf done;
+				sc_buf_init(&done, SIZE_MAX);
+				for (size_t k = 0; k < res.n; k++)
+					sc_buf_printf(&done, "%s%s", k ? ", " : "", res.digests[k]);
+				sc_error_wrap(err, "signing %s (signed already: %s)", d->str, done.data);
+			}
 			sconify_sign_result_free(&res);
 			return -1;
 		}
@@ -355,13 +396,22 @@ void sconify_sign_result_free(sconify_sign_result_t *result)
 /* Why signature i did not verify, for the message when none does; the
  * first few are enough to act on. */
 #define MAX_REASONS 8
-static void note(sc_buf *why, size_t i, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void note(sc_buf *why, size_t i, const char *fmt, ...)
+typedef struct {
+	sc_buf text;
+	size_t n;
+} reasons;
+
+static void reasons_free(reasons *r)
 {
-	if (i > MAX_REASONS)
-		return;
-	if (i == MAX_REASONS) {
-		sc_buf_puts(why, "; ...");
+	sc_buf_free(&r->text);
+}
+
+static void note(reasons *why, size_t i, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void note(reasons *why, size_t i, const char *fmt, ...)
+{
+	if (why->n++ >= MAX_REASONS) {
+		if (why->n == MAX_REASONS + 1)
+			sc_buf_puts(&why->text, "; ...");
 		return;
 	}
 	char msg[512];
@@ -369,7 +419,7 @@ static void note(sc_buf *why, size_t i, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	sc_buf_printf(why, "%ssignature %zu: %s", why->len ? "; " : "", i + 1, msg);
+	sc_buf_printf(&why->text, "%ssignature %zu: %s", why->text.len ? "; " : "", i + 1, msg);
 }
 
 static int read_payload(target *t, const sc_descriptor *l, char **ret, size_t *ret_len, sconify_error_t *err)
@@ -392,8 +442,7 @@ static const char *missing_annotation(json_t *optional, json_t *wanted)
 	const char *k;
 	json_t *v;
 	json_object_foreach (wanted, k, v) {
-		json_t *have = json_object_get(optional, k);
-		if (!json_is_string(have) || strcmp(json_string_value(have), json_string_value(v)) != 0)
+		if (!json_equal(json_object_get(optional, k), v))
 			return k;
 	}
 	return NULL;
@@ -423,8 +472,8 @@ int sconify_verify(const char *image, const char *pub_file, const sconify_sign_o
 		                t.qimage, top->digest.str, tag);
 
 	cleanup_json json_t *verified = json_array();
-	cleanup_buf sc_buf why;
-	sc_buf_init(&why, SIZE_MAX);
+	_cleanup_(reasons_free) reasons why = {0};
+	sc_buf_init(&why.text, SIZE_MAX);
 	for (size_t i = 0; i < sigs->n_layers; i++) {
 		const sc_descriptor *l = &sigs->layers[i];
 		if (strcmp(l->media_type, SC_MT_SIMPLESIGNING) != 0) {
@@ -440,6 +489,10 @@ int sconify_verify(const char *image, const char *pub_file, const sconify_sign_o
 		}
 		if (!sc_base64_decode(sig64, strlen(sig64), &sig, &sig_len)) {
 			note(&why, i, "the signature annotation is not valid base64");
+			continue;
+		}
+		if (sig_len == 0) {
+			note(&why, i, "the signature annotation is empty");
 			continue;
 		}
 		cleanup_free char *payload = NULL;
@@ -479,32 +532,95 @@ int sconify_verify(const char *image, const char *pub_file, const sconify_sign_o
 	if (json_array_size(verified) == 0) {
 		cleanup_free char *qpub = sc_quote(pub_file, SC_QUOTE_MAX);
 		return sc_error(err, SCONIFY_ERR_INTEGRITY, 0, "`%s' (%s): no signature by `%s' verified: %s",
-		                t.qimage, top->digest.str, qpub, why.data ? why.data : "");
+		                t.qimage, top->digest.str, qpub, why.text.data ? why.text.data : "");
 	}
 	*ret_json = sc_json_dump(verified, ret_len);
+	return 0;
+}
+
+/* Writes data to a new file beside path (mode), synced; returns its name. */
+static int write_beside(const char *path, const char *data, mode_t mode, char **ret_tmp, sconify_error_t *err)
+{
+	cleanup_free char *dir = sc_dirname(path);
+	cleanup_close int fd = -1;
+	if (sc_tmpfile(dir, "keygen-", ret_tmp, &fd, err) < 0)
+		return -1;
+	cleanup_writer sc_writer *w = sc_fd_writer_new(fd, false);
+	if (fchmod(fd, mode) < 0 || sc_writer_write(w, data, strlen(data), err) < 0 || fsync(fd) < 0) {
+		if (err && *err == NULL)
+			sc_error_errno(err, errno, "writing `%s'", *ret_tmp);
+		unlink(*ret_tmp);
+		return -1;
+	}
 	return 0;
 }
 
 int sconify_keygen(const char *prefix, const char *password, bool force, sconify_error_t *err)
 {
 	cleanup_free char *key_path = xasprintf("%s.key", prefix), *pub_path = xasprintf("%s.pub", prefix);
+	cleanup_free char *qkey = sc_quote(key_path, SC_QUOTE_MAX), *qpub = sc_quote(pub_path, SC_QUOTE_MAX);
+	const char *quoted[] = {qkey, qpub};
 	const char *paths[] = {key_path, pub_path};
 	for (size_t i = 0; !force && i < 2; i++)
-		if (sc_path_exists(paths[i])) {
-			cleanup_free char *q = sc_quote(paths[i], SC_QUOTE_MAX);
-			return sc_error(err, SCONIFY_ERR_USAGE, 0, "`%s' exists (--force replaces it)", q);
-		}
+		if (sc_path_exists(paths[i]))
+			return sc_error(err, SCONIFY_ERR_USAGE, 0, "`%s' exists (--force replaces it)",
+			                quoted[i]);
 	cleanup_pkey EVP_PKEY *key = NULL;
 	cleanup_free char *pem = NULL;
 	if (sc_key_generate(&key, err) < 0 ||
 	    sc_cosign_key_encrypt(key, password, &sc_cosign_scrypt_default, &pem, err) < 0)
 		return -1;
 	cleanup_free char *pub = sc_public_key_pem(key);
-	if (sc_write_file_atomic(key_path, pem, strlen(pem), 0600, err) < 0)
+
+	/* Both files are written aside first. Without --force they are linked
+	 * into place, which fails if a file appeared meanwhile; with it, the old
+	 * key is kept aside until the new pair is in place, so a failure never
+	 * loses both the old and the new key. */
+	cleanup_free char *tmp_key = NULL, *tmp_pub = NULL, *old_key = NULL;
+	if (write_beside(key_path, pem, 0600, &tmp_key, err) < 0)
 		return -1;
-	if (sc_write_file_atomic(pub_path, pub, strlen(pub), 0644, err) < 0) {
-		unlink(key_path);
+	if (write_beside(pub_path, pub, 0644, &tmp_pub, err) < 0) {
+		unlink(tmp_key);
 		return -1;
 	}
-	return 0;
+	int r = 0;
+	if (!force) {
+		if (link(tmp_key, key_path) < 0)
+			r = sc_error_errno(err, errno, "writing `%s'", qkey);
+		else if (link(tmp_pub, pub_path) < 0) {
+			r = sc_error_errno(err, errno, "writing `%s'", qpub);
+			unlink(key_path);
+		}
+	} else {
+		old_key = xasprintf("%s.old-XXXXXX", key_path);
+		int fd = mkstemp(old_key);
+		if (fd >= 0) {
+			close(fd);
+			unlink(old_key);
+			if (link(key_path, old_key) < 0) {
+				free(old_key);
+				old_key = NULL; /* no old key */
+			}
+		} else {
+			free(old_key);
+			old_key = NULL;
+		}
+		if (rename(tmp_key, key_path) < 0) {
+			r = sc_error_errno(err, errno, "writing `%s'", qkey);
+		} else if (rename(tmp_pub, pub_path) < 0) {
+			r = sc_error_errno(err, errno, "writing `%s'", qpub);
+			if (old_key ? rename(old_key, key_path) : unlink(key_path))
+				sc_error_wrap(err, "and putting the old key back failed: it is in `%s'",
+				              old_key);
+		}
+	}
+	unlink(tmp_key);
+	unlink(tmp_pub);
+	if (old_key && r == 0)
+		unlink(old_key);
+	if (r == 0) {
+		cleanup_free char *dir = sc_dirname(key_path);
+		sc_fsync_dir(dir, NULL);
+	}
+	return r;
 }

@@ -513,6 +513,51 @@ class SignTests(harness.TestCase):
             self.sign(plain, key)
             self.assertFailsMatching(self.verify(plain, pub, "-a", "env=prod"), r"no signature.*verif")
 
+    def test_signing_again_with_the_same_key_adds_nothing(self):
+        key, pub = self.key("k")
+        with Registry(self.tmp) as reg:
+            c = ref.Client(reg.host)
+            d = push(reg, fixture_ref("oci/layers"), "again/app", "v1")
+            image = f"docker://{reg.host}/again/app:v1"
+            self.sign(image, key)
+            self.sign(image, key)
+            self.assertEqual(len(ref.sig_manifest(c, "again/app", d)["layers"]), 1)
+            # other annotations are another payload: a second signature
+            self.sign(image, key, "-a", "env=prod")
+            self.assertEqual(len(ref.sig_manifest(c, "again/app", d)["layers"]), 2)
+
+    def test_annotations_that_no_verifier_reads_alike_are_refused(self):
+        key, pub = self.key("k")
+        with Registry(self.tmp) as reg:
+            c = ref.Client(reg.host)
+            d = push(reg, fixture_ref("oci/layers"), "odd/app", "v1")
+            image = f"docker://{reg.host}/odd/app:v1"
+            for bad, pattern in ((b"env\xff=prod", r"not UTF-8"), (b"timestamp=soon", r"timestamp")):
+                with self.subTest(annotation=bad):
+                    arg = bad.decode("utf-8", "surrogateescape")
+                    self.assertFailsMatching(sc("sign", *REG, "--key", key, "-a", arg, image), pattern)
+                    self.assertFailsMatching(self.verify(image, pub, "-a", arg), pattern)
+            self.assertIsNone(ref.sig_manifest(c, "odd/app", d))
+            # a timestamp is written as an integer, which containers/image requires
+            self.sign(image, key, "-a", "timestamp=1700000000")
+            got = json.loads(self.verify(image, pub, "-a", "timestamp=1700000000").stdout_text)
+            self.assertEqual(got[0]["optional"], {"timestamp": 1700000000})
+
+    def test_keygen_force_keeps_the_old_key_when_the_new_pair_cannot_be_written(self):
+        d = os.path.join(self.tmp, "pair")
+        os.makedirs(d)
+        p = sc("keygen", "--prefix", "k", password="old", cwd=d)
+        self.assertEqual(p.returncode, 0, p.stderr_text)
+        with open(os.path.join(d, "k.key"), "rb") as f:
+            old = f.read()
+        os.remove(os.path.join(d, "k.pub"))
+        os.makedirs(os.path.join(d, "k.pub", "in-the-way"))  # rename over a non-empty directory fails
+        p = sc("keygen", "--prefix", "k", "--force", password="new", cwd=d)
+        self.assertEqual(p.returncode, 1, p.stderr_text)
+        with open(os.path.join(d, "k.key"), "rb") as f:
+            self.assertEqual(f.read(), old)
+        self.assertEqual(sorted(os.listdir(d)), ["k.key", "k.pub"])
+
     def test_recursive_signs_the_index_and_each_manifest(self):
         key, pub = self.key("k")
         with Registry(self.tmp) as reg:

@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* sconify image --from SOURCE --to DESTINATION [OPTIONS] */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static void help(void)
+{
+	printf("Usage: sconify image --from SOURCE --to DESTINATION [OPTIONS]\n\n"
+	       "Converts an image into a confidential one: files under --dir are encrypted,\n"
+	       "files under --authenticated are integrity-protected, the enclave runtime is\n"
+	       "added as the entrypoint, and the command, environment and working directory\n"
+	       "move into a session policy. Only layers holding protected files are rewritten;\n"
+	       "every other layer keeps its digest. DESTINATION gets its tag last.\n\n"
+	       "Options:\n"
+	       "  --from SOURCE, --to DESTINATION  the images (SOURCE DESTINATION also work)\n"
+	       "  --dir PATH                    encrypted region (repeatable)\n"
+	       "  --authenticated PATH          integrity-only region (repeatable)\n"
+	       "  --name SESSION                session name (default: the destination's name)\n"
+	       "  --namespace NS                the session's namespace\n"
+	       "  --service-name NAME           service name (default: service)\n"
+	       "  --cas ADDRESS                 where the runtime finds the CAS (SCONE_CAS_ADDR)\n"
+	       "  --env KEY=VALUE               environment for the policy, never the image\n"
+	       "  --command \"ARGS\"              the command to run (default: entrypoint + cmd)\n"
+	       "  --mode sim|hw                 sim: no TEE, for development (default: hw)\n"
+	       "  --key-file FILE               reuse this volume key\n"
+	       "  --key-out FILE                write the volume key (mode 0600)\n"
+	       "  --session-out FILE            write the session policy (mode 0600: it holds the key)\n"
+	       "  --reproducible                same input and key give the same digests\n"
+	       "  --dry-run                     print the plan; write nothing\n"
+	       "  --output json                 print what happened as JSON\n"
+	       "  --runtime FILE                the runtime binary (default: the installed one\n"
+	       "                                for the platform; also --runtime-dir DIR)\n"
+	       "  --sign-key KEY                sign the result as `sconify sign' does\n" CLI_TRANSFER_HELP
+	       "  -q, --quiet                   no progress display\n"
+	       "  -h, --help                    this help\n");
+}
+
+static void push(const char ***v, size_t *n, const char *s)
+{
+	*v = realloc(*v, (*n + 2) * sizeof(char *));
+	if (*v == NULL)
+		abort();
+	(*v)[(*n)++] = s;
+	(*v)[*n] = NULL;
+}
+
+int cmd_image(int argc, char **argv)
+{
+	enum {
+		OPT_FROM = 256,
+		OPT_TO,
+		OPT_DIR,
+		OPT_AUTH,
+		OPT_NAME,
+		OPT_NAMESPACE,
+		OPT_SERVICE,
+		OPT_CAS,
+		OPT_ENV,
+		OPT_COMMAND,
+		OPT_MODE,
+		OPT_KEY_FILE,
+		OPT_KEY_OUT,
+		OPT_SESSION_OUT,
+		OPT_REPRODUCIBLE,
+		OPT_DRY_RUN,
+		OPT_OUTPUT,
+		OPT_RUNTIME,
+		OPT_RUNTIME_DIR,
+		OPT_SIGN_KEY,
+	};
+	static const struct option longopts[] = {
+	        {"from", required_argument, NULL, OPT_FROM},
+	        {"to", required_argument, NULL, OPT_TO},
+	        {"dir", required_argument, NULL, OPT_DIR},
+	        {"authenticated", required_argument, NULL, OPT_AUTH},
+	        {"name", required_argument, NULL, OPT_NAME},
+	        {"namespace", required_argument, NULL, OPT_NAMESPACE},
+	        {"service-name", required_argument, NULL, OPT_SERVICE},
+	        {"cas", required_argument, NULL, OPT_CAS},
+	        {"env", required_argument, NULL, OPT_ENV},
+	        {"command", required_argument, NULL, OPT_COMMAND},
+	        {"mode", required_argument, NULL, OPT_MODE},
+	        {"key-file", required_argument, NULL, OPT_KEY_FILE},
+	        {"key-out", required_argument, NULL, OPT_KEY_OUT},
+	        {"session-out", required_argument, NULL, OPT_SESSION_OUT},
+	        {"reproducible", no_argument, NULL, OPT_REPRODUCIBLE},
+	        {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+	        {"output", required_argument, NULL, OPT_OUTPUT},
+	        {"runtime", required_argument, NULL, OPT_RUNTIME},
+	        {"runtime-dir", required_argument, NULL, OPT_RUNTIME_DIR},
+	        {"sign-key", required_argument, NULL, OPT_SIGN_KEY},
+	        CLI_TRANSFER_LONGOPTS,
+	        {"quiet", no_argument, NULL, 'q'},
+	        {"help", no_argument, NULL, 'h'},
+	        {NULL, 0, NULL, 0},
+	};
+	sconify_image_options_t opts = {.password = cli_key_password};
+	const char **dirs = NULL, **auths = NULL, **envs = NULL;
+	size_t n_dirs = 0, n_auths = 0, n_envs = 0;
+	const char *from = NULL, *to = NULL;
+	bool quiet = false, json = false, mode_given = false;
+	int c, status = EXIT_USAGE;
+	char *src_creds = NULL, *dest_creds = NULL;
+	cli_progress *progress = NULL;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
+		int r = cli_transfer_option("image", c, optarg, &opts.copy);
+		if (r < 0)
+			goto out;
+		if (r > 0)
+			continue;
+		switch (c) {
+		case OPT_FROM:
+			from = optarg;
+			break;
+		case OPT_TO:
+			to = optarg;
+			break;
+		case OPT_DIR:
+			push(&dirs, &n_dirs, optarg);
+			break;
+		case OPT_AUTH:
+			push(&auths, &n_auths, optarg);
+			break;
+		case OPT_NAME:
+			opts.session_name = optarg;
+			break;
+		case OPT_NAMESPACE:
+			opts.namespace_name = optarg;
+			break;
+		case OPT_SERVICE:
+			opts.service_name = optarg;
+			break;
+		case OPT_CAS:
+			opts.cas = optarg;
+			break;
+		case OPT_ENV:
+			push(&envs, &n_envs, optarg);
+			break;
+		case OPT_COMMAND:
+			opts.command = optarg;
+			break;
+		case OPT_MODE:
+			if (strcmp(optarg, "sim") == 0) {
+				opts.mode = SCONIFY_MODE_SIM;
+			} else if (strcmp(optarg, "hw") == 0) {
+				opts.mode = SCONIFY_MODE_HW;
+			} else {
+				cli_usage_error("image", "--mode takes sim or hw, not `%s'", optarg);
+				goto out;
+			}
+			mode_given = true;
+			break;
+		case OPT_KEY_FILE:
+			opts.key_file = optarg;
+			break;
+		case OPT_KEY_OUT:
+			opts.key_out = optarg;
+			break;
+		case OPT_SESSION_OUT:
+			opts.session_out = optarg;
+			break;
+		case OPT_REPRODUCIBLE:
+			opts.reproducible = true;
+			break;
+		case OPT_DRY_RUN:
+			opts.dry_run = true;
+			break;
+		case OPT_OUTPUT:
+			if (strcmp(optarg, "json") != 0) {
+				cli_usage_error("image", "--output takes json, not `%s'", optarg);
+				goto out;
+			}
+			json = true;
+			break;
+		case OPT_RUNTIME:
+			opts.runtime = optarg;
+			break;
+		case OPT_RUNTIME_DIR:
+			opts.runtime_dir = optarg;
+			break;
+		case OPT_SIGN_KEY:
+			opts.sign_key = optarg;
+			break;
+		case 'q':
+			quiet = true;
+			break;
+		case 'h':
+			help();
+			status = EXIT_OK;
+			goto out;
+		default:
+			cli_usage_error("image", "unknown option");
+			goto out;
+		}
+	}
+	if (from == NULL && optind < argc)
+		from = argv[optind++];
+	if (to == NULL && optind < argc)
+		to = argv[optind++];
+	if (optind < argc || from == NULL || (to == NULL && !opts.dry_run)) {
+		cli_usage_error("image", "needs --from SOURCE and --to DESTINATION");
+		goto out;
+	}
+	if (opts.copy.all_platforms && opts.copy.platform) {
+		cli_usage_error("image", "--all and --platform exclude each other");
+		goto out;
+	}
+	(void)mode_given; /* hw is the default: sim must be asked for */
+	opts.encrypted = dirs;
+	opts.authenticated = auths;
+	opts.env = envs;
+	if (cli_complete_creds("image", "--src-creds", &opts.copy.src_registry.creds, &src_creds) < 0 ||
+	    cli_complete_creds("image", "--dest-creds", &opts.copy.dest_registry.creds, &dest_creds) < 0)
+		goto out;
+	if (!quiet && !json && isatty(STDERR_FILENO)) {
+		progress = cli_progress_new();
+		opts.copy.progress = cli_progress_event;
+		opts.copy.progress_userdata = progress;
+	}
+
+	sconify_error_t err = NULL;
+	sconify_image_result_t res = {0};
+	if (sconify_image(from, to ? to : "", &opts, &res, &err) < 0) {
+		status = cli_fail(&err);
+		goto out;
+	}
+	if (json || opts.dry_run)
+		printf("%s\n", res.json);
+	else
+		printf("%s\n", res.digest);
+	if (opts.mode == SCONIFY_MODE_SIM && !opts.dry_run)
+		fprintf(stderr, "sconify: warning: sim mode: the image runs without hardware protection; "
+		                "the session policy allows it explicitly\n");
+	sconify_image_result_free(&res);
+	status = fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
+out:
+	cli_progress_free(progress);
+	cli_free_secret(src_creds);
+	cli_free_secret(dest_creds);
+	free(dirs);
+	free(auths);
+	free(envs);
+	return status;
+}

@@ -1,0 +1,93 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Small OCI images for the conversion and runtime tests, written with
+testdata/fixturelib.py (byte-exact tar, gzip, layouts): layers are lists of
+fixturelib.Entry, or host files copied in (a static busybox, a glibc program
+and its libraries, the machine's own python3)."""
+
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.environ.get("SCONIFY_SOURCE_ROOT",
+                                               os.path.join(os.path.dirname(__file__), "..", "..")),
+                                "testdata"))
+import fixturelib as fl  # noqa: E402
+
+Entry = fl.Entry
+
+
+def dirs_for(paths):
+    """Directory entries for every parent of paths, parents first."""
+    seen = set()
+    out = []
+    for p in paths:
+        parts = p.strip("/").split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            d = "/".join(parts[:i])
+            if d not in seen:
+                seen.add(d)
+                out.append(Entry(d + "/", "dir"))
+    return out
+
+
+def host_file(src, dst=None, mode=None):
+    """An entry holding a file of this machine (symlinks followed)."""
+    with open(src, "rb") as f:
+        data = f.read()
+    st = os.stat(src)
+    return Entry((dst or src).lstrip("/"), data=data, mode=mode if mode is not None else st.st_mode & 0o7777)
+
+
+def with_dirs(entries):
+    """entries preceded by the directories they need (if not given)."""
+    have = {e.path.rstrip("/") for e in entries if e.kind == "dir"}
+    need = [d for d in dirs_for([e.path for e in entries]) if d.path.rstrip("/") not in have]
+    return need + entries
+
+
+def ldd_libs(binary):
+    """The shared libraries a dynamic program loads (with the loader)."""
+    out = subprocess.run(["ldd", binary], capture_output=True, text=True, check=True).stdout
+    libs = []
+    for line in out.splitlines():
+        parts = line.split()
+        if "=>" in parts and len(parts) >= 3 and parts[2].startswith("/"):
+            libs.append(parts[2])
+        elif parts and parts[0].startswith("/"):
+            libs.append(parts[0])
+    return libs
+
+
+def write_image(path, layers, *, entrypoint=None, cmd=None, env=None, workdir=None, user=None,
+                compression="gzip", tag="latest", arch="amd64"):
+    """An OCI layout at path with one image of these layers; returns the
+    reference `oci:PATH:TAG'."""
+    lay = fl.Layout(path)
+    descs, diff_ids = [], []
+    for entries in layers:
+        tar = fl.tar_bytes(entries)
+        blob = fl.compress(tar, compression)
+        lay.add(blob)
+        descs.append(fl.descriptor(fl.LAYER_MEDIA_TYPES[compression], blob))
+        diff_ids.append("sha256:" + fl.sha256_hex(tar))
+    cfg = {"created": fl.EPOCH, "architecture": arch, "os": "linux", "config": {},
+           "rootfs": {"type": "layers", "diff_ids": diff_ids},
+           "history": [{"created": fl.EPOCH, "created_by": "layer %d" % i} for i in range(len(layers))]}
+    c = cfg["config"]
+    c["Env"] = env if env is not None else ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+    if entrypoint is not None:
+        c["Entrypoint"] = entrypoint
+    if cmd is not None:
+        c["Cmd"] = cmd
+    if workdir:
+        c["WorkingDir"] = workdir
+    if user:
+        c["User"] = user
+    cfg_data = fl.dumps(cfg)
+    lay.add(cfg_data)
+    manifest = {"schemaVersion": 2, "mediaType": fl.MT_OCI_MANIFEST,
+                "config": fl.descriptor(fl.MT_OCI_CONFIG, cfg_data), "layers": descs}
+    m_data = fl.dumps(manifest)
+    lay.add(m_data)
+    lay.write_index(fl.index_of([fl.tagged(fl.descriptor(fl.MT_OCI_MANIFEST, m_data), tag)]))
+    return "oci:%s:%s" % (path, tag)

@@ -1,0 +1,315 @@
+# SPDX-License-Identifier: Apache-2.0
+"""`sconify image` (issue 4): images built here with several layers (protected
+files replaced, deleted and hidden in later layers), converted to OCI layouts
+and registries, and the output read back with umoci and skopeo. The
+guarantees checked: no plaintext window of any protected file in any blob,
+the key in no blob or message, unprotected layers keep their digests,
+reproducible runs repeat, failures leave no tag."""
+
+import gzip
+import json
+import os
+import subprocess
+
+import harness
+import imagebuild as ib
+from harness import sconify
+from registryenv import Registry
+
+E = ib.Entry
+RUNTIME = os.environ.get("SCONIFY_RUNTIME_BIN") or os.path.join(
+    os.environ.get("SCONIFY_BUILD_ROOT", "build"), "enclave-runtime", "sconify-runtime")
+
+# Made at test time, random: a window of them cannot occur anywhere by chance.
+SECRET_A = b"alpha secret: " + os.urandom(3000)
+SECRET_B = b"beta secret, replaced later by gamma: " + os.urandom(2100)
+SECRET_C = b"gamma secret, the one that survives in /app/b: " + os.urandom(70000)
+SECRET_D = b"delta secret, deleted by a whiteout: " + os.urandom(1500)
+SECRET_E = b"epsilon secret, hidden by an opaque directory: " + os.urandom(1500)
+CONFIG = b"authenticated: not secret but must not change\n" * 50
+
+
+def base_layers():
+    """Four layers: a tool layer, protected files, replacements and
+    deletions, unprotected files."""
+    l0 = ib.with_dirs([ib.host_file("/bin/busybox", "bin/busybox"), E("bin/sh", "symlink", target="busybox"),
+                       E("bin/cat", "symlink", target="busybox"), E("etc/motd", data=b"hello\n")])
+    l1 = ib.with_dirs([E("app/a.txt", data=SECRET_A), E("app/b.txt", data=SECRET_B),
+                       E("app/d.txt", data=SECRET_D), E("app/hidden/e.txt", data=SECRET_E),
+                       E("etc/app/conf.ini", data=CONFIG)])
+    l2 = ib.with_dirs([E("app/b.txt", data=SECRET_C), E("app/.wh.d.txt"),
+                       E("app/hidden/.wh..wh..opq")])
+    l3 = ib.with_dirs([E("usr/share/doc/readme", data=b"plain documentation\n")])
+    return [l0, l1, l2, l3]
+
+
+def plaintexts():
+    return [SECRET_A, SECRET_B, SECRET_C, SECRET_D, SECRET_E]
+
+
+def blobs_of(layout):
+    """Every blob of an OCI layout: (digest, raw bytes, decompressed bytes)."""
+    out = []
+    d = os.path.join(layout, "blobs", "sha256")
+    for name in os.listdir(d):
+        with open(os.path.join(d, name), "rb") as f:
+            raw = f.read()
+        plain = raw
+        if raw[:2] == b"\x1f\x8b":
+            plain = gzip.decompress(raw)
+        elif raw[:4] == b"\x28\xb5\x2f\xfd":
+            plain = subprocess.run(["zstd", "-dc"], input=raw, capture_output=True, check=True).stdout
+        out.append(("sha256:" + name, raw, plain))
+    return out
+
+
+def windows(data, n=16, step=7):
+    """16-byte windows of data (every 7th start, plus the end)."""
+    starts = list(range(0, max(1, len(data) - n + 1), step)) + [max(0, len(data) - n)]
+    return {data[i:i + n] for i in starts}
+
+
+def manifest_and_config(layout, tag):
+    with open(os.path.join(layout, "index.json")) as f:
+        index = json.load(f)
+    desc = next(m for m in index["manifests"]
+                if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag)
+    def blob(digest):
+        with open(os.path.join(layout, "blobs", "sha256", digest.split(":")[1]), "rb") as f:
+            return json.load(f)
+    m = blob(desc["digest"])
+    return desc["digest"], m, blob(m["config"]["digest"])
+
+
+class ImageTests(harness.TestCase):
+    def build(self, layers=None, **kw):
+        kw.setdefault("cmd", ["/bin/cat", "/app/a.txt"])
+        return ib.write_image(os.path.join(self.tmp, "src"), layers or base_layers(), **kw)
+
+    def convert(self, src, dest, *opts, check=True):
+        p = sconify("image", "--from", src, "--to", dest, "--runtime", RUNTIME, "--mode", "sim",
+                    "--output", "json", *opts)
+        if check:
+            self.assertEqual(p.returncode, 0, p.stderr_text)
+            return json.loads(p.stdout_text), p
+        return None, p
+
+    def test_no_plaintext_window_of_a_protected_file_survives_in_any_blob(self):
+        src = self.build()
+        out = os.path.join(self.tmp, "out")
+        key_out = os.path.join(self.tmp, "vol.key")
+        res, p = self.convert(src, f"oci:{out}:conf", "--dir", "/app", "--authenticated", "/etc/app",
+                              "--key-out", key_out)
+        img = res["images"][0]
+        self.assertEqual(img["dropped_entries"], 3)  # the old b, d and e
+        self.assertEqual({f["path"]: f["region"] for f in img["files"]},
+                         {"/app/a.txt": "encrypted", "/app/b.txt": "encrypted",
+                          "/etc/app/conf.ini": "authenticated"})
+        wins = set()
+        for s in plaintexts():
+            wins |= windows(s)
+        for digest, raw, plain in blobs_of(out):
+            found = [w.hex() for w in wins if w in raw or w in plain]
+            self.assertEqual(found, [], f"plaintext windows in blob {digest}")
+        # The authenticated file is there, as it was.
+        self.assertTrue(any(CONFIG in plain for _, _, plain in blobs_of(out)), "the authenticated file is gone")
+
+    def test_the_key_is_in_no_blob_label_or_message(self):
+        src = self.build()
+        out = os.path.join(self.tmp, "out")
+        key_out = os.path.join(self.tmp, "vol.key")
+        session = os.path.join(self.tmp, "s.yml")
+        res, p = self.convert(src, f"oci:{out}:conf", "--dir", "/app", "--key-out", key_out,
+                              "--session-out", session, "--debug")
+        with open(key_out) as f:
+            key_hex = f.read().strip().split(":")[-1]
+        key = bytes.fromhex(key_hex)
+        self.assertEqual(os.stat(key_out).st_mode & 0o777, 0o600)
+        self.assertEqual(os.stat(session).st_mode & 0o777, 0o600)
+        for digest, raw, plain in blobs_of(out):
+            for needle in (key, key_hex.encode(), key_hex.upper().encode()):
+                self.assertFalse(needle in raw or needle in plain, f"the key is in blob {digest}")
+        self.assertNotIn(key_hex, p.stdout_text + p.stderr_text)
+        # the policy does carry it: that is what the CAS releases
+        with open(session) as f:
+            self.assertIn(key_hex, f.read())
+        v = sconify("policy", "validate", session)
+        self.assertEqual(v.returncode, 0, v.stdout_text + v.stderr_text)
+
+    def test_unprotected_layers_keep_their_digests(self):
+        src = self.build()
+        out = os.path.join(self.tmp, "out")
+        self.convert(src, f"oci:{out}:conf", "--dir", "/app")
+        _, m_in, _ = manifest_and_config(os.path.join(self.tmp, "src"), "latest")
+        _, m_out, cfg = manifest_and_config(out, "conf")
+        ins = [l["digest"] for l in m_in["layers"]]
+        outs = [l["digest"] for l in m_out["layers"]]
+        self.assertEqual(len(outs), len(ins) + 1)
+        self.assertEqual(outs[0], ins[0])   # the tool layer
+        self.assertNotEqual(outs[1], ins[1])  # protected files
+        self.assertNotEqual(outs[2], ins[2])  # replacements of protected files
+        self.assertEqual(outs[3], ins[3])   # unprotected
+        self.assertEqual(len(cfg["rootfs"]["diff_ids"]), len(outs))
+
+    def test_config_moves_the_command_into_the_policy(self):
+        src = self.build(env=["PATH=/bin", "APP_MODE=demo"], workdir="/app", entrypoint=["/bin/cat"],
+                         cmd=["/app/a.txt"])
+        out = os.path.join(self.tmp, "out")
+        session = os.path.join(self.tmp, "s.yml")
+        res, _ = self.convert(src, f"oci:{out}:conf", "--dir", "/app", "--name", "demo", "--namespace", "team",
+                              "--cas", "cas.example:8081", "--env", "EXTRA=1", "--session-out", session)
+        _, _, cfg = manifest_and_config(out, "conf")
+        c = cfg["config"]
+        self.assertEqual(c["Entrypoint"], ["/.sconify/runtime"])
+        self.assertNotIn("Cmd", c)
+        self.assertEqual(sorted(c["Env"]), ["SCONE_CAS_ADDR=cas.example:8081", "SCONE_CONFIG_ID=team/demo/service",
+                                            "SCONE_MODE=sim"])
+        labels = c["Labels"]
+        self.assertEqual(labels["org.opencontainers.image.base.name"], src)
+        self.assertTrue(labels["org.opencontainers.image.base.digest"].startswith("sha256:"))
+        self.assertEqual(labels["dev.sconify.measurement"], res["images"][0]["measurement"])
+        self.assertEqual(cfg["history"][-1]["created_by"], "sconify image")
+        with open(session) as f:
+            text = f.read()
+        for want in ("name: team/demo", "- /bin/cat", "- /app/a.txt", "APP_MODE: demo", "EXTRA:", "pwd: /app",
+                     "mode: sim", res["images"][0]["measurement"]):
+            self.assertIn(want, text)
+        self.assertNotIn("APP_MODE", json.dumps(cfg))  # the environment is in the policy only
+
+    def test_reproducible_runs_give_identical_digests(self):
+        src = self.build()
+        key = os.path.join(self.tmp, "vol.key")
+        digests = []
+        for i in range(2):
+            out = os.path.join(self.tmp, f"out{i}")
+            key_opts = ("--key-out", key) if i == 0 else ("--key-file", key)
+            res, _ = self.convert(src, f"oci:{out}:conf", "--dir", "/app", "--authenticated", "/etc/app",
+                                  "--reproducible", "--name", "same", *key_opts)
+            digests.append(res["digest"])
+        self.assertEqual(digests[0], digests[1])
+        self.assertEqual(harness.snapshot(os.path.join(self.tmp, "out0", "blobs")),
+                         harness.snapshot(os.path.join(self.tmp, "out1", "blobs")))
+        # without --reproducible, the same key gives other ciphertext (random file ids)
+        res, _ = self.convert(src, f"oci:{os.path.join(self.tmp, 'out2')}:conf", "--dir", "/app",
+                              "--name", "same", "--key-file", key)
+        self.assertNotEqual(res["digest"], digests[0])
+
+    def test_umoci_and_skopeo_read_the_output_and_only_protected_contents_differ(self):
+        src = self.build()
+        out = os.path.join(self.tmp, "out")
+        self.convert(src, f"oci:{out}:conf", "--dir", "/app")
+        before = harness.umoci_tree(os.path.join(self.tmp, "src"), "latest", self.tmp)
+        after = harness.umoci_tree(out, "conf", self.tmp)
+        harness.run(["skopeo", "inspect", f"oci:{out}:conf"], check=True)
+        harness.run(["skopeo", "copy", f"oci:{out}:conf", f"oci:{self.tmp}/via-skopeo:x"], check=True)
+        added = {k for k in after if k.startswith(".sconify")}
+        self.assertEqual(added, {".sconify", ".sconify/runtime", ".sconify/fspf"})
+        for path in before:
+            if path == "<hardlinks>":
+                continue
+            b, a = dict(before[path]), dict(after[path])
+            if path in ("app/a.txt", "app/b.txt"):
+                self.assertNotEqual(a.pop("sha256"), b.pop("sha256"), path)
+            self.assertEqual(a, b, path)
+        self.assertEqual(set(after) - added, set(before))
+
+    def test_dry_run_plans_and_writes_nothing(self):
+        src = self.build()
+        out = os.path.join(self.tmp, "out")
+        p = sconify("image", "--dry-run", "--from", src, "--to", f"oci:{out}:conf", "--dir", "/app",
+                    "--key-out", os.path.join(self.tmp, "k"), "--session-out", os.path.join(self.tmp, "s"))
+        self.assertEqual(p.returncode, 0, p.stderr_text)
+        plan = json.loads(p.stdout_text)
+        self.assertTrue(plan["dry_run"])
+        self.assertEqual([l["action"] for l in plan["images"][0]["layers"]], ["pass", "rewrite", "rewrite", "pass"])
+        self.assertEqual(plan["images"][0]["executable"], "/bin/busybox")
+        self.assertEqual(sorted(os.listdir(self.tmp)), ["src"])
+
+    def test_no_region_gives_attestation_only(self):
+        src = self.build()
+        out = os.path.join(self.tmp, "out")
+        res, _ = self.convert(src, f"oci:{out}:conf")
+        img = res["images"][0]
+        self.assertEqual(img["files"], [])
+        self.assertEqual({l["action"] for l in img["layers"]}, {"pass"})
+        after = harness.umoci_tree(out, "conf", self.tmp)
+        self.assertIn(".sconify/runtime", after)
+        self.assertNotIn(".sconify/fspf", after)
+
+    def test_hard_link_between_regions_is_refused(self):
+        layers = base_layers()
+        layers.append(ib.with_dirs([E("app/key", data=b"k" * 64), E("tmp/key", "hardlink", target="app/key")]))
+        src = self.build(layers)
+        out = os.path.join(self.tmp, "out")
+        _, p = self.convert(src, f"oci:{out}:conf", "--dir", "/app", check=False)
+        self.assertFailsWith(p, ["hard link joins"], names="/app/key")
+        self.assertFalse(os.path.exists(out))
+
+    def test_missing_command_and_bad_options_fail_clearly(self):
+        src = self.build(cmd=["/bin/nope"])
+        out = os.path.join(self.tmp, "out")
+        _, p = self.convert(src, f"oci:{out}:conf", "--dir", "/app", check=False)
+        self.assertFailsWith(p, ["not in the image", "not found"], names="/bin/nope")
+        _, p = self.convert(self.build(), f"oci:{out}:conf", "--dir", "app", check=False)
+        self.assertFailsWith(p, ["--dir"])
+        self.assertFalse(os.path.exists(out))
+
+    def test_hostile_layers_stop_the_conversion_with_no_output(self):
+        cases = [c for c in harness.hostile_cases() if c["kind"] == "layer" and not c.get("tree_only")
+                 and not c.get("limits")][:12]
+        self.assertTrue(cases)
+        for case in cases:
+            with self.subTest(case=case["name"]):
+                out = os.path.join(self.tmp, "out-" + case["name"])
+                p = sconify("image", "--from", harness.absref(case["ref"]), "--to", f"oci:{out}:x",
+                            "--dir", "/", "--runtime", RUNTIME, "--mode", "sim", "--command", "/x")
+                self.assertFailsWith(p, case["expect"])
+                self.assertFalse(os.path.exists(out))
+
+    def test_registry_to_registry_mounts_unprotected_layers_and_tags_last(self):
+        src = self.build()
+        with Registry(self.tmp) as reg:
+            harness.run(["skopeo", "copy", "--dest-tls-verify=false", src, f"docker://{reg.host}/apps/web:1"],
+                        check=True)
+            dest = f"docker://{reg.host}/confidential/web:1"
+            # a failure (no runtime) leaves no tag
+            p = sconify("image", "--from", f"docker://{reg.host}/apps/web:1", "--to", dest, "--tls-verify=false",
+                        "--dir", "/app", "--mode", "sim", "--runtime", os.path.join(self.tmp, "missing"))
+            self.assertFailsWith(p, ["runtime"])
+            tags = harness.run(["skopeo", "list-tags", "--tls-verify=false", f"docker://{reg.host}/confidential/web"])
+            self.assertNotIn('"1"', tags.stdout_text)
+            res, _ = self.convert(f"docker://{reg.host}/apps/web:1", dest, "--tls-verify=false", "--dir", "/app")
+            got = harness.run(["skopeo", "inspect", "--tls-verify=false", dest], check=True)
+            self.assertEqual(json.loads(got.stdout_text)["Digest"], res["digest"])
+            pulled = os.path.join(self.tmp, "pulled")
+            harness.run(["skopeo", "copy", "--src-tls-verify=false", dest, f"oci:{pulled}:x"], check=True)
+            tree = harness.umoci_tree(pulled, "x", self.tmp)
+            self.assertIn(".sconify/runtime", tree)
+
+    def test_sign_key_signs_the_result(self):
+        src = self.build()
+        keys = os.path.join(self.tmp, "keys")
+        os.makedirs(keys)
+        env = dict(os.environ, COSIGN_PASSWORD="pw")
+        harness.run([harness.SCONIFY, "keygen", "--prefix", os.path.join(keys, "c")], check=True, env=env)
+        with Registry(self.tmp) as reg:
+            dest = f"docker://{reg.host}/signed/app:1"
+            p = harness.run([harness.SCONIFY, "image", "--from", src, "--to", dest, "--tls-verify=false", "--dir",
+                             "/app", "--mode", "sim", "--runtime", RUNTIME, "--sign-key",
+                             os.path.join(keys, "c.key"), "--output", "json"], env=env)
+            self.assertEqual(p.returncode, 0, p.stderr_text)
+            self.assertTrue(json.loads(p.stdout_text)["signatures"])
+            v = sconify("verify", "--tls-verify=false", "--key", os.path.join(keys, "c.pub"), dest)
+            self.assertEqual(v.returncode, 0, v.stderr_text)
+            # a wrong password stops the run before anything is pushed
+            bad = dict(env, COSIGN_PASSWORD="wrong")
+            p = harness.run([harness.SCONIFY, "image", "--from", src, "--to", f"docker://{reg.host}/signed/other:1",
+                             "--tls-verify=false", "--dir", "/app", "--mode", "sim", "--runtime", RUNTIME,
+                             "--sign-key", os.path.join(keys, "c.key")], env=bad)
+            self.assertFailsWith(p, ["wrong password"])
+            tags = harness.run(["skopeo", "list-tags", "--tls-verify=false", f"docker://{reg.host}/signed/other"])
+            self.assertNotIn('"1"', tags.stdout_text)
+
+
+if __name__ == "__main__":
+    harness.main()
