@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sconify-runtime: the entrypoint of a converted image. Obtains the service
- * configuration (today: the sim-only session file), says at start which mode
- * it runs in, starts the application under the file shield and stays as its
- * PID 1. Exit codes: the application's (128+N after signal N); 125 when the
- * runtime itself failed; 126/127 when the command cannot run or is missing.
+ * configuration (today: the sim-only session policy), says at start which
+ * mode it runs in, opens the shield metadata against the pinned tag, measures
+ * what it is about to run and refuses a value the policy does not accept,
+ * starts the application under the file shield and stays as its PID 1. Exit codes: the application's (128+N
+ * after signal N); 125 when the runtime itself failed; 126/127 when the command cannot run or is missing.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,9 +18,11 @@
 
 #include "core/strutil.h"
 #include "core/xalloc.h"
+#include "launch.h"
 #include "pid1.h"
 #include "provider.h"
 #include "session.h"
+#include "shieldfs.h"
 #include "supervisor.h"
 
 #define EXIT_RUNTIME 125
@@ -82,7 +85,7 @@ static int recv_fd(int sock)
 }
 
 /* The application's side of the fork: never returns. */
-static void run_child(const sc_rt_session *s, const sc_rt_signals *sig, int sock)
+static void run_child(const sc_rt_session *s, const sc_rt_launch *l, const sc_rt_signals *sig, int sock)
 {
 	cleanup_error sconify_error_t err = NULL;
 	sc_rt_signals_reset_in_child(sig);
@@ -110,10 +113,10 @@ static void run_child(const sc_rt_session *s, const sc_rt_signals *sig, int sock
 	if (n != 1 || go != 'G')
 		_exit(EXIT_RUNTIME);
 	close(sock);
-	environ = s->env;
-	execvp(s->argv[0], s->argv);
-	int e = errno;
-	cleanup_free char *q = sc_quote(s->argv[0], SC_QUOTE_MAX);
+	/* Exactly what was measured: never a PATH search again. */
+	int e = 0;
+	sc_rt_launch_exec(l, s, &e);
+	cleanup_free char *q = sc_quote(l->exe_path, SC_QUOTE_MAX);
 	sc_error_errno(&err, e, "cannot run `%s'", q);
 	print_error(err);
 	_exit(e == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_RUN);
@@ -128,7 +131,7 @@ static int wait_code(pid_t pid)
 	return WIFEXITED(status) && WEXITSTATUS(status) != 0 ? WEXITSTATUS(status) : EXIT_RUNTIME;
 }
 
-static int run(const char *session_path)
+static int run(const char *session_path, const char *config_id)
 {
 	cleanup_error sconify_error_t err = NULL;
 	cleanup_free char *q = sc_quote(session_path, SC_QUOTE_MAX);
@@ -138,18 +141,34 @@ static int run(const char *session_path)
 	        q);
 
 	cleanup_session sc_rt_session *s = NULL;
-	if (sc_rt_session_load(session_path, &s, &err) < 0 || sc_rt_notify_check(&err) < 0) {
+	if (sc_rt_session_load(session_path, config_id, &s, &err) < 0 || sc_rt_notify_check(&err) < 0) {
 		print_error(err);
 		return EXIT_RUNTIME;
 	}
-	/* The supervisor reads callers' memory and reopens memfds through /proc. */
+	/* The supervisor reads callers' memory and reopens memfds through /proc;
+	 * the measurement hashes /proc/self/exe. */
 	if (access("/proc/self/fd", X_OK) < 0) {
 		sc_error_errno(&err, errno, "the file shield needs /proc mounted (/proc/self/fd)");
 		print_error(err);
 		return EXIT_RUNTIME;
 	}
-	/* The shield (lib/shield) plugs in here as the second argument. */
-	cleanup_provider sc_rt_provider *provider = sc_rt_files_provider_new(s, NULL);
+	cleanup_rt_shield sc_rt_shield *shield = NULL;
+	if (s->fspf_path && sc_rt_shield_open(s->fspf_path, s->fspf_key, s->fspf_pin, &shield, &err) < 0) {
+		print_error(err);
+		return EXIT_RUNTIME;
+	}
+	cleanup_launch sc_rt_launch *launch = NULL;
+	if (sc_rt_launch_prepare(s, shield, "/proc/self/exe", &launch, &err) < 0) {
+		int code = sconify_error_kind(err) == SCONIFY_ERR_NOT_FOUND ? EXIT_NOT_FOUND : EXIT_RUNTIME;
+		print_error(err);
+		return code;
+	}
+	if (sc_rt_launch_check(launch, s, &err) < 0) {
+		print_error(err);
+		return EXIT_RUNTIME;
+	}
+	cleanup_provider sc_rt_provider *provider =
+	        sc_rt_files_provider_new(s, shield ? sc_rt_shield_provider_new(shield) : NULL);
 
 	sc_rt_signals sig;
 	if (sc_rt_signals_setup(&sig, &err) < 0) {
@@ -172,7 +191,7 @@ static int run(const char *session_path)
 	if (child == 0) {
 		close(sv[0]);
 		close(sig.sigfd);
-		run_child(s, &sig, sv[1]);
+		run_child(s, launch, &sig, sv[1]);
 	}
 	close(sv[1]);
 	cleanup_close int sock = sv[0];
@@ -219,10 +238,26 @@ int main(int argc, char **argv)
 	const char *session = getenv("SCONIFY_SESSION_FILE");
 	if (session == NULL || session[0] == '\0') {
 		fprintf(stderr,
-		        "sconify-runtime: error: no service configuration: attestation to a CAS is not "
-		        "available yet; for a development run in sim mode set SCONIFY_SESSION_FILE "
-		        "(docs/runtime.md)\n");
+		        "sconify-runtime: error: no service configuration: no CAS yet: attestation to a "
+		        "CAS (SCONE_CAS_ADDR) is not implemented; for a development run in sim mode set "
+		        "SCONIFY_SESSION_FILE to the session policy (docs/runtime.md)\n");
 		return EXIT_RUNTIME;
 	}
-	return run(session);
+	/* The host names the file: only a sim-mode image may take it. */
+	const char *mode = getenv("SCONE_MODE");
+	if (mode == NULL || strcmp(mode, "sim") != 0) {
+		cleanup_free char *q = sc_quote(mode ? mode : "", SC_QUOTE_MAX);
+		fprintf(stderr,
+		        "sconify-runtime: error: SCONIFY_SESSION_FILE is accepted in sim mode only, and "
+		        "SCONE_MODE is `%s', not `sim'\n",
+		        q);
+		return EXIT_RUNTIME;
+	}
+	const char *config_id = getenv("SCONE_CONFIG_ID");
+	if (config_id == NULL || config_id[0] == '\0') {
+		fprintf(stderr, "sconify-runtime: error: SCONE_CONFIG_ID is not set: it names the service "
+		                "([namespace/]session/service)\n");
+		return EXIT_RUNTIME;
+	}
+	return run(session, config_id);
 }

@@ -99,33 +99,8 @@ static int files_open(sc_rt_provider *p, const char *path, int flags, sc_rt_answ
 		return sc_rt_serve_memfd(fp->memfds[i], flags, ret, err);
 	}
 
-	if (fp->shield) {
-		sc_rt_answer a = {.verdict = SC_RT_CONTINUE};
-		if (fp->shield->open(fp->shield, path, flags, &a, err) < 0)
-			return -1;
-		if (a.verdict != SC_RT_CONTINUE) {
-			*ret = a;
-			return 0;
-		}
-	}
-
-	for (size_t i = 0; i < s->n_regions; i++) {
-		if (!sc_rt_path_under(path, s->regions[i]))
-			continue;
-		/* Directories may be listed and used as dirfds: every open
-		 * below them comes back here. A regular file opened with
-		 * O_DIRECTORY fails in the kernel, so no content leaks. */
-		if ((flags & O_DIRECTORY) == O_DIRECTORY && (flags & O_CREAT) == 0) {
-			*ret = (sc_rt_answer){.verdict = SC_RT_CONTINUE};
-			return 0;
-		}
-		/* The protected view holds exactly what the configuration
-		 * lists: a file planted on disk there does not exist. Creating
-		 * one would write plaintext to disk: read-only file system. */
-		int e = (flags & (O_CREAT | O_TRUNC)) || (flags & O_ACCMODE) != O_RDONLY ? EROFS : ENOENT;
-		*ret = (sc_rt_answer){.verdict = SC_RT_ERRNO, .error = e};
-		return 0;
-	}
+	if (fp->shield)
+		return fp->shield->open(fp->shield, path, flags, ret, err);
 	*ret = (sc_rt_answer){.verdict = SC_RT_CONTINUE};
 	return 0;
 }

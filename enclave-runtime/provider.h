@@ -12,9 +12,7 @@
  * out, so "continue" can never expose it, whatever races the application runs.
  *
  * The files provider below serves the session's injected files from memory and
- * refuses paths under protected regions it cannot serve; a second provider (the
- * file shield, lib/shield/) plugs in as its `shield' and is asked first for
- * every path that is not injected.
+ * asks a second provider (the file shield, shieldfs.h) about every other path.
  */
 #ifndef SC_RT_PROVIDER_H
 #define SC_RT_PROVIDER_H
@@ -53,11 +51,9 @@ void sc_rt_provider_free(sc_rt_provider *p);
 SC_DEFINE_CLEANUP(sc_rt_provider *, sc_rt_provider_free)
 #define cleanup_provider _cleanup_(sc_rt_provider_freep)
 
-/* Serves s's injected files (read only, from sealed memfds, never from disk),
- * asks shield (owned, may be NULL) about every other path, and refuses with
- * ENOENT whatever lies under one of s's protected regions and neither of them
- * serves (directories opened with O_DIRECTORY continue: listing is allowed).
- * Borrows s, which must outlive the provider. */
+/* Serves s's injected files (read only, from sealed memfds, never from disk)
+ * and asks shield (owned, may be NULL) about every other path; continue when
+ * there is no shield. Borrows s, which must outlive the provider. */
 sc_rt_provider *sc_rt_files_provider_new(const sc_rt_session *s, sc_rt_provider *shield);
 
 /* A sealed (read-only, fixed-size) memfd holding data, named after name. */

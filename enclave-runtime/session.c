@@ -3,15 +3,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
-#include "core/json-util.h"
 #include "core/strutil.h"
 #include "core/xalloc.h"
-
-#define SESSION_VERSION 1
+#include "policy/policy.h"
 
 char *sc_rt_path_normalize(const char *path, bool allow_dotdot)
 {
@@ -64,177 +62,163 @@ void sc_rt_session_free(sc_rt_session *s)
 {
 	if (s == NULL)
 		return;
-	free(s->mode);
+	free(s->session);
+	free(s->service);
 	sc_strv_free(s->argv);
-	sc_strv_free(s->env);
+	if (s->env)
+		for (char **e = s->env; *e; e++)
+			sc_policy_wipe_free(steal_pointer(e));
+	free(s->env);
 	free(s->workdir);
 	for (size_t i = 0; i < s->n_files; i++) {
 		free(s->files[i].path);
+		sc_policy_wipe(s->files[i].data, s->files[i].len);
 		free(s->files[i].data);
 	}
 	free(s->files);
-	sc_strv_free(s->regions);
+	free(s->fspf_path);
+	sc_policy_wipe(s->fspf_key, sizeof(s->fspf_key));
+	sc_strv_free(s->measurements);
 	free(s);
 }
 
-/* A non-empty array of strings, capped, into a NULL-terminated vector. */
-static int get_strv(json_t *root, const char *key, bool optional, size_t max, const char *what, char ***ret,
-                    sconify_error_t *err)
+/* Sim mode stands in for the CAS: a secret the CAS would generate gets a
+ * random value here, as the CAS would give it (never written anywhere). */
+static int generate_secrets(sc_policy *p, sconify_error_t *err)
 {
-	json_t *arr = NULL;
-	if (sc_json_get_array(root, key, optional, what, &arr, err) < 0)
-		return -1;
-	size_t n = arr ? json_array_size(arr) : 0;
-	if (n > max)
-		return sc_error(err, SCONIFY_ERR_LIMIT, 0, "%s: `%s' has too many entries (%zu, at most %zu)",
-		                what, key, n, max);
-	cleanup_strv char **v = xcalloc(n + 1, sizeof(char *));
-	for (size_t i = 0; i < n; i++) {
-		json_t *e = json_array_get(arr, i);
-		if (!json_is_string(e))
-			return sc_error(err, SCONIFY_ERR_INVALID, 0, "%s: `%s'[%zu] is not a string", what,
-			                key, i);
-		v[i] = xstrdup(json_string_value(e));
+	static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	for (size_t i = 0; i < p->n_secrets; i++) {
+		sc_policy_secret *s = &p->secrets[i];
+		if (!s->generated || s->value != NULL)
+			continue;
+		uint8_t *buf = xmalloc(s->size ? s->size : 1);
+		size_t got = 0;
+		while (got < s->size) {
+			ssize_t n = getrandom(buf + got, s->size - got, 0);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				free(buf);
+				return sc_error_errno(err, errno, "generating secret `%s'", s->name);
+			}
+			got += (size_t)n;
+		}
+		if (s->kind == SC_POLICY_SECRET_ASCII)
+			for (size_t k = 0; k < s->size; k++) /* 62 of 256: a slight bias, no secret lost */
+				buf[k] = (uint8_t)alnum[buf[k] % (sizeof(alnum) - 1)];
+		sc_policy_secret_set_value(s, buf, s->size);
+		sc_policy_wipe(buf, s->size);
+		free(buf);
 	}
-	*ret = steal_pointer(&v);
 	return 0;
 }
 
-static const char *const known_keys[] = {
-        "sconify_runtime_session", "mode", "command", "env", "workdir", "injected_files",
-        "protected_regions",       NULL};
-
-int sc_rt_session_parse(const char *data, size_t len, const char *what, sc_rt_session **ret,
-                        sconify_error_t *err)
+int sc_rt_session_parse(const char *data, size_t len, const char *what, const char *config_id,
+                        sc_rt_session **ret, sconify_error_t *err)
 {
-	cleanup_json json_t *root = NULL;
-	if (sc_json_parse(data, len, what, &root, err) < 0)
-		return -1;
-	if (!json_is_object(root))
-		return sc_error(err, SCONIFY_ERR_INVALID, 0, "%s is not a JSON object", what);
+	cleanup_free char *qid = sc_quote(config_id, SC_QUOTE_MAX);
+	const char *slash = strrchr(config_id, '/');
+	if (slash == NULL || slash == config_id || slash[1] == '\0')
+		return sc_error(err, SCONIFY_ERR_INVALID, 0,
+		                "SCONE_CONFIG_ID `%s' is not [namespace/]session/service", qid);
+	cleanup_free char *session = xstrndup(config_id, (size_t)(slash - config_id));
+	const char *service = slash + 1;
 
-	/* Unknown keys are refused: a misspelt key must not silently drop a region. */
-	const char *key;
-	json_t *value;
-	json_object_foreach (root, key, value) {
-		bool known = false;
-		for (size_t i = 0; known_keys[i]; i++)
-			known = known || strcmp(key, known_keys[i]) == 0;
-		if (!known) {
-			cleanup_free char *q = sc_quote(key, SC_QUOTE_MAX);
-			return sc_error(err, SCONIFY_ERR_INVALID, 0, "%s: unknown key `%s'", what, q);
-		}
+	cleanup_policy sc_policy *p = NULL;
+	if (sc_policy_parse(data, len, what, &p, err) < 0)
+		return -1;
+	/* A session file is the host's word: it may only configure a service
+	 * whose policy accepts software-only evidence. */
+	if (p->mode != SC_POLICY_MODE_SIM)
+		return sc_error(err, SCONIFY_ERR_AUTH, 0,
+		                "%s: the policy's security.attestation.mode is not `sim': a session file is "
+		                "accepted only by a policy that allows sim mode",
+		                what);
+	if (strcmp(p->name, session) != 0) {
+		cleanup_free char *qs = sc_quote(session, SC_QUOTE_MAX);
+		cleanup_free char *qn = sc_quote(p->name, SC_QUOTE_MAX);
+		return sc_error(err, SCONIFY_ERR_INVALID, 0,
+		                "%s: session `%s' is not the session `%s' of SCONE_CONFIG_ID `%s'", what, qn,
+		                qs, qid);
 	}
-
-	uint64_t version = 0;
-	if (sc_json_get_uint(root, "sconify_runtime_session", what, &version, err) < 0)
-		return -1;
-	if (version != SESSION_VERSION)
-		return sc_error(err, SCONIFY_ERR_UNSUPPORTED, 0,
-		                "%s: unsupported sconify_runtime_session %llu (want %d)", what,
-		                (unsigned long long)version, SESSION_VERSION);
+	if (generate_secrets(p, err) < 0)
+		return sc_error_wrap(err, "%s", what);
+	cleanup_policy_config sc_policy_config *c = NULL;
+	if (sc_policy_resolve(p, service, &c, err) < 0)
+		return sc_error_wrap(err, "%s", what);
+	const sc_policy_service *svc = sc_policy_find_service(p, service);
 
 	cleanup_session sc_rt_session *s = xzalloc(sizeof(*s));
-	const char *mode = NULL;
-	if (sc_json_get_string(root, "mode", false, what, &mode, err) < 0)
-		return -1;
-	if (strcmp(mode, "sim") != 0) {
-		cleanup_free char *q = sc_quote(mode, SC_QUOTE_MAX);
-		return sc_error(err, SCONIFY_ERR_UNSUPPORTED, 0,
-		                "%s: mode `%s' cannot come from a session file (only `sim')", what, q);
-	}
-	s->mode = xstrdup(mode);
-
-	if (get_strv(root, "command", false, SC_RT_SESSION_MAX_ARGS, what, &s->argv, err) < 0)
-		return -1;
-	if (s->argv[0] == NULL || s->argv[0][0] == '\0')
-		return sc_error(err, SCONIFY_ERR_INVALID, 0, "%s: `command' is empty", what);
-
-	if (get_strv(root, "env", true, SC_RT_SESSION_MAX_ARGS, what, &s->env, err) < 0)
-		return -1;
-	for (char **e = s->env; *e; e++) {
-		if ((*e)[0] == '=' || strchr(*e, '=') == NULL) {
-			cleanup_free char *q = sc_quote(*e, SC_QUOTE_MAX);
-			return sc_error(err, SCONIFY_ERR_INVALID, 0, "%s: `env' entry `%s' is not NAME=value",
-			                what, q);
-		}
-	}
-
-	const char *workdir = NULL;
-	if (sc_json_get_string(root, "workdir", true, what, &workdir, err) < 0)
-		return -1;
-	s->workdir = sc_rt_path_normalize(workdir ? workdir : "/", true);
+	s->session = xstrdup(p->name);
+	s->service = xstrdup(service);
+	s->argv = steal_pointer(&c->argv);
+	while (s->argv[s->argc])
+		s->argc++;
+	s->env = steal_pointer(&c->env);
+	while (s->env[s->n_env])
+		s->n_env++;
+	s->workdir = sc_rt_path_normalize(c->pwd ? c->pwd : "/", false);
 	if (s->workdir == NULL) {
-		cleanup_free char *q = sc_quote(workdir, SC_QUOTE_MAX);
-		return sc_error(err, SCONIFY_ERR_INVALID, 0, "%s: `workdir' `%s' is not an absolute path",
-		                what, q);
+		cleanup_free char *q = sc_quote(c->pwd, SC_QUOTE_MAX);
+		return sc_error(err, SCONIFY_ERR_INVALID, 0,
+		                "%s: pwd `%s' is not an absolute path without `..'", what, q);
 	}
-
-	json_t *files = NULL;
-	if (sc_json_get_object(root, "injected_files", true, what, &files, err) < 0)
-		return -1;
-	size_t nf = files ? json_object_size(files) : 0;
-	if (nf > SC_RT_SESSION_MAX_FILES)
-		return sc_error(err, SCONIFY_ERR_LIMIT, 0, "%s: too many injected files (%zu, at most %d)",
-		                what, nf, SC_RT_SESSION_MAX_FILES);
-	s->files = xcalloc(nf ? nf : 1, sizeof(*s->files));
-	if (files) {
-		json_object_foreach (files, key, value) {
-			cleanup_free char *q = sc_quote(key, SC_QUOTE_MAX);
-			if (!json_is_string(value))
-				return sc_error(err, SCONIFY_ERR_INVALID, 0,
-				                "%s: injected file `%s': content is not a string", what, q);
-			char *p = sc_rt_path_normalize(key, false);
-			if (p == NULL)
-				return sc_error(err, SCONIFY_ERR_INVALID, 0,
-				                "%s: injected file `%s': not an absolute path without `..'",
-				                what, q);
-			if (strcmp(p, "/") == 0) {
-				free(p);
-				return sc_error(err, SCONIFY_ERR_INVALID, 0,
-				                "%s: injected file `%s': is the root", what, q);
-			}
-			for (size_t i = 0; i < s->n_files; i++) {
-				if (strcmp(s->files[i].path, p) == 0) {
-					free(p);
-					return sc_error(err, SCONIFY_ERR_INVALID, 0,
-					                "%s: injected file `%s': duplicate entry", what, q);
-				}
-			}
-			sc_rt_file *f = &s->files[s->n_files++];
-			f->path = p;
-			f->len = json_string_length(value);
-			f->data = xmemdup(json_string_value(value), f->len + 1);
-		}
-	}
-
-	if (get_strv(root, "protected_regions", true, SC_RT_SESSION_MAX_REGIONS, what, &s->regions, err) < 0)
-		return -1;
-	for (char **r = s->regions; *r; r++, s->n_regions++) {
-		char *p = sc_rt_path_normalize(*r, false);
-		if (p == NULL) {
-			cleanup_free char *q = sc_quote(*r, SC_QUOTE_MAX);
+	s->files = xcalloc(c->n_files ? c->n_files : 1, sizeof(*s->files));
+	for (size_t i = 0; i < c->n_files; i++) {
+		cleanup_free char *q = sc_quote(c->files[i].path, SC_QUOTE_MAX);
+		char *path = sc_rt_path_normalize(c->files[i].path, false);
+		if (path == NULL || strcmp(path, "/") == 0) {
+			free(path);
 			return sc_error(err, SCONIFY_ERR_INVALID, 0,
-			                "%s: protected region `%s' is not an absolute path without `..'",
-			                what, q);
+			                "%s: injection file `%s': not a file path", what, q);
 		}
-		free(*r);
-		*r = p;
+		for (size_t k = 0; k < s->n_files; k++)
+			if (strcmp(s->files[k].path, path) == 0) {
+				free(path);
+				return sc_error(err, SCONIFY_ERR_INVALID, 0,
+				                "%s: injection file `%s': duplicate entry", what, q);
+			}
+		sc_rt_file *f = &s->files[s->n_files++];
+		f->path = path;
+		f->len = c->files[i].len;
+		f->data = xmalloc(f->len + 1);
+		memcpy(f->data, c->files[i].content, f->len);
+		f->data[f->len] = '\0';
 	}
-
+	if (c->fspf_path) {
+		/* Our shield pins the SHA-256 of the sealed metadata; SCONE's
+		 * 16-byte tags name another format. */
+		if (c->fspf_tag_len != SC_RT_PIN_BYTES)
+			return sc_error(
+			        err, SCONIFY_ERR_UNSUPPORTED, 0,
+			        "%s: service `%s': fspf_tag has %zu bytes, the shield's metadata pin has %d",
+			        what, service, c->fspf_tag_len, SC_RT_PIN_BYTES);
+		s->fspf_path = sc_rt_path_normalize(c->fspf_path, false);
+		if (s->fspf_path == NULL) {
+			cleanup_free char *q = sc_quote(c->fspf_path, SC_QUOTE_MAX);
+			return sc_error(err, SCONIFY_ERR_INVALID, 0,
+			                "%s: fspf_path `%s' is not an absolute path", what, q);
+		}
+		memcpy(s->fspf_key, c->fspf_key, sizeof(s->fspf_key));
+		memcpy(s->fspf_pin, c->fspf_tag, sizeof(s->fspf_pin));
+	}
+	s->measurements = xcalloc(svc->n_measurements + 1, sizeof(char *));
+	for (size_t i = 0; i < svc->n_measurements; i++)
+		s->measurements[i] = xstrdup(svc->measurements[i]);
+	s->n_measurements = svc->n_measurements;
 	*ret = steal_pointer(&s);
 	return 0;
 }
 
-int sc_rt_session_load(const char *path, sc_rt_session **ret, sconify_error_t *err)
+int sc_rt_session_load(const char *path, const char *config_id, sc_rt_session **ret, sconify_error_t *err)
 {
 	cleanup_free char *q = sc_quote(path, SC_QUOTE_MAX);
 	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return sc_error_errno(err, errno, "session file `%s'", q);
-	size_t cap = SC_RT_SESSION_MAX_BYTES, len = 0;
-	cleanup_free char *data = xmalloc(64 * 1024);
-	size_t alloc = 64 * 1024;
+	const size_t cap = SC_POLICY_MAX_BYTES;
+	size_t len = 0, alloc = 64 * 1024;
+	cleanup_free char *data = xmalloc(alloc);
 	for (;;) {
 		if (len == alloc) {
 			if (alloc > cap)
@@ -256,6 +240,9 @@ int sc_rt_session_load(const char *path, sc_rt_session **ret, sconify_error_t *e
 	if (len > cap)
 		return sc_error(err, SCONIFY_ERR_LIMIT, 0,
 		                "session file `%s' is larger than the limit (%zu bytes)", q, cap);
+	/* The policy may hold secrets in plain text: wiped once parsed. */
 	cleanup_free char *what = xasprintf("session file `%s'", q);
-	return sc_rt_session_parse(data, len, what, ret, err);
+	int r = sc_rt_session_parse(data, len, what, config_id, ret, err);
+	sc_policy_wipe(data, alloc);
+	return r;
 }

@@ -1,26 +1,25 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The service configuration the runtime starts: command, environment, working
- * directory, injected files and protected regions. Today it comes from one
- * source only, a session file named by SCONIFY_SESSION_FILE, accepted in sim
- * mode (development, no hardware protection); the attestation client will
- * fill the same structure from the CAS. The format is docs/runtime.md.
+ * directory, injected files, the file shield's key and metadata pin, and the
+ * measurements the service accepts. Today it comes from one source only, a
+ * session policy (lib/policy, docs/policy.md) named by SCONIFY_SESSION_FILE,
+ * accepted in sim mode (development, no hardware protection); the attestation
+ * client will fill the same structure from what the CAS releases.
  */
 #ifndef SC_RT_SESSION_H
 #define SC_RT_SESSION_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/cleanup.h"
 #include "core/error.h"
 
-/* Caps on a session file: it is small, and what it holds stays in memory. */
-#define SC_RT_SESSION_MAX_BYTES (16u << 20)
-#define SC_RT_SESSION_MAX_FILES 4096
-#define SC_RT_SESSION_MAX_REGIONS 1024
-#define SC_RT_SESSION_MAX_ARGS 4096
 #define SC_RT_PATH_MAX 4096
+#define SC_RT_KEY_BYTES 32 /* the shield's volume key */
+#define SC_RT_PIN_BYTES 32 /* the shield's metadata pin */
 
 typedef struct {
 	char *path; /* absolute and normalised: no `.', `..', `//' or trailing `/' */
@@ -29,21 +28,32 @@ typedef struct {
 } sc_rt_file;
 
 typedef struct {
-	char *mode;    /* "sim" */
-	char **argv;   /* NULL-terminated, at least one element */
-	char **env;    /* NULL-terminated "NAME=value"; exactly the application's environment */
-	char *workdir; /* absolute */
+	char *session; /* the policy's name, [ns/]session */
+	char *service;
+	char **argv; /* NULL-terminated, at least one element */
+	size_t argc;
+	char **env; /* NULL-terminated "NAME=value", sorted; exactly the application's environment */
+	size_t n_env;
+	char *workdir; /* absolute and normal; `/' when the policy has no pwd */
 	sc_rt_file *files;
 	size_t n_files;
-	char **regions; /* absolute and normalised, NULL-terminated */
-	size_t n_regions;
+	/* The file shield: fspf_path NULL when the service has none. */
+	char *fspf_path;
+	uint8_t fspf_key[SC_RT_KEY_BYTES]; /* secret: wiped when freed */
+	uint8_t fspf_pin[SC_RT_PIN_BYTES];
+	char **measurements; /* accepted values, lowercase hex, NULL-terminated */
+	size_t n_measurements;
 } sc_rt_session;
 
-/* Reads and validates the session file at path (at most SC_RT_SESSION_MAX_BYTES). */
-int sc_rt_session_load(const char *path, sc_rt_session **ret, sconify_error_t *err);
+/* Reads the session policy at path (at most SC_POLICY_MAX_BYTES), checks
+ * that it allows sim mode and that its name is config_id without the last
+ * component, and resolves the service config_id's last component names
+ * (secret references expanded; secrets the CAS would generate are generated
+ * here, sim mode standing in for the CAS). */
+int sc_rt_session_load(const char *path, const char *config_id, sc_rt_session **ret, sconify_error_t *err);
 /* The same for a document in memory; what names it in messages. */
-int sc_rt_session_parse(const char *data, size_t len, const char *what, sc_rt_session **ret,
-                        sconify_error_t *err);
+int sc_rt_session_parse(const char *data, size_t len, const char *what, const char *config_id,
+                        sc_rt_session **ret, sconify_error_t *err);
 void sc_rt_session_free(sc_rt_session *s);
 SC_DEFINE_CLEANUP(sc_rt_session *, sc_rt_session_free)
 #define cleanup_session _cleanup_(sc_rt_session_freep)

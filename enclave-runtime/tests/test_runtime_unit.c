@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The runtime's logic without a kernel filter: session files, path
- * resolution and the files provider. The supervisor and PID 1 are tested
- * end to end by tests/integration/test_runtime.py. */
+ * resolution, the files provider, the shield provider and the measurement. The supervisor and PID 1 are
+ * tested end to end by tests/integration/test_runtime.py. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -10,105 +10,150 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/xalloc.h"
+#include "launch.h"
 #include "provider.h"
 #include "resolve.h"
 #include "session.h"
+#include "shieldfs.h"
 #include "support.h"
 
-/* ---- session files ---- */
+/* ---- session policies ---- */
 
-static int parse(const char *doc, sc_rt_session **ret, sconify_error_t *err)
+#define MEAS "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define KEY "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+#define PIN "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"
+
+static const char good_policy[] = "name: ns/app\n"
+                                  "version: \"0.3\"\n"
+                                  "services:\n"
+                                  "  - name: web\n"
+                                  "    image_name: img\n"
+                                  "    command: [/bin/cat, /etc/s]\n"
+                                  "    environment: {PATH: /bin, A: b, PW: $$SCONE::pw$$}\n"
+                                  "    pwd: /tmp/x\n"
+                                  "    fspf_path: /.sconify/fspf\n"
+                                  "    fspf_key: " KEY "\n"
+                                  "    fspf_tag: " PIN "\n"
+                                  "    measurements: [" MEAS "]\n"
+                                  "  - name: other\n"
+                                  "    command: x\n"
+                                  "    measurements: [" MEAS "]\n"
+                                  "images:\n"
+                                  "  - name: img\n"
+                                  "    injection_files:\n"
+                                  "      - path: /etc/s\n"
+                                  "        content: \"hello $$SCONE::tok$$\\n\"\n"
+                                  "secrets:\n"
+                                  "  - name: pw\n"
+                                  "    kind: ascii\n"
+                                  "    size: 12\n"
+                                  "  - name: tok\n"
+                                  "    kind: ascii\n"
+                                  "    value: t0k\n"
+                                  "security:\n"
+                                  "  attestation:\n"
+                                  "    mode: sim\n";
+
+static int parse(const char *doc, const char *id, sc_rt_session **ret, sconify_error_t *err)
 {
-	return sc_rt_session_parse(doc, strlen(doc), "session `t'", ret, err);
+	return sc_rt_session_parse(doc, strlen(doc), "session `t'", id, ret, err);
 }
 
-START_TEST(session_parses_command_env_files_and_regions)
+START_TEST(session_resolves_the_service_of_the_config_id)
 {
 	cleanup_error sconify_error_t err = NULL;
 	cleanup_session sc_rt_session *s = NULL;
-	int r = parse(
-	        "{\"sconify_runtime_session\": 1, \"mode\": \"sim\", \"command\": [\"/bin/cat\", \"/etc/s\"],"
-	        " \"env\": [\"A=b\", \"PATH=/bin\"], \"workdir\": \"/tmp//x/\","
-	        " \"injected_files\": {\"/etc//s\": \"hello\\n\"}, \"protected_regions\": [\"/secrets/\"]}",
-	        &s, &err);
-	ck_assert_ok(r, err);
+	ck_assert_ok(parse(good_policy, "ns/app/web", &s, &err), err);
+	ck_assert_str_eq(s->session, "ns/app");
+	ck_assert_str_eq(s->service, "web");
+	ck_assert_uint_eq(s->argc, 2);
 	ck_assert_str_eq(s->argv[0], "/bin/cat");
 	ck_assert_str_eq(s->argv[1], "/etc/s");
 	ck_assert_ptr_null(s->argv[2]);
+	ck_assert_uint_eq(s->n_env, 3);
+	ck_assert_str_eq(s->env[0], "A=b");
 	ck_assert_str_eq(s->env[1], "PATH=/bin");
 	ck_assert_str_eq(s->workdir, "/tmp/x");
 	ck_assert_uint_eq(s->n_files, 1);
 	ck_assert_str_eq(s->files[0].path, "/etc/s");
-	ck_assert_uint_eq(s->files[0].len, 6);
-	ck_assert_mem_eq(s->files[0].data, "hello\n", 6);
-	ck_assert_uint_eq(s->n_regions, 1);
-	ck_assert_str_eq(s->regions[0], "/secrets");
+	ck_assert_uint_eq(s->files[0].len, 10);
+	ck_assert_mem_eq(s->files[0].data, "hello t0k\n", 10);
+	ck_assert_str_eq(s->fspf_path, "/.sconify/fspf");
+	ck_assert_uint_eq(s->fspf_key[1], 0x11);
+	ck_assert_uint_eq(s->fspf_pin[0], 0xff);
+	ck_assert_uint_eq(s->n_measurements, 1);
+	ck_assert_str_eq(s->measurements[0], MEAS);
 }
 END_TEST
 
-START_TEST(session_defaults_to_empty_env_and_root_workdir)
+START_TEST(session_generates_secrets_the_cas_would_generate)
+{
+	cleanup_error sconify_error_t err = NULL;
+	cleanup_session sc_rt_session *a = NULL, *b = NULL;
+	ck_assert_ok(parse(good_policy, "ns/app/web", &a, &err), err);
+	ck_assert_ok(parse(good_policy, "ns/app/web", &b, &err), err);
+	ck_assert(strncmp(a->env[2], "PW=", 3) == 0);
+	ck_assert_uint_eq(strlen(a->env[2]), 3 + 12);
+	for (const char *c = a->env[2] + 3; *c; c++)
+		ck_assert_msg((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') ||
+		                      (*c >= 'A' && *c <= 'Z'),
+		              "%s", a->env[2]);
+	ck_assert_str_ne(a->env[2], b->env[2]);
+}
+END_TEST
+
+START_TEST(session_without_shield_defaults_to_root_workdir)
 {
 	cleanup_error sconify_error_t err = NULL;
 	cleanup_session sc_rt_session *s = NULL;
-	ck_assert_ok(
-	        parse("{\"sconify_runtime_session\": 1, \"mode\": \"sim\", \"command\": [\"x\"]}", &s, &err),
-	        err);
+	ck_assert_ok(parse(good_policy, "ns/app/other", &s, &err), err);
+	ck_assert_str_eq(s->argv[0], "x");
 	ck_assert_ptr_null(s->env[0]);
 	ck_assert_str_eq(s->workdir, "/");
 	ck_assert_uint_eq(s->n_files, 0);
-	ck_assert_uint_eq(s->n_regions, 0);
+	ck_assert_ptr_null(s->fspf_path);
 }
 END_TEST
 
+static char *replace(const char *s, const char *from, const char *to)
+{
+	const char *at = strstr(s, from);
+	ck_assert_ptr_nonnull(at);
+	return xasprintf("%.*s%s%s", (int)(at - s), s, to, at + strlen(from));
+}
+
 static const struct {
-	const char *doc;
+	const char *from, *to, *id;
 	sconify_error_kind_t kind;
 	const char *phrase;
 } bad_sessions[] = {
-        {"{", SCONIFY_ERR_INVALID, "not valid JSON"},
-        {"[]", SCONIFY_ERR_INVALID, "not a JSON object"},
-        {"{\"sconify_runtime_session\": 1, \"mode\": \"sim\", \"command\": [\"x\"], \"comand\": 1}",
-         SCONIFY_ERR_INVALID, "unknown key `comand'"},
-        {"{\"mode\": \"sim\", \"command\": [\"x\"]}", SCONIFY_ERR_INVALID, "lacks `sconify_runtime_session'"},
-        {"{\"sconify_runtime_session\": 2, \"mode\": \"sim\", \"command\": [\"x\"]}", SCONIFY_ERR_UNSUPPORTED,
-         "unsupported sconify_runtime_session 2"},
-        {"{\"sconify_runtime_session\": 1, \"mode\": \"sgx\", \"command\": [\"x\"]}", SCONIFY_ERR_UNSUPPORTED,
-         "only `sim'"},
-        {"{\"sconify_runtime_session\": 1, \"mode\": \"sim\"}", SCONIFY_ERR_INVALID, "lacks `command'"},
-        {"{\"sconify_runtime_session\": 1, \"mode\": \"sim\", \"command\": []}", SCONIFY_ERR_INVALID,
-         "`command' is empty"},
-        {"{\"sconify_runtime_session\": 1, \"mode\": \"sim\", \"command\": [1]}", SCONIFY_ERR_INVALID,
-         "`command'[0] is not a string"},
-        {"{\"sconify_runtime_session\": 1, \"mode\": \"sim\", \"command\": [\"x\"], \"env\": [\"NOEQUALS\"]}",
-         SCONIFY_ERR_INVALID, "is not NAME=value"},
-        {"{\"sconify_runtime_session\": 1, \"mode\": \"sim\", \"command\": [\"x\"], \"workdir\": \"rel\"}",
-         SCONIFY_ERR_INVALID, "not an absolute path"},
-        {"{\"sconify_runtime_session\": 1, \"mode\": \"sim\", \"command\": [\"x\"], \"injected_files\": "
-         "{\"etc/x\": \"a\"}}",
-         SCONIFY_ERR_INVALID, "injected file `etc/x'"},
-        {"{\"sconify_runtime_session\": 1, \"mode\": \"sim\", \"command\": [\"x\"], \"injected_files\": "
-         "{\"/etc/../x\": \"a\"}}",
-         SCONIFY_ERR_INVALID, "without `..'"},
-        {"{\"sconify_runtime_session\": 1, \"mode\": \"sim\", \"command\": [\"x\"], \"injected_files\": "
-         "{\"/a/b\": \"1\", \"/a//b/\": \"2\"}}",
-         SCONIFY_ERR_INVALID, "duplicate entry"},
-        {"{\"sconify_runtime_session\": 1, \"mode\": \"sim\", \"command\": [\"x\"], \"injected_files\": "
-         "{\"/a\": 1}}",
-         SCONIFY_ERR_INVALID, "content is not a string"},
-        {"{\"sconify_runtime_session\": 1, \"mode\": \"sim\", \"command\": [\"x\"], \"protected_regions\": "
-         "[\"rel\"]}",
-         SCONIFY_ERR_INVALID, "protected region `rel'"},
-        {"{\"sconify_runtime_session\": 1, \"sconify_runtime_session\": 1}", SCONIFY_ERR_INVALID,
-         "duplicate key"},
+        {"    mode: sim\n", "    mode: hardware\n", "ns/app/web", SCONIFY_ERR_AUTH, "allows sim mode"},
+        {"security:\n  attestation:\n    mode: sim\n", "", "ns/app/web", SCONIFY_ERR_AUTH, "is not `sim'"},
+        {"", "", "other/web", SCONIFY_ERR_INVALID, "is not the session `other' of SCONE_CONFIG_ID"},
+        {"", "", "ns/app/nope", SCONIFY_ERR_NOT_FOUND, "service `nope' not found"},
+        {"", "", "web", SCONIFY_ERR_INVALID, "is not [namespace/]session/service"},
+        {"", "", "ns/app/", SCONIFY_ERR_INVALID, "is not [namespace/]session/service"},
+        {"fspf_tag: " PIN, "fspf_tag: 00112233445566778899aabbccddeeff", "ns/app/web",
+         SCONIFY_ERR_UNSUPPORTED, "the shield's metadata pin has 32"},
+        {"version: \"0.3\"\n", "version: \"0.3\"\nvolumes: []\n", "ns/app/web", SCONIFY_ERR_INVALID,
+         "session `t':3"},
+        {"name: ns/app\n", "name: ns/app\nname: x\n", "ns/app/web", SCONIFY_ERR_INVALID, "duplicate key"},
+        {"value: t0k", "size: 4\n    value: t0k", "ns/app/web", SCONIFY_ERR_INVALID, "session `t'"},
 };
 
-START_TEST(session_rejects_malformed_documents)
+START_TEST(session_rejects_what_it_must_not_run)
 {
 	cleanup_error sconify_error_t err = NULL;
 	sc_rt_session *s = NULL;
-	int r = parse(bad_sessions[_i].doc, &s, &err);
+	cleanup_free char *doc = bad_sessions[_i].from[0]
+	                                 ? replace(good_policy, bad_sessions[_i].from, bad_sessions[_i].to)
+	                                 : xstrdup(good_policy);
+	int r = parse(doc, bad_sessions[_i].id, &s, &err);
 	ck_assert_fails(r, err, bad_sessions[_i].kind, bad_sessions[_i].phrase);
 	ck_assert_ptr_null(s);
+	/* Never the key in a message. */
+	ck_assert_ptr_null(strstr(sconify_error_message(err), KEY));
 }
 END_TEST
 
@@ -116,8 +161,8 @@ START_TEST(session_load_names_a_missing_file)
 {
 	cleanup_error sconify_error_t err = NULL;
 	sc_rt_session *s = NULL;
-	int r = sc_rt_session_load("/nonexistent/session.json", &s, &err);
-	ck_assert_fails(r, err, SCONIFY_ERR_IO, "session file `/nonexistent/session.json'");
+	int r = sc_rt_session_load("/nonexistent/session.yml", "a/b", &s, &err);
+	ck_assert_fails(r, err, SCONIFY_ERR_IO, "session file `/nonexistent/session.yml'");
 	ck_assert_msg(strstr(sconify_error_message(err), "No such file") != NULL, "%s",
 	              sconify_error_message(err));
 }
@@ -251,10 +296,12 @@ static sc_rt_session *test_session(void)
 {
 	cleanup_error sconify_error_t err = NULL;
 	sc_rt_session *s = NULL;
-	int r = parse("{\"sconify_runtime_session\": 1, \"mode\": \"sim\", \"command\": [\"x\"],"
-	              " \"injected_files\": {\"/etc/secret\": \"top secret\\n\"},"
-	              " \"protected_regions\": [\"/secrets\"]}",
-	              &s, &err);
+	int r = parse("name: s\nversion: \"0.3\"\nservices:\n  - name: a\n    image_name: i\n"
+	              "    command: x\n    measurements: [" MEAS "]\n"
+	              "images:\n  - name: i\n    injection_files:\n      - path: /etc/secret\n"
+	              "        content: \"top secret\\n\"\n"
+	              "security:\n  attestation:\n    mode: sim\n",
+	              "s/a", &s, &err);
 	ck_assert_ok(r, err);
 	return s;
 }
@@ -310,11 +357,7 @@ static const struct {
         {"/etc/secret", O_RDONLY | O_CREAT | O_EXCL, SC_RT_ERRNO, EEXIST},
         {"/etc/secret", O_RDONLY | O_DIRECTORY, SC_RT_ERRNO, ENOTDIR},
         {"/etc/secret", O_PATH, SC_RT_FD, 0},
-        {"/secrets/unknown", O_RDONLY, SC_RT_ERRNO, ENOENT},
-        {"/secrets", O_RDONLY, SC_RT_ERRNO, ENOENT},
-        {"/secrets/new", O_WRONLY | O_CREAT, SC_RT_ERRNO, EROFS},
-        {"/secrets/sub", O_RDONLY | O_DIRECTORY, SC_RT_CONTINUE, 0},
-        {"/secretsx", O_RDONLY, SC_RT_CONTINUE, 0},
+        {"/secrets/unknown", O_RDONLY, SC_RT_CONTINUE, 0},
         {"/etc/passwd", O_RDWR, SC_RT_CONTINUE, 0},
 };
 
@@ -362,7 +405,7 @@ static void shield_free(sc_rt_provider *p)
 	free(p);
 }
 
-START_TEST(provider_asks_the_shield_before_refusing_a_region)
+START_TEST(provider_asks_the_shield_about_every_path_not_injected)
 {
 	cleanup_session sc_rt_session *s = test_session();
 	fake_shield *sh = calloc(1, sizeof(*sh));
@@ -384,8 +427,7 @@ START_TEST(provider_asks_the_shield_before_refusing_a_region)
 	ck_assert_ptr_nonnull(err); /* left for the log line */
 
 	a = ask(p, "/secrets/other", O_RDONLY);
-	ck_assert_int_eq(a.verdict, SC_RT_ERRNO);
-	ck_assert_int_eq(a.error, ENOENT);
+	ck_assert_int_eq(a.verdict, SC_RT_CONTINUE);
 	/* Injected files come first; the shield is not asked about them. */
 	int before = sh->calls;
 	a = ask(p, "/etc/secret", O_RDONLY);
@@ -395,13 +437,217 @@ START_TEST(provider_asks_the_shield_before_refusing_a_region)
 }
 END_TEST
 
+/* ---- the shield provider ---- */
+
+typedef struct {
+	char dir[64];
+	char *fspf;
+	sc_shield_key *key;
+	sc_shield_pin pin;
+} shield_fixture;
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
+	close(fd);
+}
+
+/* Protects name (under dir) as kind: ciphertext or plaintext on disk, the
+ * entry in b. */
+static void protect(shield_fixture *fx, sc_shield_builder *b, const char *name, sc_shield_kind kind,
+                    const char *text)
+{
+	cleanup_error sconify_error_t err = NULL;
+	cleanup_shield_encoder sc_shield_encoder *enc = NULL;
+	size_t n = strlen(text);
+	uint8_t id[SC_SHIELD_FILE_ID_BYTES];
+	ck_assert_ok(sc_shield_file_id_random(id, &err), err);
+	if (kind == SC_SHIELD_ENCRYPTED)
+		ck_assert_ok(sc_shield_encryptor_new(fx->key, id, n, 4096, &enc, &err), err);
+	else
+		ck_assert_ok(sc_shield_hasher_new(n, 4096, &enc, &err), err);
+	cleanup_free char *out = xmalloc(n + 1);
+	ck_assert_ok(sc_shield_encoder_update(enc, text, n, out, &err), err);
+	cleanup_shield_entry sc_shield_entry *e = NULL;
+	ck_assert_ok(sc_shield_encoder_finish(enc, &e, &err), err);
+	cleanup_free char *path = xasprintf("%s/%s", fx->dir, name);
+	write_file(path, kind == SC_SHIELD_ENCRYPTED ? out : text, n);
+	ck_assert_ok(sc_shield_builder_add_file(b, path, e, &err), err);
+}
+
+static void shield_fixture_make(shield_fixture *fx)
+{
+	cleanup_error sconify_error_t err = NULL;
+	strcpy(fx->dir, "/tmp/sconify-rt-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(fx->dir));
+	cleanup_free char *enc = xasprintf("%s/enc", fx->dir), *auth = xasprintf("%s/auth", fx->dir);
+	ck_assert_int_eq(mkdir(enc, 0755), 0);
+	ck_assert_int_eq(mkdir(auth, 0755), 0);
+	ck_assert_ok(sc_shield_key_generate(&fx->key, &err), err);
+	cleanup_shield_builder sc_shield_builder *b = NULL;
+	ck_assert_ok(sc_shield_builder_new(4096, &b, &err), err);
+	ck_assert_ok(sc_shield_builder_add_region(b, enc, SC_SHIELD_ENCRYPTED, &err), err);
+	ck_assert_ok(sc_shield_builder_add_region(b, auth, SC_SHIELD_AUTHENTICATED, &err), err);
+	protect(fx, b, "enc/a", SC_SHIELD_ENCRYPTED, "alpha secret\n");
+	protect(fx, b, "enc/b", SC_SHIELD_ENCRYPTED, "bravo secret\n");
+	protect(fx, b, "auth/c", SC_SHIELD_AUTHENTICATED, "charlie\n");
+	cleanup_free char *planted = xasprintf("%s/enc/planted", fx->dir);
+	write_file(planted, "planted\n", 8);
+	cleanup_free uint8_t *md = NULL;
+	size_t md_len = 0;
+	ck_assert_ok(sc_shield_builder_seal(b, fx->key, false, &md, &md_len, &fx->pin, &err), err);
+	fx->fspf = xasprintf("%s/fspf", fx->dir);
+	write_file(fx->fspf, md, md_len);
+}
+
+static void shield_fixture_clear(shield_fixture *fx)
+{
+	cleanup_free char *cmd = xasprintf("rm -rf '%s'", fx->dir);
+	ck_assert_int_eq(system(cmd), 0);
+	free(fx->fspf);
+	sc_shield_key_free(fx->key);
+}
+
+static sc_rt_shield *open_shield(shield_fixture *fx)
+{
+	cleanup_error sconify_error_t err = NULL;
+	uint8_t key[SC_SHIELD_KEY_BYTES];
+	sc_shield_key_bytes(fx->key, key);
+	sc_rt_shield *sh = NULL;
+	ck_assert_ok(sc_rt_shield_open(fx->fspf, key, fx->pin.bytes, &sh, &err), err);
+	return sh;
+}
+
+static sc_rt_answer ask_at(sc_rt_provider *p, const shield_fixture *fx, const char *name, int flags,
+                           sconify_error_t *err)
+{
+	cleanup_free char *path = xasprintf("%s/%s", fx->dir, name);
+	sc_rt_answer a = {.verdict = SC_RT_CONTINUE};
+	ck_assert_int_eq(p->open(p, path, flags, &a, err), 0);
+	return a;
+}
+
+static void assert_serves(sc_rt_provider *p, const shield_fixture *fx, const char *name, const char *text)
+{
+	cleanup_error sconify_error_t err = NULL;
+	sc_rt_answer a = ask_at(p, fx, name, O_RDONLY, &err);
+	ck_assert_msg(a.verdict == SC_RT_FD, "%s: verdict %d (%s)", name, a.verdict,
+	              err ? sconify_error_message(err) : "");
+	char buf[64] = {0};
+	ck_assert_int_eq(read(a.fd, buf, sizeof(buf) - 1), (ssize_t)strlen(text));
+	ck_assert_str_eq(buf, text);
+	close(a.fd);
+}
+
+START_TEST(shield_provider_serves_verified_plaintext_and_hides_the_rest)
+{
+	_cleanup_(shield_fixture_clear) shield_fixture fx = {0};
+	shield_fixture_make(&fx);
+	_cleanup_(sc_rt_shield_freep) sc_rt_shield *sh = open_shield(&fx);
+	cleanup_provider sc_rt_provider *p = sc_rt_shield_provider_new(sh);
+	assert_serves(p, &fx, "enc/a", "alpha secret\n");
+	assert_serves(p, &fx, "enc/a", "alpha secret\n"); /* from the cache */
+	assert_serves(p, &fx, "auth/c", "charlie\n");
+
+	cleanup_error sconify_error_t err = NULL;
+	sc_rt_answer a = ask_at(p, &fx, "enc/planted", O_RDONLY, &err);
+	ck_assert_int_eq(a.verdict, SC_RT_ERRNO);
+	ck_assert_int_eq(a.error, ENOENT);
+	a = ask_at(p, &fx, "enc/new", O_WRONLY | O_CREAT, &err);
+	ck_assert_int_eq(a.verdict, SC_RT_ERRNO);
+	ck_assert_int_eq(a.error, EROFS);
+	a = ask_at(p, &fx, "enc/a", O_RDWR, &err);
+	ck_assert_int_eq(a.verdict, SC_RT_ERRNO);
+	ck_assert_int_eq(a.error, EROFS);
+	a = ask_at(p, &fx, "enc", O_RDONLY | O_DIRECTORY, &err);
+	ck_assert_int_eq(a.verdict, SC_RT_CONTINUE);
+	/* Without O_DIRECTORY, the directory checked is the one handed over. */
+	a = ask_at(p, &fx, "enc", O_RDONLY, &err);
+	ck_assert_int_eq(a.verdict, SC_RT_FD);
+	struct stat st;
+	ck_assert_int_eq(fstat(a.fd, &st), 0);
+	ck_assert(S_ISDIR(st.st_mode));
+	close(a.fd);
+	a = ask_at(p, &fx, "fspf", O_RDONLY, &err);
+	ck_assert_int_eq(a.verdict, SC_RT_CONTINUE);
+	ck_assert_ptr_null(err);
+}
+END_TEST
+
+START_TEST(shield_provider_answers_eio_for_a_tampered_file)
+{
+	_cleanup_(shield_fixture_clear) shield_fixture fx = {0};
+	shield_fixture_make(&fx);
+	static const char *const names[] = {"enc/b", "auth/c"};
+	for (size_t i = 0; i < 2; i++) {
+		cleanup_free char *path = xasprintf("%s/%s", fx.dir, names[i]);
+		int fd = open(path, O_RDWR);
+		ck_assert_int_ge(fd, 0);
+		char c;
+		ck_assert_int_eq(pread(fd, &c, 1, 2), 1);
+		c ^= 1;
+		ck_assert_int_eq(pwrite(fd, &c, 1, 2), 1);
+		close(fd);
+	}
+	_cleanup_(sc_rt_shield_freep) sc_rt_shield *sh = open_shield(&fx);
+	cleanup_provider sc_rt_provider *p = sc_rt_shield_provider_new(sh);
+	for (size_t i = 0; i < 2; i++) {
+		cleanup_error sconify_error_t err = NULL;
+		sc_rt_answer a = ask_at(p, &fx, names[i], O_RDONLY, &err);
+		ck_assert_int_eq(a.verdict, SC_RT_ERRNO);
+		ck_assert_int_eq(a.error, EIO);
+		ck_assert_ptr_nonnull(err); /* for the log line */
+	}
+	assert_serves(p, &fx, "enc/a", "alpha secret\n");
+}
+END_TEST
+
+START_TEST(shield_open_refuses_a_wrong_pin_or_key)
+{
+	_cleanup_(shield_fixture_clear) shield_fixture fx = {0};
+	shield_fixture_make(&fx);
+	uint8_t key[SC_SHIELD_KEY_BYTES];
+	sc_shield_key_bytes(fx.key, key);
+	uint8_t pin[SC_SHIELD_PIN_BYTES];
+	memcpy(pin, fx.pin.bytes, sizeof(pin));
+	pin[0] ^= 1;
+	cleanup_error sconify_error_t err = NULL;
+	sc_rt_shield *sh = NULL;
+	ck_assert_fails(sc_rt_shield_open(fx.fspf, key, pin, &sh, &err), err, SCONIFY_ERR_INTEGRITY,
+	                "does not match the pinned value");
+	sconify_error_free(&err);
+	key[0] ^= 1;
+	ck_assert_fails(sc_rt_shield_open(fx.fspf, key, fx.pin.bytes, &sh, &err), err, SCONIFY_ERR_INTEGRITY,
+	                "authentication failed");
+	ck_assert_ptr_null(sh);
+}
+END_TEST
+
+START_TEST(launch_check_names_both_values)
+{
+	cleanup_error sconify_error_t err = NULL;
+	cleanup_session sc_rt_session *s = NULL;
+	ck_assert_ok(parse(good_policy, "ns/app/web", &s, &err), err);
+	sc_rt_launch l = {.exe_fd = -1};
+	strcpy(l.measurement, MEAS);
+	ck_assert_ok(sc_rt_launch_check(&l, s, &err), err);
+	l.measurement[0] = '1';
+	ck_assert_fails(sc_rt_launch_check(&l, s, &err), err, SCONIFY_ERR_INTEGRITY, "measurement mismatch");
+	ck_assert_ptr_nonnull(strstr(sconify_error_message(err), l.measurement));
+	ck_assert_ptr_nonnull(strstr(sconify_error_message(err), MEAS));
+}
+END_TEST
+
 static Suite *runtime_suite(void)
 {
 	Suite *s = suite_create("runtime");
 	TCase *tc = tcase_create("session");
-	tcase_add_test(tc, session_parses_command_env_files_and_regions);
-	tcase_add_test(tc, session_defaults_to_empty_env_and_root_workdir);
-	tcase_add_loop_test(tc, session_rejects_malformed_documents, 0,
+	tcase_add_test(tc, session_resolves_the_service_of_the_config_id);
+	tcase_add_test(tc, session_generates_secrets_the_cas_would_generate);
+	tcase_add_test(tc, session_without_shield_defaults_to_root_workdir);
+	tcase_add_loop_test(tc, session_rejects_what_it_must_not_run, 0,
 	                    sizeof(bad_sessions) / sizeof(bad_sessions[0]));
 	tcase_add_test(tc, session_load_names_a_missing_file);
 	tcase_add_test(tc, path_normalize_and_under);
@@ -415,7 +661,13 @@ static Suite *runtime_suite(void)
 	tcase_add_test(tc, provider_serves_injected_files_from_sealed_memory);
 	tcase_add_loop_test(tc, provider_answers_like_a_read_only_file_system, 0,
 	                    sizeof(provider_cases) / sizeof(provider_cases[0]));
-	tcase_add_test(tc, provider_asks_the_shield_before_refusing_a_region);
+	tcase_add_test(tc, provider_asks_the_shield_about_every_path_not_injected);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("shield");
+	tcase_add_test(tc, shield_provider_serves_verified_plaintext_and_hides_the_rest);
+	tcase_add_test(tc, shield_provider_answers_eio_for_a_tampered_file);
+	tcase_add_test(tc, shield_open_refuses_a_wrong_pin_or_key);
+	tcase_add_test(tc, launch_check_names_both_values);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -210,21 +210,9 @@ static int find_executable(sc_planner *p, const launch *l, sc_plan_location *ret
 	return sc_planner_locate(p, path, ret, err);
 }
 
-static void add_region(sc_measure_region_kind kind, const char *path, const char **paths, int *kinds,
-                       size_t *n)
-{
-	for (size_t i = 0; i < *n; i++)
-		if (strcmp(paths[i], path) == 0) {
-			kinds[i] = (int)kind; /* a later --dir or --authenticated wins, as in the shield */
-			return;
-		}
-	paths[*n] = path;
-	kinds[(*n)++] = (int)kind;
-}
-
-static int compute_measurement(conv *v, const launch *l, const sc_plan_location *exe,
-                               const sc_digest *exe_digest, const sc_digest *runtime_digest,
-                               const sc_shield_pin *pin, bool has_metadata, char out[SC_MEASURE_HEX + 1],
+static int compute_measurement(const launch *l, const sc_plan_location *exe, const sc_digest *exe_digest,
+                               const sc_digest *runtime_digest, const sc_shield_pin *pin,
+                               const sc_shield_metadata *md, char out[SC_MEASURE_HEX + 1],
                                sconify_error_t *err)
 {
 	cleanup_measure sc_measure *m = sc_measure_new();
@@ -236,7 +224,7 @@ static int compute_measurement(conv *v, const launch *l, const sc_plan_location 
 	    sc_measure_parse_hex(sc_digest_hex(exe_digest), bytes, err) < 0)
 		return -1;
 	sc_measure_set_exe_sha256(m, bytes);
-	sc_measure_set_pin(m, has_metadata ? pin->bytes : NULL);
+	sc_measure_set_pin(m, md ? pin->bytes : NULL);
 	for (size_t i = 0; i < l->argc; i++)
 		if (sc_measure_add_arg(m, l->argv[i], err) < 0)
 			return -1;
@@ -245,22 +233,14 @@ static int compute_measurement(conv *v, const launch *l, const sc_plan_location 
 			return -1;
 	if (sc_measure_set_cwd(m, l->cwd, err) < 0)
 		return -1;
-	if (has_metadata) {
-		size_t n = 0, cap = 1;
-		for (const char *const *p = v->o->encrypted; p && *p; p++)
-			cap++;
-		for (const char *const *p = v->o->authenticated; p && *p; p++)
-			cap++;
-		cleanup_free const char **paths = xcalloc(cap, sizeof(*paths));
-		cleanup_free int *kinds = xcalloc(cap, sizeof(*kinds));
-		add_region(SC_MEASURE_REGION_NOT_PROTECTED, "/", paths, kinds, &n);
-		for (const char *const *p = v->o->encrypted; p && *p; p++)
-			add_region(SC_MEASURE_REGION_ENCRYPTED, *p, paths, kinds, &n);
-		for (const char *const *p = v->o->authenticated; p && *p; p++)
-			add_region(SC_MEASURE_REGION_AUTHENTICATED, *p, paths, kinds, &n);
-		for (size_t i = 0; i < n; i++)
-			if (sc_measure_add_region(m, (sc_measure_region_kind)kinds[i], paths[i], err) < 0)
-				return -1;
+	/* The regions as the runtime will read them: from the sealed metadata
+	 * itself, so that both sides measure the same list by construction. */
+	for (size_t i = 0; md && i < sc_shield_metadata_regions(md); i++) {
+		const char *path;
+		sc_shield_kind kind;
+		sc_shield_metadata_region(md, i, &path, &kind);
+		if (sc_measure_add_region(m, (sc_measure_region_kind)kind, path, err) < 0)
+			return -1;
 	}
 	if (sc_measure_finish(m, bytes, err) < 0)
 		return sc_error_wrap(err, "measuring");
@@ -718,8 +698,13 @@ static int convert_image(conv *v, const sc_document *m, sc_doc_out *ret, sconify
 		sc_digest exe_digest, runtime_digest;
 		sc_hasher_final(exe_hash, &exe_digest);
 		sc_digest_of(SC_SHA256, runtime, runtime_len, &runtime_digest);
-		r = compute_measurement(v, &l, &exe, &exe_digest, &runtime_digest, &pin, md != NULL,
-		                        measurement, err);
+		/* the metadata as the runtime will open it */
+		cleanup_shield_metadata sc_shield_metadata *opened = NULL;
+		if (md)
+			r = sc_shield_metadata_open(v->key, md, md_len, &pin, &opened, err);
+		if (r == 0)
+			r = compute_measurement(&l, &exe, &exe_digest, &runtime_digest, &pin, opened,
+			                        measurement, err);
 	}
 	if (r == 0)
 		r = runtime_layer(v, runtime, runtime_len, md, md_len, &outs[m->n_layers], err);

@@ -58,11 +58,9 @@ def ldd_libs(binary):
     return libs
 
 
-def write_image(path, layers, *, entrypoint=None, cmd=None, env=None, workdir=None, user=None,
-                compression="gzip", tag="latest", arch="amd64"):
-    """An OCI layout at path with one image of these layers; returns the
-    reference `oci:PATH:TAG'."""
-    lay = fl.Layout(path)
+def _add_image(lay, layers, *, entrypoint=None, cmd=None, env=None, workdir=None, user=None,
+               compression="gzip", arch="amd64"):
+    """Writes one image's blobs into lay; returns its manifest descriptor."""
     descs, diff_ids = [], []
     for entries in layers:
         tar = fl.tar_bytes(entries)
@@ -89,5 +87,30 @@ def write_image(path, layers, *, entrypoint=None, cmd=None, env=None, workdir=No
                 "config": fl.descriptor(fl.MT_OCI_CONFIG, cfg_data), "layers": descs}
     m_data = fl.dumps(manifest)
     lay.add(m_data)
-    lay.write_index(fl.index_of([fl.tagged(fl.descriptor(fl.MT_OCI_MANIFEST, m_data), tag)]))
+    return fl.descriptor(fl.MT_OCI_MANIFEST, m_data)
+
+
+def write_image(path, layers, *, tag="latest", **kw):
+    """An OCI layout at path with one image of these layers; returns the
+    reference `oci:PATH:TAG'. kw: entrypoint, cmd, env, workdir, user,
+    compression, arch."""
+    lay = fl.Layout(path)
+    desc = _add_image(lay, layers, **kw)
+    lay.write_index(fl.index_of([fl.tagged(desc, tag)]))
+    return "oci:%s:%s" % (path, tag)
+
+
+def write_multi(path, images, *, tag="latest", **kw):
+    """An OCI layout whose tag names an index of one image per (arch,
+    layers) in images; returns `oci:PATH:TAG'."""
+    lay = fl.Layout(path)
+    descs = []
+    for arch, layers in images:
+        d = _add_image(lay, layers, arch=arch, **kw)
+        d["platform"] = {"architecture": arch, "os": "linux"}
+        descs.append(d)
+    index = {"schemaVersion": 2, "mediaType": fl.MT_OCI_INDEX, "manifests": descs}
+    i_data = fl.dumps(index)
+    lay.add(i_data)
+    lay.write_index(fl.index_of([fl.tagged(fl.descriptor(fl.MT_OCI_INDEX, i_data), tag)]))
     return "oci:%s:%s" % (path, tag)

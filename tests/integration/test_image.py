@@ -254,6 +254,42 @@ class ImageTests(harness.TestCase):
         self.assertFailsWith(p, ["--dir"])
         self.assertFalse(os.path.exists(out))
 
+    def test_an_index_gives_an_index_with_one_runtime_per_platform(self):
+        runtimes = os.path.join(self.tmp, "runtimes")
+        os.makedirs(runtimes)
+        with open(RUNTIME, "rb") as f:
+            amd64 = f.read()
+        # the arm64 runtime is not built here: any file shows which one each platform gets
+        arm64 = b"stand-in for the arm64 runtime\n"
+        for arch, data in (("amd64", amd64), ("arm64", arm64)):
+            with open(os.path.join(runtimes, "sconify-runtime-" + arch), "wb") as f:
+                f.write(data)
+        layers = base_layers()
+        src = ib.write_multi(os.path.join(self.tmp, "src"), [("amd64", layers), ("arm64", layers)],
+                             cmd=["/bin/cat", "/app/a.txt"])
+        out = os.path.join(self.tmp, "out")
+        session = os.path.join(self.tmp, "s.yml")
+        p = sconify("image", "--from", src, "--to", f"oci:{out}:conf", "--all", "--dir", "/app", "--mode", "sim",
+                    "--runtime-dir", runtimes, "--session-out", session, "--output", "json")
+        self.assertEqual(p.returncode, 0, p.stderr_text)
+        res = json.loads(p.stdout_text)
+        self.assertEqual([i["service"] for i in res["images"]], ["service-amd64", "service-arm64"])
+        with open(os.path.join(out, "index.json")) as f:
+            top = json.load(f)["manifests"][0]
+        self.assertEqual(top["mediaType"], "application/vnd.oci.image.index.v1+json")
+        with open(os.path.join(out, "blobs", "sha256", top["digest"][7:])) as f:
+            index = json.load(f)
+        self.assertEqual([m["platform"]["architecture"] for m in index["manifests"]], ["amd64", "arm64"])
+        for m, want in zip(index["manifests"], (amd64, arm64)):
+            with open(os.path.join(out, "blobs", "sha256", m["digest"][7:])) as f:
+                last = json.load(f)["layers"][-1]
+            with open(os.path.join(out, "blobs", "sha256", last["digest"][7:]), "rb") as f:
+                self.assertIn(want, gzip.decompress(f.read()))
+        with open(session) as f:
+            text = f.read()
+        self.assertIn("name: service-amd64", text)
+        self.assertIn("name: service-arm64", text)
+
     def test_hostile_layers_stop_the_conversion_with_no_output(self):
         cases = [c for c in harness.hostile_cases() if c["kind"] == "layer" and not c.get("tree_only")
                  and not c.get("limits")][:12]

@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "shieldfs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/stream.h"
+#include "core/strutil.h"
+#include "core/xalloc.h"
+
+typedef struct {
+	const sc_shield_entry *entry;
+	int memfd;
+} cached;
+
+struct sc_rt_shield {
+	sc_shield_key *key;
+	sc_shield_metadata *md;
+	cached *cache; /* verified files, by entry (hard links share one) */
+	size_t n_cache, cap_cache;
+};
+
+void sc_rt_shield_free(sc_rt_shield *sh)
+{
+	if (sh == NULL)
+		return;
+	for (size_t i = 0; i < sh->n_cache; i++)
+		close(sh->cache[i].memfd);
+	free(sh->cache);
+	sc_shield_metadata_free(sh->md);
+	sc_shield_key_free(sh->key);
+	free(sh);
+}
+
+const sc_shield_metadata *sc_rt_shield_metadata(const sc_rt_shield *sh)
+{
+	return sh->md;
+}
+
+int sc_rt_shield_open(const char *path, const uint8_t key[SC_SHIELD_KEY_BYTES],
+                      const uint8_t pin[SC_SHIELD_PIN_BYTES], sc_rt_shield **ret, sconify_error_t *err)
+{
+	cleanup_free char *q = sc_quote(path, SC_QUOTE_MAX);
+	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+	if (fd < 0)
+		return sc_error_errno(err, errno, "shield metadata `%s'", q);
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return sc_error_errno(err, errno, "shield metadata `%s'", q);
+	if (!S_ISREG(st.st_mode))
+		return sc_error(err, SCONIFY_ERR_INVALID, 0, "shield metadata `%s' is not a regular file", q);
+	cleanup_reader sc_reader *r = sc_fd_reader_new(fd, false, 0, -1);
+	cleanup_free char *data = NULL;
+	size_t len = 0;
+	cleanup_free char *what = xasprintf("shield metadata `%s'", q);
+	if (sc_reader_read_all(r, SC_RT_METADATA_MAX, what, &data, &len, err) < 0)
+		return -1;
+
+	cleanup_free sc_rt_shield *sh = xzalloc(sizeof(*sh));
+	sc_shield_pin p;
+	memcpy(p.bytes, pin, sizeof(p.bytes));
+	sh->key = sc_shield_key_new(key);
+	if (sc_shield_metadata_open(sh->key, data, len, &p, &sh->md, err) < 0) {
+		sc_shield_key_free(sh->key);
+		return sc_error_wrap(err, "fspf_path `%s'", q);
+	}
+	*ret = steal_pointer(&sh);
+	return 0;
+}
+
+static int decrypt(sc_rt_shield *sh, const char *path, const sc_shield_entry *e, int *ret_memfd,
+                   sconify_error_t *err)
+{
+	cleanup_close int in = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
+	if (in < 0)
+		return sc_error_errno(err, errno, "the stored file");
+	struct stat st;
+	if (fstat(in, &st) < 0)
+		return sc_error_errno(err, errno, "the stored file");
+	if (!S_ISREG(st.st_mode))
+		return sc_error(err, SCONIFY_ERR_INTEGRITY, 0, "the stored file is not a regular file");
+	const char *base = strrchr(path, '/') + 1;
+	cleanup_free char *name = xasprintf("sconify:%.200s", base);
+	cleanup_close int memfd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (memfd < 0)
+		return sc_error_errno(err, errno, "memfd_create");
+	cleanup_shield_file sc_shield_file *f = NULL;
+	if (sc_shield_file_new(sh->key, e, &f, err) < 0)
+		return -1;
+	cleanup_reader sc_reader *r = sc_fd_reader_new(in, false, 0, -1);
+	/* The memfd is nobody else's until sealed: to_fd leaves it empty on
+	 * failure, and it is closed then anyway. */
+	if (sc_shield_file_to_fd(f, r, memfd, err) < 0)
+		return -1;
+	if (fcntl(memfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0)
+		return sc_error_errno(err, errno, "sealing a memfd");
+	*ret_memfd = steal_fd(&memfd);
+	return 0;
+}
+
+int sc_rt_shield_plaintext(sc_rt_shield *sh, const char *path, const sc_shield_entry *e, int *ret_memfd,
+                           sconify_error_t *err)
+{
+	for (size_t i = 0; i < sh->n_cache; i++)
+		if (sh->cache[i].entry == e) {
+			*ret_memfd = sh->cache[i].memfd;
+			return 0;
+		}
+	int memfd = -1;
+	if (decrypt(sh, path, e, &memfd, err) < 0)
+		return -1;
+	if (sh->n_cache == sh->cap_cache) {
+		sh->cap_cache = sh->cap_cache ? 2 * sh->cap_cache : 16;
+		sh->cache = xreallocarray(sh->cache, sh->cap_cache, sizeof(*sh->cache));
+	}
+	sh->cache[sh->n_cache++] = (cached){.entry = e, .memfd = memfd};
+	*ret_memfd = memfd;
+	return 0;
+}
+
+typedef struct {
+	sc_rt_provider base;
+	sc_rt_shield *sh;
+} shield_provider;
+
+static int shield_open(sc_rt_provider *p, const char *path, int flags, sc_rt_answer *ret,
+                       sconify_error_t *err)
+{
+	sc_rt_shield *sh = ((shield_provider *)p)->sh;
+	sc_shield_kind kind;
+	const sc_shield_entry *e = NULL;
+	if (sc_shield_lookup(sh->md, path, &kind, &e, err) < 0)
+		return -1;
+	if (kind == SC_SHIELD_NOT_PROTECTED) {
+		*ret = (sc_rt_answer){.verdict = SC_RT_CONTINUE};
+		return 0;
+	}
+	bool writing = (flags & (O_CREAT | O_TRUNC)) || (flags & O_ACCMODE) != O_RDONLY;
+	if (e) {
+		/* Refused before any work: writable protected regions are a
+		 * later feature. */
+		bool refused = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) ||
+		               (flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL) ||
+		               (flags & O_DIRECTORY) == O_DIRECTORY;
+		if (refused) /* answered from the flags alone */
+			return sc_rt_serve_memfd(-1, flags, ret, err);
+		int memfd = -1;
+		if (sc_rt_shield_plaintext(sh, path, e, &memfd, err) < 0) {
+			/* An answer, not a failure of ours: the message (which
+			 * never holds the key) goes to the log. */
+			*ret = (sc_rt_answer){.verdict = SC_RT_ERRNO, .error = EIO};
+			return 0;
+		}
+		return sc_rt_serve_memfd(memfd, flags, ret, err);
+	}
+	/* Directories may be listed and used as dirfds: every open below them
+	 * comes back here. With O_DIRECTORY the kernel refuses anything else. */
+	if ((flags & O_DIRECTORY) == O_DIRECTORY && (flags & O_CREAT) == 0) {
+		*ret = (sc_rt_answer){.verdict = SC_RT_CONTINUE};
+		return 0;
+	}
+	/* Without O_DIRECTORY (`cat dir', fstat after open), a directory is
+	 * opened here, so that what was checked is what the caller gets: a
+	 * file swapped in meanwhile is never opened. */
+	if (!writing) {
+		int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | (flags & O_NONBLOCK));
+		if (fd >= 0) {
+			*ret = (sc_rt_answer){.verdict = SC_RT_FD, .fd = fd};
+			return 0;
+		}
+	}
+	/* The protected view holds exactly what the metadata lists: a file
+	 * planted on disk there does not exist. Creating one would write
+	 * plaintext to disk: read-only file system. */
+	*ret = (sc_rt_answer){.verdict = SC_RT_ERRNO, .error = writing ? EROFS : ENOENT};
+	return 0;
+}
+
+static void shield_free(sc_rt_provider *p)
+{
+	free(p);
+}
+
+sc_rt_provider *sc_rt_shield_provider_new(sc_rt_shield *sh)
+{
+	shield_provider *sp = xzalloc(sizeof(*sp));
+	sp->base.open = shield_open;
+	sp->base.free = shield_free;
+	sp->sh = sh;
+	return &sp->base;
+}
