@@ -32,6 +32,8 @@ char *cli_read_secret(const char *prompt);
 void cli_wipe(void *p, size_t n);
 /* Wipes and frees a secret string; accepts NULL. */
 void cli_free_secret(char *s);
+/* COSIGN_PASSWORD (malloc'd, even when empty), or NULL when it is unset. */
+char *cli_env_password(void);
 /* sconify_password_fn: COSIGN_PASSWORD (even empty), else the terminal. */
 char *cli_key_password(void *userdata, const char *key_file);
 /* Turns --creds USER into USER:PASSWORD by asking on the terminal. */
@@ -118,6 +120,21 @@ enum {
 	"  --retry-times N               attempts after a network failure (default 4)\n"      \
 	"  --debug                       print the HTTP exchanges (credentials redacted)\n"
 int cli_transfer_option(const char *command, int opt, const char *arg, sconify_copy_options_t *opts);
+
+/* The command line of sign and verify: --key, -a, --recursive (sign only),
+ * the registry options, one IMAGE. */
+typedef struct {
+	sconify_sign_options_t opts;
+	const char *key;
+	const char *image;
+	const char **annotations;
+	char *creds; /* completed on the terminal, wiped by clear */
+} cli_signature_args;
+/* Returns -1 when the command should go on, else its exit status. */
+int cli_signature_args_parse(const char *command, bool sign, void (*help)(void), int argc, char **argv,
+                             cli_signature_args *a);
+void cli_signature_args_clear(cli_signature_args *a);
+#define cleanup_signature_args __attribute__((cleanup(cli_signature_args_clear)))
 
 /* Applies opt if it is one of them: 1 when it was, 0 when not, -1 after a
  * usage error was printed. */

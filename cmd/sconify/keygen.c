@@ -22,13 +22,9 @@ static void help(void)
 /* COSIGN_PASSWORD, or the same password typed twice. */
 static char *new_password(void)
 {
-	const char *env = getenv("COSIGN_PASSWORD");
-	if (env) {
-		char *s = strdup(env);
-		if (s == NULL)
-			abort();
-		return s;
-	}
+	char *env = cli_env_password();
+	if (env)
+		return env;
 	char *first = cli_read_secret("Password for the private key: ");
 	if (first == NULL) {
 		fprintf(stderr, "sconify: error: no password for the new key: set COSIGN_PASSWORD (it may be "

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Options the subcommands share: registry access (skopeo's names) and output. */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,16 +90,23 @@ void cli_free_secret(char *s)
 	}
 }
 
+char *cli_env_password(void)
+{
+	const char *env = getenv("COSIGN_PASSWORD");
+	if (env == NULL)
+		return NULL;
+	char *s = strdup(env);
+	if (s == NULL)
+		abort();
+	return s;
+}
+
 char *cli_key_password(void *userdata, const char *key_file)
 {
 	(void)userdata;
-	const char *env = getenv("COSIGN_PASSWORD");
-	if (env) {
-		char *s = strdup(env);
-		if (s == NULL)
-			abort();
-		return s;
-	}
+	char *env = cli_env_password();
+	if (env)
+		return env;
 	char prompt[512];
 	snprintf(prompt, sizeof(prompt), "Password for the private key %s: ", key_file);
 	return cli_read_secret(prompt);
@@ -240,4 +248,67 @@ int cli_transfer_option(const char *command, int opt, const char *arg, sconify_c
 	default:
 		return 0;
 	}
+}
+
+int cli_signature_args_parse(const char *command, bool sign, void (*help)(void), int argc, char **argv,
+                             cli_signature_args *a)
+{
+	enum { OPT_KEY = 256, OPT_RECURSIVE };
+	static const struct option longopts[] = {
+	        {"key", required_argument, NULL, OPT_KEY},
+	        {"annotations", required_argument, NULL, 'a'},
+	        {"recursive", no_argument, NULL, OPT_RECURSIVE},
+	        CLI_REGISTRY_LONGOPTS,
+	        {"help", no_argument, NULL, 'h'},
+	        {NULL, 0, NULL, 0},
+	};
+	*a = (cli_signature_args){.opts = {.password = sign ? cli_key_password : NULL}};
+	a->annotations = calloc((size_t)argc + 1, sizeof(char *));
+	if (a->annotations == NULL)
+		abort();
+	size_t n = 0;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "ha:", longopts, NULL)) != -1) {
+		int r = cli_registry_option(command, c, optarg, &a->opts.registry, &a->opts.retries,
+		                            &a->opts.debug);
+		if (r < 0)
+			return EXIT_USAGE;
+		if (r > 0)
+			continue;
+		switch (c) {
+		case OPT_KEY:
+			a->key = optarg;
+			break;
+		case 'a':
+			a->annotations[n++] = optarg;
+			break;
+		case OPT_RECURSIVE:
+			if (!sign)
+				return cli_usage_error(command, "unknown option");
+			a->opts.recursive = true;
+			break;
+		case 'h':
+			help();
+			return EXIT_OK;
+		default:
+			return cli_usage_error(command, "unknown option");
+		}
+	}
+	if (a->key == NULL)
+		return cli_usage_error(command, "--key is required");
+	if (argc - optind != 1)
+		return cli_usage_error(command, "needs exactly one IMAGE (got %d)", argc - optind);
+	a->image = argv[optind];
+	a->opts.annotations = a->annotations;
+	if (cli_complete_creds(command, "--creds", &a->opts.registry.creds, &a->creds) < 0)
+		return EXIT_USAGE;
+	return -1;
+}
+
+void cli_signature_args_clear(cli_signature_args *a)
+{
+	free(a->annotations);
+	cli_free_secret(a->creds);
+	*a = (cli_signature_args){0};
 }

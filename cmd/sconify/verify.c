@@ -19,72 +19,19 @@ static void help(void)
 
 int cmd_verify(int argc, char **argv)
 {
-	enum { OPT_KEY = 256 };
-	static const struct option longopts[] = {
-	        {"key", required_argument, NULL, OPT_KEY},
-	        {"annotations", required_argument, NULL, 'a'},
-	        CLI_REGISTRY_LONGOPTS,
-	        {"help", no_argument, NULL, 'h'},
-	        {NULL, 0, NULL, 0},
-	};
-	sconify_sign_options_t opts = {0};
-	const char *key = NULL;
-	const char **annotations = calloc((size_t)argc + 1, sizeof(char *));
-	size_t n_annotations = 0;
-	if (annotations == NULL)
-		abort();
-	int c, status = EXIT_USAGE;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "ha:", longopts, NULL)) != -1) {
-		int r = cli_registry_option("verify", c, optarg, &opts.registry, &opts.retries, &opts.debug);
-		if (r < 0)
-			goto out;
-		if (r > 0)
-			continue;
-		switch (c) {
-		case OPT_KEY:
-			key = optarg;
-			break;
-		case 'a':
-			annotations[n_annotations++] = optarg;
-			break;
-		case 'h':
-			help();
-			status = EXIT_OK;
-			goto out;
-		default:
-			cli_usage_error("verify", "unknown option");
-			goto out;
-		}
-	}
-	if (key == NULL) {
-		cli_usage_error("verify", "--key is required");
-		goto out;
-	}
-	if (argc - optind != 1) {
-		cli_usage_error("verify", "needs exactly one IMAGE (got %d)", argc - optind);
-		goto out;
-	}
-	opts.annotations = annotations;
-	char *creds = NULL;
-	if (cli_complete_creds("verify", "--creds", &opts.registry.creds, &creds) < 0)
-		goto out;
-
+	cleanup_signature_args cli_signature_args a;
+	int status = cli_signature_args_parse("verify", false, help, argc, argv, &a);
+	if (status >= 0)
+		return status;
 	sconify_error_t err = NULL;
 	char *json = NULL;
 	size_t len = 0;
-	int rc = sconify_verify(argv[optind], key, &opts, &json, &len, &err);
-	cli_free_secret(creds);
-	if (rc < 0) {
-		status = cli_fail(&err);
-		goto out;
-	}
-	fprintf(stderr, "Verified %s: a signature by %s covers its digest\n", argv[optind], key);
+	if (sconify_verify(a.image, a.key, &a.opts, &json, &len, &err) < 0)
+		return cli_fail(&err);
+	fprintf(stderr, "Verified %s: a signature by %s covers its digest\n", a.image, a.key);
 	status = fwrite(json, 1, len, stdout) == len && putchar('\n') != EOF && fflush(stdout) == 0
 	                 ? EXIT_OK
 	                 : EXIT_FAIL;
 	free(json);
-out:
-	free(annotations);
 	return status;
 }

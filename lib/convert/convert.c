@@ -784,19 +784,8 @@ static int convert_index(conv *v, const sc_document *idx, unsigned depth, sc_doc
 	}
 	cleanup_json json_t *root = NULL;
 	if (r == 0) {
-		root = json_pack("{s:i,s:s,s:[]}", "schemaVersion", 2, "mediaType", SC_MT_OCI_INDEX,
-		                 "manifests");
-		json_t *list = json_object_get(root, "manifests");
-		for (size_t i = 0; i < n; i++) {
-			sc_descriptor d;
-			sc_descriptor_copy(&d, &idx->manifests[i]);
-			free(d.media_type);
-			d.media_type = xstrdup(outs[i].media_type);
-			d.digest = outs[i].digest;
-			d.size = outs[i].size;
-			json_array_append_new(list, sc_descriptor_to_json(&d));
-			sc_descriptor_clear(&d);
-		}
+		/* the source's index, annotations and platforms kept, as OCI */
+		root = sc_copy_index_rewrite(idx, outs, true);
 		if (!v->o->dry_run)
 			r = sc_copy_put_document(&v->cc, idx, root, SCONIFY_EVENT_INDEX, ret, err);
 	}

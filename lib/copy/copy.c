@@ -479,6 +479,26 @@ static int copy_image(sc_copy_ctx *c, const sc_document *m, sc_doc_out *ret, sco
 	return sc_copy_put_document(c, m, root, SCONIFY_EVENT_MANIFEST, ret, err);
 }
 
+json_t *sc_copy_index_rewrite(const sc_document *idx, const sc_doc_out *outs, bool to_oci)
+{
+	json_t *root = json_deep_copy(idx->root);
+	if (to_oci)
+		json_object_set_new(root, "mediaType", json_string(SC_MT_OCI_INDEX));
+	json_t *list = json_array();
+	for (size_t i = 0; i < idx->n_manifests; i++) {
+		sc_descriptor d;
+		sc_descriptor_copy(&d, &idx->manifests[i]);
+		free(d.media_type);
+		d.media_type = xstrdup(outs[i].media_type);
+		d.digest = outs[i].digest;
+		d.size = outs[i].size;
+		json_array_append_new(list, sc_descriptor_to_json(&d));
+		sc_descriptor_clear(&d);
+	}
+	json_object_set_new(root, "manifests", list);
+	return root;
+}
+
 static int copy_any(sc_copy_ctx *c, const sc_document *d, unsigned depth, sc_doc_out *ret,
                     sconify_error_t *err);
 
@@ -508,21 +528,7 @@ static int copy_index(sc_copy_ctx *c, const sc_document *idx, unsigned depth, sc
 	}
 	cleanup_json json_t *root = NULL;
 	if (r == 0 && changed) {
-		root = json_deep_copy(idx->root);
-		if (to_oci)
-			json_object_set_new(root, "mediaType", json_string(SC_MT_OCI_INDEX));
-		json_t *list = json_array();
-		for (size_t i = 0; i < n; i++) {
-			sc_descriptor d;
-			sc_descriptor_copy(&d, &idx->manifests[i]);
-			free(d.media_type);
-			d.media_type = xstrdup(outs[i].media_type);
-			d.digest = outs[i].digest;
-			d.size = outs[i].size;
-			json_array_append_new(list, sc_descriptor_to_json(&d));
-			sc_descriptor_clear(&d);
-		}
-		json_object_set_new(root, "manifests", list);
+		root = sc_copy_index_rewrite(idx, outs, to_oci);
 	}
 	for (size_t i = 0; i < n; i++)
 		sc_doc_out_clear(&outs[i]);

@@ -51,6 +51,9 @@ typedef struct {
 	uint64_t size;
 } sc_doc_out;
 void sc_doc_out_clear(sc_doc_out *o);
+/* idx with each entry pointing at outs[i] (platform and annotations kept);
+ * to_oci: with the OCI index media type. */
+json_t *sc_copy_index_rewrite(const sc_document *idx, const sc_doc_out *outs, bool to_oci);
 /* Writes src's exact bytes, or root (a rewrite of it) when not NULL, after
  * parsing it as strictly as any input. */
 int sc_copy_put_document(sc_copy_ctx *c, const sc_document *src, json_t *root, sconify_event_t ev,

@@ -67,17 +67,23 @@ static int pkcs8_der(EVP_PKEY *key, sc_secret *ret, sconify_error_t *err)
 	return 0;
 }
 
-static char *pem_encode(const char *name, const void *data, size_t len)
+/* What a memory BIO holds, as a string. */
+static char *bio_string(BIO *bio)
 {
-	cleanup_bio BIO *bio = BIO_new(BIO_s_mem());
-	if (bio == NULL || PEM_write_bio(bio, name, "", data, (long)len) <= 0)
-		abort(); /* memory BIOs fail only when out of memory */
 	char *p;
 	long n = BIO_get_mem_data(bio, &p);
 	char *out = xmalloc((size_t)n + 1);
 	memcpy(out, p, (size_t)n);
 	out[n] = '\0';
 	return out;
+}
+
+static char *pem_encode(const char *name, const void *data, size_t len)
+{
+	cleanup_bio BIO *bio = BIO_new(BIO_s_mem());
+	if (bio == NULL || PEM_write_bio(bio, name, "", data, (long)len) <= 0)
+		abort(); /* memory BIOs fail only when out of memory */
+	return bio_string(bio);
 }
 
 int sc_cosign_key_encrypt(EVP_PKEY *key, const char *password, const sc_scrypt_params *params, char **ret_pem,
@@ -347,12 +353,7 @@ char *sc_public_key_pem(EVP_PKEY *key)
 	cleanup_bio BIO *bio = BIO_new(BIO_s_mem());
 	if (bio == NULL || PEM_write_bio_PUBKEY(bio, key) != 1)
 		abort();
-	char *p;
-	long n = BIO_get_mem_data(bio, &p);
-	char *out = xmalloc((size_t)n + 1);
-	memcpy(out, p, (size_t)n);
-	out[n] = '\0';
-	return out;
+	return bio_string(bio);
 }
 
 const EVP_MD *sc_key_digest(EVP_PKEY *key)
