@@ -1,46 +1,49 @@
 #!/bin/sh
 # Builds sconify-runtime for aarch64 with Debian's cross compiler, outside
 # meson (a meson build has one host machine; the runtime is one static
-# executable per architecture). Needs, once:
+# executable per architecture). Needs, once (Debian 12):
 #   dpkg --add-architecture arm64 && apt-get update
-#   apt-get install gcc-aarch64-linux-gnu libjansson-dev:arm64 qemu-user-static
-# and, for the unit tests of the runtime's logic, check:arm64.
+#   apt-get install gcc-aarch64-linux-gnu libc6-dev:arm64 libyaml-dev:arm64 libssl-dev:arm64 \
+#       qemu-user-static
+# and, for the unit tests of the runtime's logic, check:arm64 (libsubunit-dev:arm64).
 # Usage: enclave-runtime/build-aarch64.sh [OUTDIR]   (default build-aarch64/)
-# With qemu-aarch64-static present it also runs the result's --version and the
-# unit tests. The seccomp filter itself cannot run there: qemu-user answers
-# seccomp(2) with ENOSYS, so the runtime refuses to start (as it must).
+# Writes OUTDIR/sconify-runtime-arm64 (the name `sconify image --runtime-dir
+# OUTDIR' takes for linux/arm64 images) and OUTDIR/sconify-runtime-aarch64 (a
+# link to it). With qemu-aarch64-static present it also runs the result's
+# --version and the unit tests. The seccomp filter itself cannot run there:
+# qemu-user answers seccomp(2) with ENOSYS, so the runtime refuses to start
+# (as it must).
 set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$src/build-aarch64}
 cc=${CC:-aarch64-linux-gnu-gcc}
 version=$(sed -n "s/^  version: '\(.*\)',$/\1/p" "$src/meson.build")
+# The sources of enclave-runtime/meson.build's target (runtime_core_sources
+# and runtime_logic_sources), with the same warnings.
+logic="provider.c resolve.c session.c shieldfs.c supervisor.c pid1.c launch.c"
+core="core/buf.c core/error.c core/stream.c core/strutil.c core/xalloc.c measure/measure.c policy/parse.c
+policy/policy.c shield/chunk.c shield/key.c shield/metadata.c"
+srcs=
+for f in $logic; do srcs="$srcs $src/enclave-runtime/$f"; done
+for f in $core; do srcs="$srcs $src/lib/$f"; done
+flags="-std=gnu11 -Wall -Wextra -Werror -fno-strict-aliasing -D_FILE_OFFSET_BITS=64 -D_GNU_SOURCE
+-DSCONIFY_RUNTIME_VERSION=\"$version\" -I$src/enclave-runtime -I$src/lib -I$src/lib/include"
 mkdir -p "$out"
-# The same sources and warnings as enclave-runtime/meson.build's target.
 # shellcheck disable=SC2086
-$cc -std=gnu11 -O2 -g -Wall -Wextra -Werror -fno-strict-aliasing -D_FILE_OFFSET_BITS=64 -D_GNU_SOURCE \
-	-DSCONIFY_RUNTIME_VERSION="\"$version\"" \
-	-I"$src/enclave-runtime" -I"$src/lib" -I"$src/lib/include" \
-	"$src"/enclave-runtime/main.c "$src"/enclave-runtime/provider.c "$src"/enclave-runtime/resolve.c \
-	"$src"/enclave-runtime/session.c "$src"/enclave-runtime/supervisor.c "$src"/enclave-runtime/pid1.c \
-	"$src"/lib/core/buf.c "$src"/lib/core/error.c "$src"/lib/core/json-util.c "$src"/lib/core/strutil.c \
-	"$src"/lib/core/xalloc.c \
-	-static -ljansson -o "$out/sconify-runtime-aarch64"
-echo "built $out/sconify-runtime-aarch64"
+$cc $flags -O2 -g "$src/enclave-runtime/main.c" $srcs -static -lyaml -lcrypto -pthread -ldl \
+	-o "$out/sconify-runtime-arm64"
+ln -sf sconify-runtime-arm64 "$out/sconify-runtime-aarch64"
+echo "built $out/sconify-runtime-arm64"
 unit=
 if [ -e /usr/lib/aarch64-linux-gnu/libcheck.a ]; then
-	$cc -std=gnu11 -O1 -g -Wall -Wextra -Werror -D_GNU_SOURCE -DSCONIFY_RUNTIME_VERSION="\"$version\"" \
-		-I"$src/enclave-runtime" -I"$src/lib" -I"$src/lib/include" -I"$src/tests/unit" \
-		"$src"/enclave-runtime/tests/test_runtime_unit.c "$src"/enclave-runtime/provider.c \
-		"$src"/enclave-runtime/resolve.c "$src"/enclave-runtime/session.c \
-		"$src"/enclave-runtime/supervisor.c "$src"/enclave-runtime/pid1.c \
-		"$src"/lib/core/buf.c "$src"/lib/core/error.c "$src"/lib/core/json-util.c \
-		"$src"/lib/core/strutil.c "$src"/lib/core/xalloc.c \
-		-static -lcheck -lsubunit -ljansson -lm -lrt -pthread -o "$out/test_runtime_unit-aarch64"
-	unit="$out/test_runtime_unit-aarch64"
+	# shellcheck disable=SC2086
+	$cc $flags -O1 -g -I"$src/tests/unit" "$src/enclave-runtime/tests/test_runtime_unit.c" $srcs \
+		-static -lcheck -lsubunit -lyaml -lcrypto -lm -lrt -pthread -ldl -o "$out/test_runtime_unit-arm64"
+	unit="$out/test_runtime_unit-arm64"
 	echo "built $unit"
 fi
 if command -v qemu-aarch64-static >/dev/null 2>&1; then
-	qemu-aarch64-static "$out/sconify-runtime-aarch64" --version
+	qemu-aarch64-static "$out/sconify-runtime-arm64" --version
 	if [ -n "$unit" ]; then
 		CK_FORK=yes qemu-aarch64-static "$unit"
 	fi

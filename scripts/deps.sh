@@ -3,6 +3,8 @@
 #   scripts/deps.sh build   compiler, meson and the libraries libsconify links
 #   scripts/deps.sh demo    build + what scripts/demo.sh needs to make its sample image
 #   scripts/deps.sh test    build + what the tests drive (skopeo, umoci, python3, ...)
+#   scripts/deps.sh aarch64 the cross compiler and arm64 libraries for
+#                           enclave-runtime/build-aarch64.sh, and qemu-user
 set -eu
 
 profile=${1:-test}
@@ -14,12 +16,21 @@ demo_pkgs="python3 zstd docker-registry skopeo umoci bubblewrap busybox-static"
 test_pkgs="check python3 skopeo umoci zstd gzip clang-format time docker-registry apache2-utils openssl
   bubblewrap busybox-static musl-tools python3-nacl"
 
+aarch64_pkgs="gcc-aarch64-linux-gnu libc6-dev:arm64 libyaml-dev:arm64 libssl-dev:arm64 qemu-user-static
+  check:arm64 libsubunit-dev:arm64"
+
 case "$profile" in
 build) pkgs=$build_pkgs ;;
+aarch64)
+	if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+		if [ "$(id -u)" -eq 0 ]; then dpkg --add-architecture arm64; else sudo dpkg --add-architecture arm64; fi
+	fi
+	pkgs="$build_pkgs $aarch64_pkgs"
+	;;
 demo) pkgs="$build_pkgs $demo_pkgs" ;;
 test) pkgs="$build_pkgs $test_pkgs" ;;
 *)
-	echo "usage: $0 [build|demo|test]" >&2
+	echo "usage: $0 [build|demo|test|aarch64]" >&2
 	exit 2
 	;;
 esac

@@ -532,11 +532,14 @@ static json_t *new_config(conv *v, const sc_image_config *cfg, const layer_out *
 	/* The application's environment is in the policy; the image says only
 	 * where the runtime finds its configuration. */
 	cleanup_free char *config_id = xasprintf("%s/%s", v->session, service);
-	cleanup_free char *cas = xasprintf("SCONE_CAS_ADDR=%s", v->o->cas ? v->o->cas : "");
 	cleanup_free char *id = xasprintf("SCONE_CONFIG_ID=%s", config_id);
-	json_object_set_new(c, "Env",
-	                    json_pack("[s,s,s]", cas, id,
-	                              v->o->mode == SCONIFY_MODE_SIM ? "SCONE_MODE=sim" : "SCONE_MODE=hw"));
+	json_t *env =
+	        json_pack("[s,s]", id, v->o->mode == SCONIFY_MODE_SIM ? "SCONE_MODE=sim" : "SCONE_MODE=hw");
+	if (v->o->cas) {
+		cleanup_free char *cas = xasprintf("SCONE_CAS_ADDR=%s", v->o->cas);
+		json_array_insert_new(env, 0, json_string(cas));
+	}
+	json_object_set_new(c, "Env", env);
 	json_object_set_new(c, "WorkingDir", json_string("/"));
 	json_t *labels = json_object_get(c, "Labels");
 	if (!json_is_object(labels)) {

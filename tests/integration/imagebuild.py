@@ -114,3 +114,61 @@ def write_multi(path, images, *, tag="latest", **kw):
     lay.add(i_data)
     lay.write_index(fl.index_of([fl.tagged(fl.descriptor(fl.MT_OCI_INDEX, i_data), tag)]))
     return "oci:%s:%s" % (path, tag)
+
+
+# Parts of the standard library that no test or benchmark program imports:
+# tests, bundled wheels, GUIs, the build configuration.
+PYTHON_STDLIB_SKIP = ("test", "site-packages", "dist-packages", "idlelib", "tkinter", "turtledemo", "ensurepip",
+                      "lib2to3", "pydoc_data", "unittest/test", "config-3")
+
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def python_stdlib(python=SYSTEM_PYTHON):
+    """The standard library directory of python (e.g. /usr/lib/python3.11)."""
+    out = subprocess.run([python, "-c", "import os; print(os.path.dirname(os.__file__))"], capture_output=True,
+                         text=True, check=True).stdout
+    return os.path.realpath(out.strip())
+
+
+def python_entries(python=SYSTEM_PYTHON, pycache_dir=None):
+    """Entries for this machine's own python3: its binary at /usr/bin/python3
+    (and the versioned name it links to), the libraries ldd names with the
+    loader, and its standard library directory without PYTHON_STDLIB_SKIP and
+    without the distribution's .pyc files (they pin the host's mtimes, ours
+    are 0). With pycache_dir (an empty scratch directory), hash-based .pyc
+    files (PEP 552, unchecked, as distributions can ship them) are compiled
+    there by that python and added. Returns (entries, stdlib directory)."""
+    exe = os.path.realpath(python)
+    name = os.path.basename(exe)
+    entries = [host_file(exe, "usr/bin/" + name, mode=0o755)]
+    if name != "python3":
+        entries.append(Entry("usr/bin/python3", "symlink", target=name))
+    entries += [host_file(lib, lib.lstrip("/")) for lib in ldd_libs(exe)]
+    stdlib = python_stdlib(python)
+    files = []
+    for dirpath, dirnames, filenames in os.walk(stdlib):
+        rel = os.path.relpath(dirpath, stdlib)
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__" and not any(
+            (rel + "/" + d if rel != "." else d).startswith(s) for s in PYTHON_STDLIB_SKIP))
+        for fn in sorted(filenames):
+            src = os.path.join(dirpath, fn)
+            if not os.path.islink(src) and os.path.isfile(src):
+                files.append(src)
+    entries += [host_file(src) for src in files]
+    if pycache_dir is not None:
+        import shutil
+        copy = os.path.join(pycache_dir, "lib")
+        for src in files:
+            if src.endswith(".py"):
+                dst = copy + src
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                shutil.copyfile(src, dst)
+        subprocess.run([python, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash",
+                        "-s", copy, copy + stdlib], capture_output=True, check=False)
+        for dirpath, _, filenames in os.walk(copy):
+            if os.path.basename(dirpath) == "__pycache__":
+                entries += [host_file(os.path.join(dirpath, fn), os.path.join(dirpath[len(copy):], fn))
+                            for fn in sorted(filenames)]
+    return with_dirs(entries), stdlib
