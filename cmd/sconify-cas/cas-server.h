@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * sconify-cas: the configuration and attestation service (docs/cas.md,
+ * docs/attestation.md). main.c parses options and sets up the identity and
+ * the keys, http.c serves HTTPS with libevent and routes the REST calls,
+ * store.c keeps sessions and the audit log in SQLite, provider.c verifies
+ * evidence. Linux/POSIX, single-threaded event loop: a request is handled
+ * start to end (including the store's COMMIT) before the next one starts, so
+ * a reply always follows the durable write it acknowledges.
+ */
+#ifndef SC_CAS_SERVER_H
+#define SC_CAS_SERVER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cas/cas.h"
+#include "core/error.h"
+#include "policy/policy.h"
+
+typedef struct {
+	const char *listen; /* ADDR:PORT */
+	const char *data_dir;
+	const char *db_key_file;     /* NULL: DIR/db.key */
+	size_t max_body;             /* bytes of one request body */
+	size_t max_header_bytes;     /* bytes of all request headers */
+	size_t max_headers;          /* number of request headers */
+	size_t max_connections;      /* open connections, all clients */
+	unsigned request_timeout_ms; /* handshake + one whole request; also the keep-alive idle time */
+	unsigned challenge_ttl_ms;
+	size_t max_challenges;
+} cas_options;
+
+/* ---- store.c ---- */
+
+typedef struct cas_store cas_store;
+
+/* Opens (creating) DIR/cas.db with WAL and synchronous=FULL; checks that key
+ * is the key the store was created with. */
+int cas_store_open(const char *path, const uint8_t key[SC_CAS_DB_KEY_BYTES], cas_store **ret,
+                   sconify_error_t *err);
+void cas_store_free(cas_store *s);
+
+/* A session as stored: the canonical policy (secret) and the values of the
+ * secrets the CAS generated (secret). */
+typedef struct {
+	char *name;
+	char hash[SC_POLICY_HASH_HEX + 1];
+	char creator[SC_CAS_ID_HEX + 1];
+	sc_policy *policy; /* with generated secrets' values set */
+} cas_session;
+
+void cas_session_free(cas_session *s);
+SC_DEFINE_CLEANUP(cas_session *, cas_session_free)
+#define cleanup_cas_session _cleanup_(cas_session_freep)
+
+/* NOT_FOUND when there is no such session; INTEGRITY when its row does not
+ * verify under the database key. */
+int cas_store_get(cas_store *s, const char *name, cas_session **ret, sconify_error_t *err);
+/* Whether sessions exist below namespace ns ("ns/..."). */
+int cas_store_has_children(cas_store *s, const char *ns, bool *ret, sconify_error_t *err);
+
+typedef struct {
+	const char *client; /* identity hash or "-" */
+	const char *action; /* "session.create", "attest", ... */
+	const char *target; /* session name or config id */
+	const char *outcome;
+	const char *detail; /* never a secret */
+} cas_audit;
+
+/* Writes (or, with sess NULL, deletes name) and appends the audit entry in
+ * one transaction; returns after COMMIT. */
+int cas_store_put(cas_store *s, const char *name, const cas_session *sess, const cas_audit *audit,
+                  sconify_error_t *err);
+int cas_store_audit(cas_store *s, const cas_audit *audit, sconify_error_t *err);
+
+/* ---- provider.c ---- */
+
+typedef struct {
+	const char *name;
+	/* The TEE mode the evidence stands for: a policy accepts sim evidence
+	 * only with `security.attestation.mode: sim'. */
+	sc_policy_mode mode;
+	/* Checks evidence and that it binds report_data; gives the measurement
+	 * (lowercase hex) the policy's service must list. */
+	int (*verify)(json_t *evidence, const uint8_t report_data[SC_CAS_REPORT_DATA_BYTES],
+	              char ret_measurement[SC_POLICY_HASH_HEX + 1], sconify_error_t *err);
+} cas_provider;
+
+const cas_provider *cas_provider_find(const char *name);
+
+/* ---- http.c ---- */
+
+typedef struct cas_server cas_server;
+
+int cas_server_run(const cas_options *o, cas_store *store, const char *cert_path, const char *key_path,
+                   const char *key_hash, sconify_error_t *err);
+
+#endif

@@ -1,0 +1,691 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * HTTPS with libevent's evhttp over OpenSSL bufferevents, and the REST API
+ * (docs/cas.md). Limits against hostile and slow clients:
+ *   - request bodies and header bytes capped by evhttp (413), the number of
+ *     headers here (413);
+ *   - every connection has a deadline: the TLS handshake plus one whole
+ *     request must arrive within request_timeout, and after each reply the
+ *     next request (or the client reading the reply) gets the same time.
+ *     evhttp's own timeouts restart with every byte, so a client trickling
+ *     one byte at a time (slowloris) would outlive them; the deadline does
+ *     not. It ends a connection by shutdown(2) of its socket, which evhttp
+ *     sees as the client leaving and cleans up after;
+ *   - at most max_connections open connections: a connection past the cap
+ *     is shut down as soon as it is accepted.
+ * Per-connection state hangs off the SSL object (ex_data) and is freed with
+ * it, whichever way the connection ends.
+ */
+#include <sys/queue.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "cas-server.h"
+#include "core/base64.h"
+#include "core/json-util.h"
+#include "core/openssl-util.h"
+#include "core/strutil.h"
+#include "core/xalloc.h"
+#include "policy/policy-internal.h"
+
+struct cas_server {
+	const cas_options *o;
+	cas_store *store;
+	struct event_base *base;
+	struct evhttp *http;
+	SSL_CTX *ctx;
+	sc_cas_challenges *challenges;
+	size_t active;
+	char key_hash[SC_CAS_ID_HEX + 1];
+};
+
+typedef struct {
+	cas_server *s;
+	struct bufferevent *bev;
+	struct event *deadline;
+	bool id_known;
+	bool has_id;
+	char id[SC_CAS_ID_HEX + 1];
+} conn;
+
+static int conn_index = -1;
+
+static void conn_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	(void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+	conn *c = ptr;
+	if (c == NULL)
+		return;
+	if (c->deadline)
+		event_free(c->deadline);
+	c->s->active--;
+	free(c);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	conn *c = arg;
+	evutil_socket_t sfd = bufferevent_getfd(c->bev);
+	if (sfd >= 0)
+		shutdown(sfd, SHUT_RDWR);
+}
+
+static void arm(conn *c, unsigned ms)
+{
+	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+	evtimer_add(c->deadline, &tv);
+}
+
+static struct bufferevent *bev_cb(struct event_base *base, void *arg)
+{
+	cas_server *s = arg;
+	SSL *ssl = SSL_new(s->ctx);
+	if (ssl == NULL)
+		abort();
+	conn *c = xzalloc(sizeof(*c));
+	c->s = s;
+	s->active++;
+	SSL_set_ex_data(ssl, conn_index, c);
+	c->bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+	                                        BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL)
+		abort();
+	c->deadline = evtimer_new(base, deadline_cb, c);
+	arm(c, s->active > s->o->max_connections ? 0 : s->o->request_timeout_ms);
+	return c->bev;
+}
+
+static conn *conn_of(struct evhttp_request *req)
+{
+	struct evhttp_connection *evc = evhttp_request_get_connection(req);
+	struct bufferevent *bev = evc ? evhttp_connection_get_bufferevent(evc) : NULL;
+	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+	return ssl ? SSL_get_ex_data(ssl, conn_index) : NULL;
+}
+
+/* The client's identity: SHA-256 of its certificate's SubjectPublicKeyInfo.
+ * The certificate is not checked against any CA (any client may have one);
+ * the TLS handshake proved the client holds its private key. */
+static const char *client_id(conn *c)
+{
+	if (c->id_known)
+		return c->has_id ? c->id : NULL;
+	c->id_known = true;
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+	X509 *cert = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
+	EVP_PKEY *pk = cert ? X509_get0_pubkey(cert) : NULL;
+	if (pk == NULL)
+		return NULL;
+	unsigned char *der = NULL;
+	int n = i2d_PUBKEY(pk, &der);
+	if (n <= 0)
+		return NULL;
+	uint8_t md[32];
+	unsigned int mdlen = 0;
+	EVP_Digest(der, (size_t)n, md, &mdlen, EVP_sha256(), NULL);
+	OPENSSL_free(der);
+	sc_policy_hex_encode(md, sizeof(md), c->id);
+	c->has_id = true;
+	return c->id;
+}
+
+/* ---- replies ---- */
+
+static void reply_json(struct evhttp_request *req, int code, json_t *body)
+{
+	size_t len = 0;
+	cleanup_free char *text = sc_json_dump(body, &len);
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	evhttp_add_header(h, "Content-Type", "application/json");
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	struct evbuffer *out = evbuffer_new();
+	evbuffer_add(out, text, len);
+	evbuffer_add(out, "\n", 1);
+	const char *reason = code == 200   ? "OK"
+	                     : code == 201 ? "Created"
+	                     : code == 400 ? "Bad Request"
+	                     : code == 401 ? "Unauthorized"
+	                     : code == 403 ? "Forbidden"
+	                     : code == 404 ? "Not Found"
+	                     : code == 405 ? "Method Not Allowed"
+	                     : code == 409 ? "Conflict"
+	                     : code == 413 ? "Payload Too Large"
+	                     : code == 429 ? "Too Many Requests"
+	                                   : "Internal Server Error";
+	evhttp_send_reply(req, code, reason, out);
+	evbuffer_free(out);
+}
+
+__attribute__((format(printf, 3, 4))) static void reply_error(struct evhttp_request *req, int code,
+                                                              const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	cleanup_free char *msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	cleanup_json json_t *j = json_pack("{s:s}", "error", msg);
+	if (j == NULL) /* not UTF-8: our messages quote outside strings, so only a bug gets here */
+		j = json_pack("{s:s}", "error", "internal error");
+	reply_json(req, code, j);
+}
+
+static int status_of(sconify_error_t err)
+{
+	switch (sconify_error_kind(err)) {
+	case SCONIFY_ERR_INVALID:
+	case SCONIFY_ERR_UNSUPPORTED:
+	case SCONIFY_ERR_USAGE:
+		return 400;
+	case SCONIFY_ERR_NOT_FOUND:
+		return 404;
+	case SCONIFY_ERR_LIMIT:
+		return 413;
+	case SCONIFY_ERR_AUTH:
+		return 401;
+	default:
+		return 500;
+	}
+}
+
+static void reply_failure(struct evhttp_request *req, sconify_error_t err)
+{
+	int code = status_of(err);
+	if (code == 500)
+		fprintf(stderr, "sconify-cas: error: %s\n", sconify_error_message(err));
+	reply_error(req, code, "%s", sconify_error_message(err));
+}
+
+/* ---- sessions ---- */
+
+static void audit(cas_server *s, const char *client, const char *action, const char *target,
+                  const char *outcome, const char *detail)
+{
+	cleanup_error sconify_error_t err = NULL;
+	cas_audit a = {client, action, target, outcome, detail};
+	if (cas_store_audit(s->store, &a, &err) < 0)
+		fprintf(stderr, "sconify-cas: error: %s\n", sconify_error_message(err));
+}
+
+/* Values for the secrets the CAS generates: kept from the version an update
+ * replaces when name, kind and size stay, fresh otherwise. */
+static int generate_secrets(sc_policy *p, const sc_policy *old, sconify_error_t *err)
+{
+	static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	for (size_t i = 0; i < p->n_secrets; i++) {
+		sc_policy_secret *sec = &p->secrets[i];
+		if (!sec->generated || sec->value)
+			continue;
+		const sc_policy_secret *prev = old ? sc_policy_find_secret(old, sec->name) : NULL;
+		if (prev && prev->generated && prev->value && prev->kind == sec->kind &&
+		    prev->size == sec->size) {
+			sc_policy_secret_set_value(sec, prev->value, prev->len);
+			continue;
+		}
+		uint8_t *v = xmalloc(sec->size ? sec->size : 1);
+		if (RAND_bytes(v, (int)sec->size) != 1) {
+			free(v);
+			return sc_error(err, SCONIFY_ERR_GENERIC, 0, "no random bytes for secret `%s'",
+			                sec->name);
+		}
+		if (sec->kind == SC_POLICY_SECRET_ASCII)
+			for (size_t k = 0; k < sec->size;
+			     k++) /* 256 % 62 bias: 4 of 256; fine for this use */
+				v[k] = (uint8_t)alnum[v[k] % (sizeof(alnum) - 1)];
+		sc_policy_secret_set_value(sec, v, sec->size);
+		sc_policy_wipe(v, sec->size);
+		free(v);
+	}
+	return 0;
+}
+
+static void post_session(cas_server *s, struct evhttp_request *req, const char *id, const char *body,
+                         size_t len)
+{
+	cleanup_error sconify_error_t err = NULL;
+	cleanup_policy sc_policy *p = NULL;
+	if (sc_policy_parse(body, len, "session", &p, &err) < 0)
+		return reply_failure(req, err);
+	const char *name = p->name;
+	_cleanup_(cas_session_freep) cas_session *old = NULL;
+	if (cas_store_get(s->store, name, &old, &err) < 0) {
+		if (sconify_error_kind(err) != SCONIFY_ERR_NOT_FOUND)
+			return reply_failure(req, err);
+		sconify_error_free(&err);
+	}
+	_cleanup_(cas_session_freep) cas_session *n = xzalloc(sizeof(*n));
+	const char *action = old ? "session.update" : "session.create";
+	if (old) {
+		if (!sc_cas_access_allowed(old->policy->update, old->policy->n_update, old->creator, id)) {
+			audit(s, id, action, name, "refused", "not allowed to update");
+			return reply_error(req, 403, "session `%s': this client may not update it", name);
+		}
+		if (p->predecessor == NULL) {
+			audit(s, id, action, name, "refused", "no predecessor");
+			return reply_error(req, 409,
+			                   "session `%s' exists: an update names its hash as `predecessor'",
+			                   name);
+		}
+		if (strcmp(p->predecessor, old->hash) != 0) {
+			audit(s, id, action, name, "refused", "predecessor is not the current hash");
+			return reply_error(req, 409, "session `%s': predecessor is not the current hash (%s)",
+			                   name, old->hash);
+		}
+		strcpy(n->creator, old->creator);
+	} else {
+		if (p->predecessor != NULL)
+			return reply_error(req, 409,
+			                   "session `%s' not found, but the document names a predecessor",
+			                   name);
+		cleanup_free char *ns = sc_cas_session_namespace(name);
+		if (ns) {
+			_cleanup_(cas_session_freep) cas_session *nss = NULL;
+			if (cas_store_get(s->store, ns, &nss, &err) < 0) {
+				if (sconify_error_kind(err) == SCONIFY_ERR_NOT_FOUND)
+					return reply_error(req, 404, "namespace `%s' not found", ns);
+				return reply_failure(req, err);
+			}
+			if (!sc_cas_access_allowed(nss->policy->create_sessions,
+			                           nss->policy->n_create_sessions, nss->creator, id)) {
+				audit(s, id, action, name, "refused",
+				      "no create_sessions right in the namespace");
+				return reply_error(
+				        req, 403, "namespace `%s': this client may not create sessions in it",
+				        ns);
+			}
+		}
+		strcpy(n->creator, id);
+	}
+	if (generate_secrets(p, old ? old->policy : NULL, &err) < 0 || sc_policy_hash(p, n->hash, &err) < 0)
+		return reply_failure(req, err);
+	n->name = xstrdup(name);
+	n->policy = steal_pointer(&p);
+	cleanup_free char *detail = xasprintf("hash %s", n->hash);
+	cas_audit a = {id, action, n->name, "ok", detail};
+	if (cas_store_put(s->store, n->name, n, &a, &err) < 0)
+		return reply_failure(req, err);
+	cleanup_json json_t *j = json_pack("{s:s,s:s}", "name", n->name, "hash", n->hash);
+	reply_json(req, old ? 200 : 201, j);
+}
+
+static void get_session(cas_server *s, struct evhttp_request *req, const char *id, const char *name)
+{
+	cleanup_error sconify_error_t err = NULL;
+	_cleanup_(cas_session_freep) cas_session *sess = NULL;
+	if (cas_store_get(s->store, name, &sess, &err) < 0)
+		return reply_failure(req, err);
+	if (!sc_cas_access_allowed(sess->policy->read, sess->policy->n_read, sess->creator, id))
+		return reply_error(req, 403, "session `%s': this client may not read it", name);
+	char *yaml = NULL;
+	size_t len = 0;
+	if (sc_policy_emit(sess->policy, &yaml, &len, &err) < 0)
+		return reply_failure(req, err);
+	json_t *j = json_pack("{s:s,s:s,s:s%}", "name", name, "hash", sess->hash, "session", yaml, len);
+	sc_policy_wipe_free(yaml);
+	if (j == NULL)
+		return reply_error(req, 500, "session `%s': not representable as JSON", name);
+	reply_json(req, 200, j);
+	json_decref(j);
+}
+
+static void delete_session(cas_server *s, struct evhttp_request *req, const char *id, const char *name)
+{
+	cleanup_error sconify_error_t err = NULL;
+	_cleanup_(cas_session_freep) cas_session *sess = NULL;
+	if (cas_store_get(s->store, name, &sess, &err) < 0)
+		return reply_failure(req, err);
+	if (!sc_cas_access_allowed(sess->policy->update, sess->policy->n_update, sess->creator, id)) {
+		audit(s, id, "session.delete", name, "refused", "not allowed to update");
+		return reply_error(req, 403, "session `%s': this client may not delete it", name);
+	}
+	bool children = false;
+	if (cas_store_has_children(s->store, name, &children, &err) < 0)
+		return reply_failure(req, err);
+	if (children)
+		return reply_error(req, 409, "session `%s' has sessions in its namespace: delete them first",
+		                   name);
+	cas_audit a = {id, "session.delete", name, "ok", sess->hash};
+	if (cas_store_put(s->store, name, NULL, &a, &err) < 0)
+		return reply_failure(req, err);
+	cleanup_json json_t *j = json_pack("{s:s,s:b}", "name", name, "deleted", 1);
+	reply_json(req, 200, j);
+}
+
+/* ---- attestation ---- */
+
+static void post_challenge(cas_server *s, struct evhttp_request *req)
+{
+	cleanup_error sconify_error_t err = NULL;
+	uint8_t ch[SC_CAS_CHALLENGE_BYTES];
+	if (sc_cas_challenge_issue(s->challenges, now_ms(), ch, &err) < 0) {
+		if (sconify_error_kind(err) == SCONIFY_ERR_LIMIT)
+			return reply_error(req, 429, "%s: try again shortly", sconify_error_message(err));
+		return reply_failure(req, err);
+	}
+	cleanup_free char *b64 = sc_base64_encode(ch, sizeof(ch));
+	cleanup_json json_t *j =
+	        json_pack("{s:s,s:f}", "challenge", b64, "expires_in", s->o->challenge_ttl_ms / 1000.0);
+	reply_json(req, 200, j);
+}
+
+static int b64_field(json_t *body, const char *key, uint8_t **ret, size_t *ret_len, sconify_error_t *err)
+{
+	const char *v = NULL;
+	if (sc_json_get_string(body, key, false, "request", &v, err) < 0)
+		return -1;
+	if (!sc_base64_decode(v, strlen(v), ret, ret_len))
+		return sc_error(err, SCONIFY_ERR_INVALID, 0, "request: `%s' is not base64", key);
+	return 0;
+}
+
+static void post_attest(cas_server *s, struct evhttp_request *req, const char *id, const char *body,
+                        size_t len)
+{
+	cleanup_error sconify_error_t err = NULL;
+	cleanup_json json_t *j = NULL;
+	if (sc_json_parse(body, len, "request", &j, &err) < 0)
+		return reply_failure(req, err);
+	if (!json_is_object(j))
+		return reply_error(req, 400, "request: not a JSON object");
+	cleanup_free uint8_t *challenge = NULL, *pub = NULL;
+	size_t challenge_len = 0, pub_len = 0;
+	const char *config_id = NULL, *provider_name = NULL;
+	json_t *evidence = NULL;
+	if (b64_field(j, "challenge", &challenge, &challenge_len, &err) < 0 ||
+	    sc_json_get_string(j, "config_id", false, "request", &config_id, &err) < 0 ||
+	    sc_json_get_string(j, "provider", false, "request", &provider_name, &err) < 0 ||
+	    sc_json_get_object(j, "evidence", false, "request", &evidence, &err) < 0 ||
+	    b64_field(j, "public_key", &pub, &pub_len, &err) < 0)
+		return reply_failure(req, err);
+	/* Single use: the challenge is gone from here on, whatever the outcome. */
+	if (sc_cas_challenge_consume(s->challenges, now_ms(), challenge, challenge_len, &err) < 0)
+		return reply_failure(req, err);
+	cleanup_free char *qid = sc_quote(config_id, SC_QUOTE_MAX);
+	const cas_provider *prov = cas_provider_find(provider_name);
+	if (prov == NULL) {
+		cleanup_free char *q = sc_quote(provider_name, 40);
+		return reply_error(req, 400, "unknown evidence provider `%s'", q);
+	}
+	cleanup_pkey EVP_PKEY *pk = NULL;
+	if (sc_cas_public_key_parse(pub, pub_len, &pk, &err) < 0)
+		return reply_failure(req, err);
+	cleanup_free char *session = NULL, *service = NULL;
+	if (sc_cas_parse_config_id(config_id, &session, &service, &err) < 0)
+		return reply_failure(req, err);
+	uint8_t rd[SC_CAS_REPORT_DATA_BYTES];
+	sc_cas_report_data(challenge, challenge_len, pub, pub_len, rd);
+	char measurement[SC_POLICY_HASH_HEX + 1];
+	if (prov->verify(evidence, rd, measurement, &err) < 0) {
+		audit(s, id, "attest", qid, "refused", sconify_error_message(err));
+		if (sconify_error_kind(err) == SCONIFY_ERR_AUTH)
+			return reply_error(req, 403, "%s", sconify_error_message(err));
+		return reply_failure(req, err);
+	}
+	_cleanup_(cas_session_freep) cas_session *sess = NULL;
+	if (cas_store_get(s->store, session, &sess, &err) < 0) {
+		audit(s, id, "attest", qid, "refused", sconify_error_message(err));
+		return reply_failure(req, err);
+	}
+	if (prov->mode == SC_POLICY_MODE_SIM && sess->policy->mode != SC_POLICY_MODE_SIM) {
+		audit(s, id, "attest", qid, "refused", "sim evidence for a hardware policy");
+		return reply_error(req, 403,
+		                   "session `%s' requires hardware attestation: `%s' evidence is refused",
+		                   session, prov->name);
+	}
+	const sc_policy_service *svc = sc_policy_find_service(sess->policy, service);
+	if (svc == NULL) {
+		audit(s, id, "attest", qid, "refused", "no such service");
+		return reply_error(req, 404, "session `%s': service `%s' not found", session, service);
+	}
+	bool accepted = false;
+	for (size_t i = 0; i < svc->n_measurements && !accepted; i++)
+		accepted = strcmp(svc->measurements[i], measurement) == 0;
+	if (!accepted) {
+		cleanup_free char *detail = xasprintf("measurement %s not accepted", measurement);
+		audit(s, id, "attest", qid, "refused", detail);
+		return reply_error(req, 403, "%s/%s: measurement %s is not accepted by the policy", session,
+		                   service, measurement);
+	}
+	_cleanup_(sc_policy_config_freep) sc_policy_config *cfg = NULL;
+	if (sc_policy_resolve(sess->policy, service, &cfg, &err) < 0)
+		return reply_failure(req, err);
+	uint8_t *plain = NULL;
+	size_t plain_len = 0;
+	sc_cas_config_encode(config_id, sess->hash, cfg, &plain, &plain_len);
+	_cleanup_(sc_cas_envelope_clear) sc_cas_envelope env = {0};
+	int r = sc_cas_envelope_seal(pub, pub_len, challenge, challenge_len, config_id, plain, plain_len,
+	                             &env, &err);
+	sc_policy_wipe(plain, plain_len);
+	free(plain);
+	if (r < 0)
+		return reply_failure(req, err);
+	/* The release is on record before the configuration leaves. */
+	cleanup_free char *detail = xasprintf("provider %s, measurement %s, session hash %s", prov->name,
+	                                      measurement, sess->hash);
+	cleanup_error sconify_error_t aerr = NULL;
+	cas_audit a = {id, "attest", config_id, "released", detail};
+	if (cas_store_audit(s->store, &a, &aerr) < 0)
+		return reply_failure(req, aerr);
+	cleanup_free char *spub = sc_base64_encode(env.server_pub, env.server_pub_len);
+	cleanup_free char *nonce = sc_base64_encode(env.nonce, sizeof(env.nonce));
+	cleanup_free char *ct = sc_base64_encode(env.ciphertext, env.ciphertext_len);
+	cleanup_json json_t *out =
+	        json_pack("{s:s,s:s,s:s,s:s,s:s}", "config_id", config_id, "session_hash", sess->hash,
+	                  "ephemeral_public_key", spub, "nonce", nonce, "ciphertext", ct);
+	reply_json(req, 200, out);
+}
+
+/* ---- routing ---- */
+
+static void handle(struct evhttp_request *req, void *arg)
+{
+	cas_server *s = arg;
+	conn *c = conn_of(req);
+	if (c)
+		evtimer_del(c->deadline);
+	size_t n_headers = 0, header_bytes = 0;
+	struct evkeyval *kv;
+	TAILQ_FOREACH(kv, evhttp_request_get_input_headers(req), next)
+	{
+		n_headers++;
+		header_bytes += strlen(kv->key) + strlen(kv->value) + 4;
+	}
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in);
+	const char *body = len ? (const char *)evbuffer_pullup(in, -1) : "";
+	const char *id = c ? client_id(c) : NULL;
+
+	if (n_headers > s->o->max_headers) {
+		reply_error(req, 413, "more than %zu request headers", s->o->max_headers);
+	} else if (header_bytes > s->o->max_header_bytes) {
+		reply_error(req, 413, "request headers larger than %zu bytes", s->o->max_header_bytes);
+	} else if (path == NULL) {
+		reply_error(req, 400, "no path");
+	} else if (strcmp(path, "/v1/health") == 0) {
+		cleanup_json json_t *j = json_pack("{s:s}", "status", "ok");
+		cmd == EVHTTP_REQ_GET ? reply_json(req, 200, j) : reply_error(req, 405, "use GET");
+	} else if (strcmp(path, "/v1/version") == 0) {
+		cleanup_json json_t *j = json_pack("{s:s,s:s,s:s}", "name", "sconify-cas", "version",
+		                                   sconify_version(), "api", "v1");
+		cmd == EVHTTP_REQ_GET ? reply_json(req, 200, j) : reply_error(req, 405, "use GET");
+	} else if (strcmp(path, "/v1/attest/challenge") == 0) {
+		cmd == EVHTTP_REQ_POST ? post_challenge(s, req) : reply_error(req, 405, "use POST");
+	} else if (strcmp(path, "/v1/attest") == 0) {
+		cmd == EVHTTP_REQ_POST ? post_attest(s, req, id, body, len)
+		                       : reply_error(req, 405, "use POST");
+	} else if (strcmp(path, "/v1/sessions") == 0 || sc_startswith(path, "/v1/sessions/")) {
+		const char *name = path[strlen("/v1/sessions")] ? path + strlen("/v1/sessions/") : NULL;
+		if (id == NULL) {
+			reply_error(req, 401, "sessions need a client certificate (mutual TLS)");
+		} else if (name == NULL) {
+			cmd == EVHTTP_REQ_POST ? post_session(s, req, id, body, len)
+			                       : reply_error(req, 405, "use POST");
+		} else if (!sc_policy_valid_session_name(name)) {
+			cleanup_free char *q = sc_quote(name, 80);
+			reply_error(req, 400, "`%s' is not a session name", q);
+		} else if (cmd == EVHTTP_REQ_GET) {
+			get_session(s, req, id, name);
+		} else if (cmd == EVHTTP_REQ_DELETE) {
+			delete_session(s, req, id, name);
+		} else {
+			reply_error(req, 405, "use GET or DELETE");
+		}
+	} else {
+		cleanup_free char *q = sc_quote(path, 80);
+		reply_error(req, 404, "no such endpoint `%s'", q);
+	}
+	if (c)
+		arm(c, s->o->request_timeout_ms);
+}
+
+/* ---- setup ---- */
+
+static int accept_any_cert(int ok, X509_STORE_CTX *ctx)
+{
+	(void)ok, (void)ctx;
+	return 1;
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig, (void)what;
+	event_base_loopbreak(arg);
+}
+
+static int split_listen(const char *listen, char **ret_host, uint16_t *ret_port, sconify_error_t *err)
+{
+	const char *colon = strrchr(listen, ':');
+	unsigned long long port = 0;
+	if (colon == NULL || colon == listen || !sc_parse_u64(colon + 1, &port) || port > 65535) {
+		cleanup_free char *q = sc_quote(listen, 80);
+		return sc_error(err, SCONIFY_ERR_USAGE, 0, "--listen `%s': not ADDR:PORT", q);
+	}
+	const char *h = listen;
+	size_t hl = (size_t)(colon - listen);
+	if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') /* [::1]:443 */
+		h++, hl -= 2;
+	*ret_host = xstrndup(h, hl);
+	*ret_port = (uint16_t)port;
+	return 0;
+}
+
+int cas_server_run(const cas_options *o, cas_store *store, const char *cert_path, const char *key_path,
+                   const char *key_hash, sconify_error_t *err)
+{
+	cas_server s = {.o = o, .store = store};
+	snprintf(s.key_hash, sizeof(s.key_hash), "%s", key_hash);
+	if (conn_index < 0)
+		conn_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_free_cb);
+	s.ctx = SSL_CTX_new(TLS_server_method());
+	if (s.ctx == NULL || SSL_CTX_set_min_proto_version(s.ctx, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_use_certificate_chain_file(s.ctx, cert_path) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(s.ctx, key_path, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(s.ctx) != 1) {
+		char buf[256];
+		ERR_error_string_n(ERR_get_error(), buf, sizeof(buf));
+		SSL_CTX_free(s.ctx);
+		return sc_error(err, SCONIFY_ERR_GENERIC, 0, "TLS setup: %s", buf);
+	}
+	/* Ask every client for a certificate, accept any: the identity is its key. */
+	SSL_CTX_set_verify(s.ctx, SSL_VERIFY_PEER, accept_any_cert);
+	SSL_CTX_set_session_cache_mode(s.ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_num_tickets(s.ctx, 0);
+
+	cleanup_free char *host = NULL;
+	uint16_t port = 0;
+	int rc = -1;
+	if (split_listen(o->listen, &host, &port, err) < 0) {
+		SSL_CTX_free(s.ctx);
+		return -1;
+	}
+	s.challenges = sc_cas_challenges_new(o->max_challenges, o->challenge_ttl_ms);
+	s.base = event_base_new();
+	s.http = evhttp_new(s.base);
+	struct event *sigint = evsignal_new(s.base, SIGINT, on_signal, s.base);
+	struct event *sigterm = evsignal_new(s.base, SIGTERM, on_signal, s.base);
+	evsignal_add(sigint, NULL);
+	evsignal_add(sigterm, NULL);
+	evhttp_set_bevcb(s.http, bev_cb, &s);
+	evhttp_set_gencb(s.http, handle, &s);
+	evhttp_set_max_body_size(s.http, (ev_ssize_t)o->max_body);
+	/* evhttp's own cap answers 400 and stops reading; ours (in handle())
+	 * answers 413 for anything between. */
+	evhttp_set_max_headers_size(s.http, (ev_ssize_t)(4 * o->max_header_bytes));
+	evhttp_set_allowed_methods(s.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE);
+	struct timeval tv = {.tv_sec = o->request_timeout_ms / 1000,
+	                     .tv_usec = (o->request_timeout_ms % 1000) * 1000};
+	evhttp_set_timeout_tv(s.http, &tv);
+	/* Read the rest of a refused body so that the client sees the 413. */
+	evhttp_set_flags(s.http, EVHTTP_SERVER_LINGERING_CLOSE);
+	struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(s.http, host, port);
+	if (bound == NULL) {
+		cleanup_free char *q = sc_quote(o->listen, 80);
+		sc_error(err, SCONIFY_ERR_IO, errno, "cannot listen on `%s'", q);
+	} else {
+		/* Accepted sockets inherit TCP_NODELAY on Linux: without it a
+		 * reply written in two segments waits for the client's delayed ACK
+		 * (40 ms a request). */
+		int one = 1;
+		setsockopt(evhttp_bound_socket_get_fd(bound), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		char addr[INET6_ADDRSTRLEN] = "?";
+		uint16_t bound_port = port;
+		if (getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&ss, &sl) == 0) {
+			if (ss.ss_family == AF_INET6) {
+				struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+				inet_ntop(AF_INET6, &a->sin6_addr, addr, sizeof(addr));
+				bound_port = ntohs(a->sin6_port);
+			} else {
+				struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+				inet_ntop(AF_INET, &a->sin_addr, addr, sizeof(addr));
+				bound_port = ntohs(a->sin_port);
+			}
+		}
+		printf("listening: %s%s%s:%u\n", ss.ss_family == AF_INET6 ? "[" : "", addr,
+		       ss.ss_family == AF_INET6 ? "]" : "", bound_port);
+		fflush(stdout);
+		event_base_dispatch(s.base);
+		rc = 0;
+	}
+	evhttp_free(s.http);
+	event_free(sigint);
+	event_free(sigterm);
+	event_base_free(s.base);
+	sc_cas_challenges_free(s.challenges);
+	SSL_CTX_free(s.ctx);
+	return rc;
+}

@@ -1,0 +1,370 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The store (docs/cas.md): SQLite in WAL mode with synchronous=FULL, so a
+ * COMMIT that returned survives kill -9 and power loss. Every session row is
+ * sealed under the database key with AAD = "sessions" || name || hash ||
+ * creator: a changed byte anywhere in the row, or a row moved to another name,
+ * fails to open instead of giving garbage. The audit log is plain (it never
+ * holds a secret) and written in the same transaction as the change it records.
+ */
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "cas-server.h"
+#include "core/buf.h"
+#include "core/strutil.h"
+#include "core/xalloc.h"
+#include "policy/policy-internal.h"
+
+#define KEY_CHECK "sconify-cas database key check v1"
+
+struct cas_store {
+	sqlite3 *db;
+	uint8_t key[SC_CAS_DB_KEY_BYTES];
+};
+
+SC_DEFINE_CLEANUP(sqlite3_stmt *, sqlite3_finalize)
+#define cleanup_stmt _cleanup_(sqlite3_finalizep)
+
+static int db_error(cas_store *s, const char *what, sconify_error_t *err)
+{
+	return sc_error(err, SCONIFY_ERR_IO, 0, "store: %s: %s", what, sqlite3_errmsg(s->db));
+}
+
+static int exec(cas_store *s, const char *sql, sconify_error_t *err)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		sc_error(err, SCONIFY_ERR_IO, 0, "store: %s", msg ? msg : sqlite3_errmsg(s->db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int prepare(cas_store *s, const char *sql, sqlite3_stmt **ret, sconify_error_t *err)
+{
+	if (sqlite3_prepare_v2(s->db, sql, -1, ret, NULL) != SQLITE_OK)
+		return db_error(s, "prepare", err);
+	return 0;
+}
+
+void cas_store_free(cas_store *s)
+{
+	if (s == NULL)
+		return;
+	sqlite3_close(s->db);
+	OPENSSL_cleanse(s->key, sizeof(s->key));
+	free(s);
+}
+SC_DEFINE_CLEANUP(cas_store *, cas_store_free)
+
+static int check_key(cas_store *s, sconify_error_t *err)
+{
+	static const char aad[] = "meta\0key_check";
+	cleanup_stmt sqlite3_stmt *st = NULL;
+	if (prepare(s, "SELECT value FROM meta WHERE key = 'key_check'", &st, err) < 0)
+		return -1;
+	int r = sqlite3_step(st);
+	if (r == SQLITE_ROW) {
+		cleanup_free uint8_t *plain = NULL;
+		size_t len = 0;
+		if (sc_cas_unseal(s->key, aad, sizeof(aad), sqlite3_column_blob(st, 0),
+		                  (size_t)sqlite3_column_bytes(st, 0), "meta.key_check", &plain, &len,
+		                  err) < 0)
+			return sc_error_wrap(err,
+			                     "the database key is not the one this store was created with");
+		if (len != strlen(KEY_CHECK) || memcmp(plain, KEY_CHECK, len) != 0)
+			return sc_error(err, SCONIFY_ERR_INTEGRITY, 0, "store: key check holds other bytes");
+		return 0;
+	}
+	if (r != SQLITE_DONE)
+		return db_error(s, "reading meta", err);
+	cleanup_free uint8_t *sealed = NULL;
+	size_t sealed_len = 0;
+	sc_cas_seal(s->key, aad, sizeof(aad), KEY_CHECK, strlen(KEY_CHECK), &sealed, &sealed_len);
+	cleanup_stmt sqlite3_stmt *ins = NULL;
+	if (prepare(s, "INSERT INTO meta(key, value) VALUES ('key_check', ?)", &ins, err) < 0)
+		return -1;
+	sqlite3_bind_blob(ins, 1, sealed, (int)sealed_len, SQLITE_STATIC);
+	if (sqlite3_step(ins) != SQLITE_DONE)
+		return db_error(s, "writing meta", err);
+	return 0;
+}
+
+int cas_store_open(const char *path, const uint8_t key[SC_CAS_DB_KEY_BYTES], cas_store **ret,
+                   sconify_error_t *err)
+{
+	_cleanup_(cas_store_freep) cas_store *s = xzalloc(sizeof(*s));
+	memcpy(s->key, key, SC_CAS_DB_KEY_BYTES);
+	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	                    NULL) != SQLITE_OK) {
+		cleanup_free char *q = sc_quote(path, SC_QUOTE_MAX);
+		return sc_error(err, SCONIFY_ERR_IO, 0, "store `%s': %s", q,
+		                s->db ? sqlite3_errmsg(s->db) : "cannot open");
+	}
+	sqlite3_busy_timeout(s->db, 5000);
+	/* WAL + FULL: a commit is on disk (WAL fsynced) before COMMIT returns. */
+	if (exec(s, "PRAGMA journal_mode=WAL", err) < 0 || exec(s, "PRAGMA synchronous=FULL", err) < 0 ||
+	    exec(s, "PRAGMA foreign_keys=ON", err) < 0 ||
+	    exec(s,
+	         "BEGIN IMMEDIATE;"
+	         "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB NOT NULL);"
+	         "CREATE TABLE IF NOT EXISTS sessions(name TEXT PRIMARY KEY, hash TEXT NOT NULL,"
+	         " creator TEXT NOT NULL, sealed BLOB NOT NULL, created INTEGER NOT NULL,"
+	         " updated INTEGER NOT NULL);"
+	         "CREATE TABLE IF NOT EXISTS audit(id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL,"
+	         " client TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, outcome TEXT NOT NULL,"
+	         " detail TEXT NOT NULL);",
+	         err) < 0)
+		return sc_error_wrap(err, "opening the store");
+	if (check_key(s, err) < 0) {
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	if (exec(s, "COMMIT", err) < 0)
+		return -1;
+	*ret = steal_pointer(&s);
+	return 0;
+}
+
+void cas_session_free(cas_session *s)
+{
+	if (s == NULL)
+		return;
+	free(s->name);
+	sc_policy_free(s->policy);
+	free(s);
+}
+
+static void aad_session(sc_buf *b, const char *name, const char *hash, const char *creator)
+{
+	sc_buf_puts(b, "sessions");
+	sc_buf_putc(b, 0);
+	sc_buf_puts(b, name);
+	sc_buf_putc(b, 0);
+	sc_buf_puts(b, hash);
+	sc_buf_putc(b, 0);
+	sc_buf_puts(b, creator);
+}
+
+static void put_be32(sc_wbuf *b, uint32_t v)
+{
+	uint8_t x[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+	sc_wbuf_append(b, x, 4);
+}
+
+static bool get_bytes(const uint8_t **p, size_t *left, const uint8_t **ret, size_t *ret_len)
+{
+	if (*left < 4)
+		return false;
+	size_t n = (size_t)(*p)[0] << 24 | (size_t)(*p)[1] << 16 | (size_t)(*p)[2] << 8 | (*p)[3];
+	if (n > *left - 4)
+		return false;
+	*ret = *p + 4;
+	*ret_len = n;
+	*p += 4 + n;
+	*left -= 4 + n;
+	return true;
+}
+
+/* sealed plaintext = str(canonical policy) || be32(n) || (str(name) || str(value)) * n
+ * for the n generated secrets that have a value. */
+static void encode_row(const sc_policy *p, const char *yaml, size_t yaml_len, uint8_t **ret, size_t *ret_len)
+{
+	_cleanup_(sc_wbuf_free) sc_wbuf b = {0};
+	put_be32(&b, (uint32_t)yaml_len);
+	sc_wbuf_append(&b, yaml, yaml_len);
+	uint32_t n = 0;
+	for (size_t i = 0; i < p->n_secrets; i++)
+		n += p->secrets[i].generated && p->secrets[i].value;
+	put_be32(&b, n);
+	for (size_t i = 0; i < p->n_secrets; i++) {
+		const sc_policy_secret *sec = &p->secrets[i];
+		if (!sec->generated || !sec->value)
+			continue;
+		put_be32(&b, (uint32_t)strlen(sec->name));
+		sc_wbuf_append(&b, sec->name, strlen(sec->name));
+		put_be32(&b, (uint32_t)sec->len);
+		sc_wbuf_append(&b, sec->value, sec->len);
+	}
+	size_t len = 0;
+	*ret = (uint8_t *)sc_wbuf_steal(&b, &len);
+	*ret_len = len;
+}
+
+static int decode_row(const char *name, const uint8_t *plain, size_t len, sc_policy **ret,
+                      sconify_error_t *err)
+{
+	const uint8_t *p = plain, *yaml = NULL;
+	size_t left = len, yaml_len = 0;
+	if (!get_bytes(&p, &left, &yaml, &yaml_len))
+		return sc_error(err, SCONIFY_ERR_INTEGRITY, 0, "session `%s': stored row is malformed", name);
+	cleanup_policy sc_policy *pol = NULL;
+	if (sc_policy_parse((const char *)yaml, yaml_len, name, &pol, err) < 0)
+		return sc_error_wrap(err, "session `%s': stored policy", name);
+	if (left < 4)
+		return sc_error(err, SCONIFY_ERR_INTEGRITY, 0, "session `%s': stored row is malformed", name);
+	uint32_t n = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+	p += 4;
+	left -= 4;
+	for (uint32_t i = 0; i < n; i++) {
+		const uint8_t *sn = NULL, *sv = NULL;
+		size_t sn_len = 0, sv_len = 0;
+		if (!get_bytes(&p, &left, &sn, &sn_len) || !get_bytes(&p, &left, &sv, &sv_len))
+			return sc_error(err, SCONIFY_ERR_INTEGRITY, 0,
+			                "session `%s': stored row is malformed", name);
+		cleanup_free char *sname = xstrndup((const char *)sn, sn_len);
+		for (size_t j = 0; j < pol->n_secrets; j++)
+			if (pol->secrets[j].generated && strcmp(pol->secrets[j].name, sname) == 0)
+				sc_policy_secret_set_value(&pol->secrets[j], sv, sv_len);
+	}
+	if (left != 0)
+		return sc_error(err, SCONIFY_ERR_INTEGRITY, 0, "session `%s': stored row is malformed", name);
+	*ret = steal_pointer(&pol);
+	return 0;
+}
+
+int cas_store_get(cas_store *s, const char *name, cas_session **ret, sconify_error_t *err)
+{
+	cleanup_stmt sqlite3_stmt *st = NULL;
+	if (prepare(s, "SELECT hash, creator, sealed FROM sessions WHERE name = ?", &st, err) < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	int r = sqlite3_step(st);
+	if (r == SQLITE_DONE)
+		return sc_error(err, SCONIFY_ERR_NOT_FOUND, 0, "session `%s' not found", name);
+	if (r != SQLITE_ROW)
+		return db_error(s, "reading a session", err);
+	const char *hash = (const char *)sqlite3_column_text(st, 0);
+	const char *creator = (const char *)sqlite3_column_text(st, 1);
+	if (hash == NULL || creator == NULL || strlen(hash) != SC_POLICY_HASH_HEX ||
+	    strlen(creator) > SC_CAS_ID_HEX)
+		return sc_error(err, SCONIFY_ERR_INTEGRITY, 0, "session `%s': stored row is malformed", name);
+	cleanup_buf sc_buf aad;
+	sc_buf_init(&aad, SIZE_MAX);
+	aad_session(&aad, name, hash, creator);
+	cleanup_free char *what = xasprintf("sessions[%s]", name);
+	uint8_t *plain = NULL;
+	size_t len = 0;
+	if (sc_cas_unseal(s->key, aad.data, aad.len, sqlite3_column_blob(st, 2),
+	                  (size_t)sqlite3_column_bytes(st, 2), what, &plain, &len, err) < 0)
+		return -1;
+	_cleanup_(cas_session_freep) cas_session *out = xzalloc(sizeof(*out));
+	int rr = decode_row(name, plain, len, &out->policy, err);
+	OPENSSL_cleanse(plain, len);
+	free(plain);
+	if (rr < 0)
+		return -1;
+	out->name = xstrdup(name);
+	memcpy(out->hash, hash, SC_POLICY_HASH_HEX + 1);
+	strcpy(out->creator, creator);
+	*ret = steal_pointer(&out);
+	return 0;
+}
+
+int cas_store_has_children(cas_store *s, const char *ns, bool *ret, sconify_error_t *err)
+{
+	cleanup_stmt sqlite3_stmt *st = NULL;
+	/* substr, not LIKE: `_' is a LIKE wildcard and a valid name character. */
+	if (prepare(s, "SELECT 1 FROM sessions WHERE substr(name, 1, ?) = ? LIMIT 1", &st, err) < 0)
+		return -1;
+	cleanup_free char *prefix = xasprintf("%s/", ns);
+	sqlite3_bind_int(st, 1, (int)strlen(prefix));
+	sqlite3_bind_text(st, 2, prefix, -1, SQLITE_STATIC);
+	int r = sqlite3_step(st);
+	if (r != SQLITE_ROW && r != SQLITE_DONE)
+		return db_error(s, "reading sessions", err);
+	*ret = r == SQLITE_ROW;
+	return 0;
+}
+
+static int insert_audit(cas_store *s, const cas_audit *a, sconify_error_t *err)
+{
+	char now[32];
+	time_t t = time(NULL);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	cleanup_stmt sqlite3_stmt *st = NULL;
+	if (prepare(s,
+	            "INSERT INTO audit(time, client, action, target, outcome, detail) VALUES (?, ?, ?, ?, ?, "
+	            "?)",
+	            &st, err) < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, now, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, a->client ? a->client : "-", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, a->action, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, a->target ? a->target : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, a->outcome, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, a->detail ? a->detail : "", -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return db_error(s, "writing the audit log", err);
+	return 0;
+}
+
+static int write_session(cas_store *s, const char *name, const cas_session *sess, sconify_error_t *err)
+{
+	if (sess == NULL) {
+		cleanup_stmt sqlite3_stmt *st = NULL;
+		if (prepare(s, "DELETE FROM sessions WHERE name = ?", &st, err) < 0)
+			return -1;
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			return db_error(s, "deleting a session", err);
+		return 0;
+	}
+	char *yaml = NULL;
+	size_t yaml_len = 0;
+	if (sc_policy_emit(sess->policy, &yaml, &yaml_len, err) < 0)
+		return -1;
+	uint8_t *plain = NULL;
+	size_t plain_len = 0;
+	encode_row(sess->policy, yaml, yaml_len, &plain, &plain_len);
+	sc_policy_wipe_free(yaml);
+	cleanup_buf sc_buf aad;
+	sc_buf_init(&aad, SIZE_MAX);
+	aad_session(&aad, name, sess->hash, sess->creator);
+	cleanup_free uint8_t *sealed = NULL;
+	size_t sealed_len = 0;
+	sc_cas_seal(s->key, aad.data, aad.len, plain, plain_len, &sealed, &sealed_len);
+	OPENSSL_cleanse(plain, plain_len);
+	free(plain);
+	cleanup_stmt sqlite3_stmt *st = NULL;
+	if (prepare(s,
+	            "INSERT INTO sessions(name, hash, creator, sealed, created, updated) VALUES (?1, ?2, ?3, "
+	            "?4, ?5, ?5)"
+	            " ON CONFLICT(name) DO UPDATE SET hash = ?2, creator = ?3, sealed = ?4, updated = ?5",
+	            &st, err) < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, sess->hash, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, sess->creator, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 4, sealed, (int)sealed_len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)time(NULL));
+	if (sqlite3_step(st) != SQLITE_DONE)
+		return db_error(s, "writing a session", err);
+	return 0;
+}
+
+int cas_store_put(cas_store *s, const char *name, const cas_session *sess, const cas_audit *audit,
+                  sconify_error_t *err)
+{
+	if (exec(s, "BEGIN IMMEDIATE", err) < 0)
+		return -1;
+	if (write_session(s, name, sess, err) < 0 || insert_audit(s, audit, err) < 0 ||
+	    exec(s, "COMMIT", err) < 0) {
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+int cas_store_audit(cas_store *s, const cas_audit *audit, sconify_error_t *err)
+{
+	return insert_audit(s, audit, err);
+}
