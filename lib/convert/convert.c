@@ -929,12 +929,14 @@ static int do_image(conv *v, sconify_image_result_t *res, sconify_error_t *err)
 	} else if (tmp) {
 		unlink(tmp);
 	}
-	if (yaml)
-		OPENSSL_cleanse(yaml, yaml_len);
 	if (r < 0) {
+		if (yaml)
+			OPENSSL_cleanse(yaml, yaml_len);
 		sc_doc_out_clear(&out);
 		return -1;
 	}
+	res->session_yaml = steal_pointer(&yaml);
+	res->session_len = yaml_len;
 
 	if (v->o->sign_key) {
 		sconify_sign_options_t so = {.registry = v->o->copy.dest_registry,
@@ -1006,5 +1008,9 @@ void sconify_image_result_free(sconify_image_result_t *result)
 	free(result->digest);
 	free(result->media_type);
 	free(result->json);
+	if (result->session_yaml) {
+		OPENSSL_cleanse(result->session_yaml, result->session_len);
+		free(result->session_yaml);
+	}
 	*result = (sconify_image_result_t){0};
 }

@@ -241,6 +241,10 @@ typedef struct {
 	char *digest; /* of what the destination names (NULL for a dry run) */
 	char *media_type;
 	char *json; /* what happened (or would), for --output json */
+	/* The session policy as written (it holds the volume key: the caller
+	 * wipes it, sconify_image_result_free() does), for an upload to a CAS. */
+	char *session_yaml;
+	size_t session_len;
 } sconify_image_result_t;
 
 /* Converts the image FROM names into a confidential one at TO (both in
