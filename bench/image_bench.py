@@ -263,6 +263,9 @@ def main():
     ap.add_argument("--layers", type=int, default=int(os.environ.get("LAYERS", "5")))
     ap.add_argument("--secret-pct", type=float, default=float(os.environ.get("SECRET_PCT", "10")))
     ap.add_argument("--no-phases", action="store_true", help="skip copy, dry-run and --debug runs")
+    ap.add_argument("--baseline", metavar="BUILD_DIR",
+                    help="also run the conversions with this build's sconify, interleaved with the "
+                         "others, as 'base a gzip' etc. (a before/after under the same load)")
     args = ap.parse_args()
     for tool in (registryenv.REGISTRY_BIN, "skopeo", "openssl"):
         if not shutil.which(tool):
@@ -306,6 +309,9 @@ def main():
 
         tls = ["--src-tls-verify=false", "--dest-tls-verify=false"]
         conv = [sconify, "image", "-q", "--mode", "sim", "--runtime", runtime, *tls]
+        base_conv = None
+        if args.baseline:
+            base_conv = [os.path.join(args.baseline, "cmd", "sconify", "sconify"), *conv[1:]]
         regions = {"a": ["--dir", SECRET_DIR], "b": ["--dir", "/"]}
         comp = {"gzip": [], "zstd": ["--dest-compress", "zstd"]}
 
@@ -316,10 +322,15 @@ def main():
                 return [sconify, "copy", "-q", *tls, src, dst]
             if case.startswith("dry"):
                 return [*conv, "--dry-run", *regions[case[-1]], "--from", src, "--to", dst]
+            if case.startswith("base "):
+                r, c = case.split()[1:]
+                return [*base_conv, *regions[r], *comp[c], "--from", src, "--to", dst]
             r, c = case.split()
             return [*conv, *regions[r], *comp[c], "--from", src, "--to", dst]
 
         cases = ["skopeo", *GOALS]
+        if base_conv:
+            cases += [f"base {c}" for c in GOALS]
         extra = [] if args.no_phases else ["copy", "dry a", "dry b"]
         results, bad = {}, []
         for rep in range(args.repeat):
@@ -329,14 +340,14 @@ def main():
                 dst = f"docker://{reg_b.host if reg_b else '127.0.0.1:1'}/bench:1"
                 secs, kib = measure(cmd(case, dst), tmp)
                 results.setdefault(case, []).append((secs, kib))
-                if case in GOALS:
-                    why = check_output(case, man_src, raw_manifest(reg_b.host, "bench", "1"), secret_layer)
+                if case in GOALS or case.startswith("base "):
+                    why = check_output(case.removeprefix("base "), man_src, raw_manifest(reg_b.host, "bench", "1"), secret_layer)
                     if why:
                         bad.append(f"{case} #{rep + 1}: {why}")
                 elif reg_b and manifest_digest(reg_b.host, "bench", "1") != manifest_digest(
                         reg_a.host, "bench", "1"):
                     bad.append(f"{case} #{rep + 1}: B does not serve the source's manifest")
-                log(f"  #{rep + 1} {case:7} {secs:7.2f} s {kib / 1024:7.1f} MiB")
+                log(f"  #{rep + 1} {case:12} {secs:7.2f} s {kib / 1024:7.1f} MiB")
                 if reg_b:
                     drop_registry(reg_b)
 
@@ -356,7 +367,7 @@ def main():
         print(f"\nimage: {args.size_mib} MiB in {args.layers} layers, {gz_mib:.0f} MiB gzip; {SECRET_DIR} "
               f"{secret_mib} MiB in layer {secret_layer}; {os.cpu_count()} cores; median of {args.repeat} "
               f"runs; peak RSS is the largest of the runs")
-        print(f"{'case':8} {'wall s':>8} {'peak RSS MiB':>13} {'x skopeo':>9} {'goal':>6}")
+        print(f"{'case':12} {'wall s':>8} {'peak RSS MiB':>13} {'x skopeo':>9} {'goal':>6}")
         med = {}
         for case in cases + extra:
             runs = results[case]
@@ -366,7 +377,7 @@ def main():
             s, m = med[case]
             goal = f"{GOALS[case]:.1f}x" if case in GOALS else ""
             ratio = s / base if base > 0 else float("inf")
-            print(f"{case:8} {s:8.2f} {m:13.1f} {ratio:8.2f}x {goal:>6}")
+            print(f"{case:12} {s:8.2f} {m:13.1f} {ratio:8.2f}x {goal:>6}")
         print()
         for case, goal in GOALS.items():
             s, m = med[case]

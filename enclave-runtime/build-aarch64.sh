@@ -20,9 +20,9 @@ cc=${CC:-aarch64-linux-gnu-gcc}
 version=$(sed -n "s/^  version: '\(.*\)',$/\1/p" "$src/meson.build")
 # The sources of enclave-runtime/meson.build's target (runtime_core_sources
 # and runtime_logic_sources), with the same warnings.
-logic="provider.c resolve.c session.c shieldfs.c supervisor.c pid1.c launch.c"
-core="core/buf.c core/error.c core/stream.c core/strutil.c core/xalloc.c measure/measure.c policy/parse.c
-policy/policy.c shield/chunk.c shield/key.c shield/metadata.c"
+logic="provider.c resolve.c session.c shieldfs.c supervisor.c pid1.c launch.c agent.c"
+core="core/buf.c core/error.c core/stream.c core/strutil.c core/xalloc.c core/base64.c measure/measure.c policy/parse.c
+policy/policy.c shield/chunk.c shield/key.c shield/metadata.c cas/access.c cas/attest.c cas/config.c"
 srcs=
 for f in $logic; do srcs="$srcs $src/enclave-runtime/$f"; done
 for f in $core; do srcs="$srcs $src/lib/$f"; done
@@ -30,7 +30,7 @@ flags="-std=gnu11 -Wall -Wextra -Werror -fno-strict-aliasing -D_FILE_OFFSET_BITS
 -DSCONIFY_RUNTIME_VERSION=\"$version\" -I$src/enclave-runtime -I$src/lib -I$src/lib/include"
 mkdir -p "$out"
 # shellcheck disable=SC2086
-$cc $flags -O2 -g "$src/enclave-runtime/main.c" $srcs -static -lyaml -lcrypto -pthread -ldl \
+$cc $flags -O2 -g "$src/enclave-runtime/main.c" $srcs -static -lyaml -lssl -lcrypto -ljansson -pthread -ldl \
 	-o "$out/sconify-runtime-arm64"
 ln -sf sconify-runtime-arm64 "$out/sconify-runtime-aarch64"
 echo "built $out/sconify-runtime-arm64"
@@ -38,7 +38,7 @@ unit=
 if [ -e /usr/lib/aarch64-linux-gnu/libcheck.a ]; then
 	# shellcheck disable=SC2086
 	$cc $flags -O1 -g -I"$src/tests/unit" "$src/enclave-runtime/tests/test_runtime_unit.c" $srcs \
-		-static -lcheck -lsubunit -lyaml -lcrypto -lm -lrt -pthread -ldl -o "$out/test_runtime_unit-arm64"
+		-static -lcheck -lsubunit -lyaml -lssl -lcrypto -ljansson -lm -lrt -pthread -ldl -o "$out/test_runtime_unit-arm64"
 	unit="$out/test_runtime_unit-arm64"
 	echo "built $unit"
 fi

@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -59,6 +61,36 @@ static int hash_exe(sc_rt_launch *l, sc_rt_shield *sh, uint8_t sha[SC_MEASURE_BY
 	return 0;
 }
 
+/* The runtime's own hash, taken on a second thread while the executable is
+ * resolved and hashed: both are megabytes of SHA-256 on the start-up path. */
+typedef struct {
+	const char *self;
+	uint8_t sha[SC_MEASURE_BYTES];
+	sconify_error_t err;
+	int r;
+} self_hash;
+
+static void *hash_self(void *arg)
+{
+	self_hash *h = arg;
+	h->r = sc_measure_hash_file(h->self, h->sha, &h->err);
+	return NULL;
+}
+
+static int resolve_and_hash_exe(const sc_rt_session *s, sc_rt_shield *sh, sc_rt_launch *l, sc_measure *m,
+                                sconify_error_t *err)
+{
+	uint8_t sha[SC_MEASURE_BYTES];
+	const char *path_env = sc_measure_env_path((const char *const *)s->env, s->n_env);
+	if (sc_measure_resolve_command(s->argv[0], path_env, s->workdir, sc_measure_fs_check, NULL,
+	                               &l->exe_path, err) < 0)
+		return -1;
+	if (sc_measure_set_exe_path(m, l->exe_path, err) < 0 || hash_exe(l, sh, sha, err) < 0)
+		return -1;
+	sc_measure_set_exe_sha256(m, sha);
+	return 0;
+}
+
 int sc_rt_launch_prepare(const sc_rt_session *s, sc_rt_shield *sh, const char *self, sc_rt_launch **ret,
                          sconify_error_t *err)
 {
@@ -67,17 +99,26 @@ int sc_rt_launch_prepare(const sc_rt_session *s, sc_rt_shield *sh, const char *s
 	cleanup_measure sc_measure *m = sc_measure_new();
 	uint8_t sha[SC_MEASURE_BYTES];
 
-	if (sc_measure_hash_file(self, sha, err) < 0)
+	self_hash h = {.self = self};
+	pthread_t tid;
+	bool threaded = pthread_create(&tid, NULL, hash_self, &h) == 0;
+	if (!threaded)
+		hash_self(&h);
+	int r = resolve_and_hash_exe(s, sh, l, m, err);
+	if (threaded)
+		pthread_join(tid, NULL);
+	/* The runtime's failure first, as when it was measured first. */
+	if (h.r < 0) {
+		if (err == NULL) {
+			sconify_error_free(&h.err);
+			return -1;
+		}
+		sc_error_move(err, &h.err);
 		return sc_error_wrap(err, "measuring the runtime");
-	sc_measure_set_runtime(m, sha);
-
-	const char *path_env = sc_measure_env_path((const char *const *)s->env, s->n_env);
-	if (sc_measure_resolve_command(s->argv[0], path_env, s->workdir, sc_measure_fs_check, NULL,
-	                               &l->exe_path, err) < 0)
+	}
+	if (r < 0)
 		return -1;
-	if (sc_measure_set_exe_path(m, l->exe_path, err) < 0 || hash_exe(l, sh, sha, err) < 0)
-		return -1;
-	sc_measure_set_exe_sha256(m, sha);
+	sc_measure_set_runtime(m, h.sha);
 
 	/* The pin is the policy's, and the metadata verified against it. */
 	if (sh) {

@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sconify-runtime: the entrypoint of a converted image. Obtains the service
- * configuration (today: the sim-only session policy), says at start which
- * mode it runs in, opens the shield metadata against the pinned tag, measures
- * what it is about to run and refuses a value the policy does not accept,
- * starts the application under the file shield and stays as its PID 1. Exit codes: the application's (128+N
- * after signal N); 125 when the runtime itself failed; 126/127 when the command cannot run or is missing.
+ * configuration (from the CAS after attestation, agent.h; or the sim-only
+ * session policy), says at start which mode it runs in, opens the shield metadata against the pinned tag,
+ * measures what it is about to run and refuses a value the policy does not accept, starts the application
+ * under the file shield and stays as its PID 1. Exit codes: the application's (128+N after signal N); 125
+ * when the runtime itself failed; 126/127 when the command cannot run or is missing.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "core/strutil.h"
 #include "core/xalloc.h"
 #include "launch.h"
@@ -131,7 +133,8 @@ static int wait_code(pid_t pid)
 	return WIFEXITED(status) && WEXITSTATUS(status) != 0 ? WEXITSTATUS(status) : EXIT_RUNTIME;
 }
 
-static int run(const char *session_path, const char *config_id)
+/* The configuration from the sim-only session file. */
+static sc_rt_session *session_from_file(const char *session_path, const char *config_id)
 {
 	cleanup_error sconify_error_t err = NULL;
 	cleanup_free char *q = sc_quote(session_path, SC_QUOTE_MAX);
@@ -139,9 +142,68 @@ static int run(const char *session_path, const char *config_id)
 	        "sconify-runtime: mode sim: NO hardware protection, configuration from SCONIFY_SESSION_FILE "
 	        "`%s' (development only)\n",
 	        q);
+	sc_rt_session *s = NULL;
+	if (sc_rt_session_load(session_path, config_id, &s, &err) < 0) {
+		print_error(err);
+		return NULL;
+	}
+	return s;
+}
 
-	cleanup_session sc_rt_session *s = NULL;
-	if (sc_rt_session_load(session_path, config_id, &s, &err) < 0 || sc_rt_notify_check(&err) < 0) {
+/* The configuration released by the CAS after attestation (agent.h). */
+static sc_rt_session *session_from_cas(void)
+{
+	cleanup_error sconify_error_t err = NULL;
+	const char *mode = getenv("SCONE_MODE");
+	if (mode && strcmp(mode, "hw") == 0) {
+		fprintf(stderr,
+		        "sconify-runtime: error: SCONE_MODE is `hw' but there is no hardware provider on "
+		        "this machine: sim is the only evidence provider yet (docs/attestation.md)\n");
+		return NULL;
+	}
+	if (mode == NULL || strcmp(mode, "sim") != 0) {
+		cleanup_free char *q = sc_quote(mode ? mode : "", SC_QUOTE_MAX);
+		fprintf(stderr, "sconify-runtime: error: SCONE_MODE is `%s', not `sim' or `hw'\n", q);
+		return NULL;
+	}
+	sc_rt_agent_options o;
+	if (sc_rt_agent_options_from_env(&o, &err) < 0) {
+		print_error(err);
+		return NULL;
+	}
+	cleanup_free char *qa = sc_quote(o.addr, SC_QUOTE_MAX);
+	fprintf(stderr,
+	        "sconify-runtime: mode sim: NO hardware protection, configuration from the CAS `%s' for sim "
+	        "evidence (development only)\n",
+	        qa);
+	if (o.insecure && o.key_hash == NULL)
+		fprintf(stderr,
+		        "sconify-runtime: SCONIFY_CAS_INSECURE=1: the CAS's identity is NOT checked\n");
+	o.log = log_line;
+	/* OpenSSL writes to the socket with write(2): a CAS that closes early
+	 * must give an error, not SIGPIPE. Restored before the application
+	 * starts, which would otherwise inherit the ignored signal. */
+	struct sigaction ign = {.sa_handler = SIG_IGN}, old;
+	sigaction(SIGPIPE, &ign, &old);
+	sc_rt_session *s = NULL;
+	int r = sc_rt_agent_fetch(&o, &s, &err);
+	sigaction(SIGPIPE, &old, NULL);
+	if (r < 0) {
+		cleanup_free char *qid = sc_quote(o.config_id, SC_QUOTE_MAX);
+		sc_error_wrap(&err, "no service configuration for `%s' from the CAS `%s'", qid, qa);
+		print_error(err);
+		return NULL;
+	}
+	return s;
+}
+
+static int run(sc_rt_session *session)
+{
+	cleanup_error sconify_error_t err = NULL;
+	cleanup_session sc_rt_session *s = session;
+	if (s == NULL)
+		return EXIT_RUNTIME;
+	if (sc_rt_notify_check(&err) < 0) {
 		print_error(err);
 		return EXIT_RUNTIME;
 	}
@@ -236,11 +298,14 @@ int main(int argc, char **argv)
 		return EXIT_RUNTIME;
 	}
 	const char *session = getenv("SCONIFY_SESSION_FILE");
+	const char *cas = getenv("SCONE_CAS_ADDR");
+	if ((session == NULL || session[0] == '\0') && cas && cas[0] != '\0')
+		return run(session_from_cas());
 	if (session == NULL || session[0] == '\0') {
 		fprintf(stderr,
-		        "sconify-runtime: error: no service configuration: no CAS yet: attestation to a "
-		        "CAS (SCONE_CAS_ADDR) is not implemented; for a development run in sim mode set "
-		        "SCONIFY_SESSION_FILE to the session policy (docs/runtime.md)\n");
+		        "sconify-runtime: error: no service configuration: neither SCONE_CAS_ADDR (the "
+		        "CAS to attest to) nor, for a development run in sim mode, SCONIFY_SESSION_FILE "
+		        "(the session policy) is set (docs/runtime.md)\n");
 		return EXIT_RUNTIME;
 	}
 	/* The host names the file: only a sim-mode image may take it. */
@@ -259,5 +324,5 @@ int main(int argc, char **argv)
 		                "([namespace/]session/service)\n");
 		return EXIT_RUNTIME;
 	}
-	return run(session, config_id);
+	return run(session_from_file(session, config_id));
 }

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -22,7 +23,17 @@ struct sc_rt_shield {
 	sc_shield_metadata *md;
 	cached *cache; /* verified files, by entry (hard links share one) */
 	size_t n_cache, cap_cache;
+	unsigned threads; /* for verifying one large file */
 };
+
+static unsigned usable_cpus(void)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return (unsigned)CPU_COUNT(&set);
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned)n : 1;
+}
 
 void sc_rt_shield_free(sc_rt_shield *sh)
 {
@@ -64,6 +75,7 @@ int sc_rt_shield_open(const char *path, const uint8_t key[SC_SHIELD_KEY_BYTES],
 	sc_shield_pin p;
 	memcpy(p.bytes, pin, sizeof(p.bytes));
 	sh->key = sc_shield_key_new(key);
+	sh->threads = usable_cpus();
 	if (sc_shield_metadata_open(sh->key, data, len, &p, &sh->md, err) < 0) {
 		sc_shield_key_free(sh->key);
 		return sc_error_wrap(err, "fspf_path `%s'", q);
@@ -91,10 +103,11 @@ static int decrypt(sc_rt_shield *sh, const char *path, const sc_shield_entry *e,
 	cleanup_shield_file sc_shield_file *f = NULL;
 	if (sc_shield_file_new(sh->key, e, &f, err) < 0)
 		return -1;
-	cleanup_reader sc_reader *r = sc_fd_reader_new(in, false, 0, -1);
 	/* The memfd is nobody else's until sealed: to_fd leaves it empty on
-	 * failure, and it is closed then anyway. */
-	if (sc_shield_file_to_fd(f, r, memfd, err) < 0)
+	 * failure, and it is closed then anyway. A large file is split over
+	 * the CPUs we may run on: the application waits for all of it. */
+	unsigned threads = e->size >= SC_RT_PARALLEL_MIN ? sh->threads : 1;
+	if (sc_shield_file_to_fd_parallel(f, in, memfd, threads, err) < 0)
 		return -1;
 	if (fcntl(memfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0)
 		return sc_error_errno(err, errno, "sealing a memfd");

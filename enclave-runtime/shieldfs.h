@@ -21,6 +21,10 @@
 /* The sealed metadata is held in memory while it is read: a cap well above
  * what an image's file list needs (docs/runtime.md). */
 #define SC_RT_METADATA_MAX (256u << 20)
+/* A protected file at least this large is verified by as many threads as
+ * the runtime may use CPUs (up to SC_SHIELD_THREADS_MAX): the opening caller
+ * waits for all of it, and below this a thread costs more than it saves. */
+#define SC_RT_PARALLEL_MIN (8u << 20)
 
 typedef struct sc_rt_shield sc_rt_shield;
 

@@ -27,10 +27,17 @@ typedef struct {
 	size_t max_body;             /* bytes of one request body */
 	size_t max_header_bytes;     /* bytes of all request headers */
 	size_t max_headers;          /* number of request headers */
-	size_t max_connections;      /* open connections, all clients */
+	size_t max_connections;      /* open connections, all clients (clamped below RLIMIT_NOFILE) */
+	size_t max_per_ip;           /* open connections from one address */
 	unsigned request_timeout_ms; /* handshake + one whole request; also the keep-alive idle time */
 	unsigned challenge_ttl_ms;
-	size_t max_challenges;
+	size_t max_challenges;      /* used-set of challenges (attestations within one ttl) */
+	bool allow_sim;             /* accept evidence of the sim provider at all */
+	unsigned audit_flush_ms;    /* how often counted refusals are written */
+	size_t max_audit_rows;      /* older audit rows are deleted past this */
+	size_t max_client_sessions; /* sessions one identity may have created */
+	size_t max_client_bytes;    /* sealed bytes of those sessions */
+	size_t session_cache_bytes; /* decoded sessions kept in memory (LRU) */
 } cas_options;
 
 /* ---- store.c ---- */
@@ -41,6 +48,8 @@ typedef struct cas_store cas_store;
  * is the key the store was created with. */
 int cas_store_open(const char *path, const uint8_t key[SC_CAS_DB_KEY_BYTES], cas_store **ret,
                    sconify_error_t *err);
+/* Bytes of decoded sessions cas_store_get() keeps (LRU on name and row). */
+void cas_store_set_cache(cas_store *s, size_t bytes);
 void cas_store_free(cas_store *s);
 
 /* A session as stored: the canonical policy (secret) and the values of the
@@ -49,7 +58,13 @@ typedef struct {
 	char *name;
 	char hash[SC_POLICY_HASH_HEX + 1];
 	char creator[SC_CAS_ID_HEX + 1];
-	sc_policy *policy; /* with generated secrets' values set */
+	sc_policy *policy; /* with generated secrets' values set; read-only when from the store */
+	/* private to store.c: */
+	size_t refs;                         /* references beyond the first (the cache's) */
+	size_t row_bytes;                    /* size of the sealed row */
+	uint8_t row_tag[SC_CAS_NONCE_BYTES]; /* the row's nonce: a rewritten row has another */
+	char *yaml;                          /* canonical text, made once (secret) */
+	size_t yaml_len;
 } cas_session;
 
 void cas_session_free(cas_session *s);
@@ -57,10 +72,16 @@ SC_DEFINE_CLEANUP(cas_session *, cas_session_free)
 #define cleanup_cas_session _cleanup_(cas_session_freep)
 
 /* NOT_FOUND when there is no such session; INTEGRITY when its row does not
- * verify under the database key. */
+ * verify under the database key. The session may be shared with the cache:
+ * do not change it; cas_session_free() it. */
 int cas_store_get(cas_store *s, const char *name, cas_session **ret, sconify_error_t *err);
 /* Whether sessions exist below namespace ns ("ns/..."). */
 int cas_store_has_children(cas_store *s, const char *ns, bool *ret, sconify_error_t *err);
+/* The canonical text of a stored session, made once and kept with it. */
+int cas_session_yaml(cas_session *sess, const char **ret, size_t *ret_len, sconify_error_t *err);
+/* Sessions created by creator and the bytes of their sealed rows. */
+int cas_store_usage(cas_store *s, const char *creator, size_t *ret_count, size_t *ret_bytes,
+                    sconify_error_t *err);
 
 typedef struct {
 	const char *client; /* identity hash or "-" */
@@ -75,6 +96,9 @@ typedef struct {
 int cas_store_put(cas_store *s, const char *name, const cas_session *sess, const cas_audit *audit,
                   sconify_error_t *err);
 int cas_store_audit(cas_store *s, const cas_audit *audit, sconify_error_t *err);
+/* Appends n entries in one transaction, then deletes the oldest rows past
+ * max_rows (0: keep all). */
+int cas_store_audit_many(cas_store *s, const cas_audit *a, size_t n, size_t max_rows, sconify_error_t *err);
 
 /* ---- provider.c ---- */
 

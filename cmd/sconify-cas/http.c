@@ -3,7 +3,9 @@
  * HTTPS with libevent's evhttp over OpenSSL bufferevents, and the REST API
  * (docs/cas.md). Limits against hostile and slow clients:
  *   - request bodies and header bytes capped by evhttp (413), the number of
- *     headers here (413);
+ *     headers here (413). The body cap is one for all routes: libevent 2.1
+ *     has no hook between a request's headers and its body (2.2's
+ *     evhttp_set_newreqcb + evhttp_request_set_header_cb would give one);
  *   - every connection has a deadline: the TLS handshake plus one whole
  *     request must arrive within request_timeout, and after each reply the
  *     next request (or the client reading the reply) gets the same time.
@@ -11,8 +13,12 @@
  *     one byte at a time (slowloris) would outlive them; the deadline does
  *     not. It ends a connection by shutdown(2) of its socket, which evhttp
  *     sees as the client leaving and cleans up after;
- *   - at most max_connections open connections: a connection past the cap
- *     is shut down as soon as it is accepted.
+ *   - on the loop turn after accept (admit_cb): at most max_per_ip
+ *     connections from one address (the newest is closed), and at most
+ *     max_connections in all: past it the oldest connection that has not
+ *     completed a request is closed, so idle sockets cannot keep real clients
+ *     out (security review item 4);
+ *   - libevent's own log (accept errors) at most once a second (item 3).
  * Per-connection state hangs off the SSL object (ex_data) and is freed with
  * it, whichever way the connection ends.
  */
@@ -51,6 +57,25 @@
 #include "core/xalloc.h"
 #include "policy/policy-internal.h"
 
+#define PEER_BUCKETS 4096
+#define MAX_REFUSAL_KEYS 4096
+
+typedef struct peer {
+	struct peer *next;
+	size_t count;
+	char addr[INET6_ADDRSTRLEN];
+} peer;
+
+typedef struct refusal {
+	struct refusal *next;
+	char *client, *action, *target, *detail;
+	size_t count;
+	char first[32];
+} refusal;
+
+typedef struct conn conn;
+TAILQ_HEAD(conn_list, conn);
+
 struct cas_server {
 	const cas_options *o;
 	cas_store *store;
@@ -58,18 +83,29 @@ struct cas_server {
 	struct evhttp *http;
 	SSL_CTX *ctx;
 	sc_cas_challenges *challenges;
-	size_t active;
+	size_t active, closing;
+	struct conn_list conns; /* oldest first */
+	peer *peers[PEER_BUCKETS];
+	refusal *refusals;
+	size_t n_refusals;
+	struct event *flush;
+	const char *cur_peer; /* address of the request being handled */
 	char key_hash[SC_CAS_ID_HEX + 1];
 };
 
-typedef struct {
+struct conn {
 	cas_server *s;
 	struct bufferevent *bev;
 	struct event *deadline;
+	struct event *admit;
+	TAILQ_ENTRY(conn) link;
+	peer *peer;
+	bool headers_seen; /* has sent the headers of a request */
+	bool closing;
 	bool id_known;
 	bool has_id;
 	char id[SC_CAS_ID_HEX + 1];
-} conn;
+};
 
 static int conn_index = -1;
 
@@ -81,8 +117,26 @@ static void conn_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, l
 		return;
 	if (c->deadline)
 		event_free(c->deadline);
+	if (c->admit)
+		event_free(c->admit);
+	if (c->peer)
+		c->peer->count--; /* peers stay allocated: at most one per address seen, reused */
+	if (c->closing)
+		c->s->closing--;
+	TAILQ_REMOVE(&c->s->conns, c, link);
 	c->s->active--;
 	free(c);
+}
+
+static void close_conn(conn *c)
+{
+	evutil_socket_t sfd = bufferevent_getfd(c->bev);
+	if (!c->closing) {
+		c->closing = true;
+		c->s->closing++;
+	}
+	if (sfd >= 0)
+		shutdown(sfd, SHUT_RDWR);
 }
 
 static uint64_t now_ms(void)
@@ -95,16 +149,78 @@ static uint64_t now_ms(void)
 static void deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd, (void)what;
-	conn *c = arg;
-	evutil_socket_t sfd = bufferevent_getfd(c->bev);
-	if (sfd >= 0)
-		shutdown(sfd, SHUT_RDWR);
+	close_conn(arg);
 }
 
 static void arm(conn *c, unsigned ms)
 {
 	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
 	evtimer_add(c->deadline, &tv);
+}
+
+/* ---- admission: addresses, caps, caps ---- */
+
+static peer *peer_get(cas_server *s, const char *addr)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a: addresses are not secret, buckets chain */
+	for (const char *p = addr; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	peer **b = &s->peers[h % PEER_BUCKETS];
+	for (peer *p = *b; p; p = p->next)
+		if (strcmp(p->addr, addr) == 0)
+			return p;
+	/* Reuse a peer with no connection in this bucket before adding one, so
+	 * the table stays as large as the addresses connected at once. */
+	for (peer *p = *b; p; p = p->next)
+		if (p->count == 0) {
+			snprintf(p->addr, sizeof(p->addr), "%s", addr);
+			return p;
+		}
+	peer *p = xzalloc(sizeof(*p));
+	snprintf(p->addr, sizeof(p->addr), "%s", addr);
+	p->next = *b;
+	*b = p;
+	return p;
+}
+
+static void peer_name(evutil_socket_t fd, char out[INET6_ADDRSTRLEN])
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	snprintf(out, INET6_ADDRSTRLEN, "?");
+	if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &sl) != 0)
+		return;
+	if (ss.ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, INET6_ADDRSTRLEN);
+	else if (ss.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, INET6_ADDRSTRLEN);
+}
+
+/* Runs on the loop turn after accept, when evhttp has given the bufferevent
+ * its socket: the per-address and global caps. */
+static void admit_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	conn *c = arg;
+	cas_server *s = c->s;
+	char addr[INET6_ADDRSTRLEN];
+	peer_name(bufferevent_getfd(c->bev), addr);
+	c->peer = peer_get(s, addr);
+	c->peer->count++;
+	if (c->peer->count > s->o->max_per_ip)
+		return close_conn(c);
+	if (s->active - s->closing > s->o->max_connections) {
+		/* Evict the oldest connection that has not completed a request. */
+		conn *victim = NULL;
+		TAILQ_FOREACH(victim, &s->conns, link)
+		if (victim != c && !victim->closing && !victim->headers_seen)
+			break;
+		/* Closed sockets are freed on a later loop turn; past a margin
+		 * (kept below RLIMIT_NOFILE by main.c) the newcomer goes. */
+		if (victim == NULL || s->active > s->o->max_connections + 32)
+			return close_conn(c);
+		close_conn(victim);
+	}
 }
 
 static struct bufferevent *bev_cb(struct event_base *base, void *arg)
@@ -116,13 +232,17 @@ static struct bufferevent *bev_cb(struct event_base *base, void *arg)
 	conn *c = xzalloc(sizeof(*c));
 	c->s = s;
 	s->active++;
+	TAILQ_INSERT_TAIL(&s->conns, c, link);
 	SSL_set_ex_data(ssl, conn_index, c);
 	c->bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
 	                                        BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL)
 		abort();
 	c->deadline = evtimer_new(base, deadline_cb, c);
-	arm(c, s->active > s->o->max_connections ? 0 : s->o->request_timeout_ms);
+	arm(c, s->o->request_timeout_ms);
+	c->admit = evtimer_new(base, admit_cb, c);
+	struct timeval zero = {0, 0};
+	evtimer_add(c->admit, &zero);
 	return c->bev;
 }
 
@@ -160,17 +280,51 @@ static const char *client_id(conn *c)
 	return c->id;
 }
 
+/* libevent's own messages ("Error from accept() call") at most once a
+ * second: under EMFILE it would otherwise write megabytes a second. */
+static void log_cb(int severity, const char *msg)
+{
+	static uint64_t last_ms;
+	static unsigned long suppressed;
+	(void)severity;
+	uint64_t now = now_ms();
+	if (last_ms != 0 && now - last_ms < 1000) {
+		suppressed++;
+		return;
+	}
+	last_ms = now;
+	if (suppressed)
+		fprintf(stderr, "sconify-cas: libevent: %s (%lu similar messages suppressed)\n", msg,
+		        suppressed);
+	else
+		fprintf(stderr, "sconify-cas: libevent: %s\n", msg);
+	suppressed = 0;
+}
+
 /* ---- replies ---- */
 
-static void reply_json(struct evhttp_request *req, int code, json_t *body)
+static void wipe_free_cb(const void *data, size_t len, void *arg)
+{
+	(void)arg;
+	OPENSSL_cleanse((void *)data, len);
+	free((void *)data);
+}
+
+/* secret: the text is wiped when evhttp is done with it (review item 16). */
+static void reply_json_ex(struct evhttp_request *req, int code, json_t *body, bool secret)
 {
 	size_t len = 0;
-	cleanup_free char *text = sc_json_dump(body, &len);
+	char *text = sc_json_dump(body, &len);
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	evhttp_add_header(h, "Content-Type", "application/json");
 	evhttp_add_header(h, "Cache-Control", "no-store");
 	struct evbuffer *out = evbuffer_new();
-	evbuffer_add(out, text, len);
+	if (secret) {
+		evbuffer_add_reference(out, text, len, wipe_free_cb, NULL);
+	} else {
+		evbuffer_add(out, text, len);
+		free(text);
+	}
 	evbuffer_add(out, "\n", 1);
 	const char *reason = code == 200   ? "OK"
 	                     : code == 201 ? "Created"
@@ -182,9 +336,15 @@ static void reply_json(struct evhttp_request *req, int code, json_t *body)
 	                     : code == 409 ? "Conflict"
 	                     : code == 413 ? "Payload Too Large"
 	                     : code == 429 ? "Too Many Requests"
+	                     : code == 503 ? "Service Unavailable"
 	                                   : "Internal Server Error";
 	evhttp_send_reply(req, code, reason, out);
 	evbuffer_free(out);
+}
+
+static void reply_json(struct evhttp_request *req, int code, json_t *body)
+{
+	reply_json_ex(req, code, body, false);
 }
 
 __attribute__((format(printf, 3, 4))) static void reply_error(struct evhttp_request *req, int code,
@@ -228,9 +388,77 @@ static void reply_failure(struct evhttp_request *req, sconify_error_t err)
 
 /* ---- sessions ---- */
 
+static void refusals_flush(cas_server *s)
+{
+	if (s->n_refusals == 0)
+		return;
+	cas_audit *a = xcalloc(s->n_refusals, sizeof(*a));
+	char **details = xcalloc(s->n_refusals, sizeof(char *));
+	size_t n = 0;
+	for (refusal *r = s->refusals; r; r = r->next, n++) {
+		details[n] = r->count == 1
+		                     ? xstrdup(r->detail)
+		                     : xasprintf("%s (%zu times since %s)", r->detail, r->count, r->first);
+		a[n] = (cas_audit){r->client, r->action, r->target, "refused", details[n]};
+	}
+	cleanup_error sconify_error_t err = NULL;
+	if (cas_store_audit_many(s->store, a, n, s->o->max_audit_rows, &err) < 0)
+		fprintf(stderr, "sconify-cas: error: %s\n", sconify_error_message(err));
+	for (size_t i = 0; i < n; i++)
+		free(details[i]);
+	free(details);
+	free(a);
+	while (s->refusals) {
+		refusal *r = s->refusals;
+		s->refusals = r->next;
+		free(r->client), free(r->action), free(r->target), free(r->detail);
+		free(r);
+	}
+	s->n_refusals = 0;
+}
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	refusals_flush(arg);
+}
+
+/* Audit entries. Refusals are counted by (client and address, action,
+ * target, reason) and written every audit_flush_ms and at exit, one row per
+ * distinct refusal with its count: a client hammering a refused call costs
+ * one row per period, not one fsync per request (review item 8). Changes and
+ * releases are written in the transaction of the change, or before the
+ * reply, as before. */
 static void audit(cas_server *s, const char *client, const char *action, const char *target,
                   const char *outcome, const char *detail)
 {
+	if (strcmp(outcome, "refused") == 0) {
+		cleanup_free char *who = NULL;
+		who = xstrdup(client ? client : "-");
+		const char *addr = s->cur_peer ? s->cur_peer : "?";
+		cleanup_free char *d = xasprintf("from %s: %s", addr, detail ? detail : "");
+		for (refusal *r = s->refusals; r; r = r->next)
+			if (strcmp(r->client, who) == 0 && strcmp(r->action, action) == 0 &&
+			    strcmp(r->target, target ? target : "") == 0 && strcmp(r->detail, d) == 0) {
+				r->count++;
+				return;
+			}
+		refusal *r = xzalloc(sizeof(*r));
+		r->client = steal_pointer(&who);
+		r->action = xstrdup(action);
+		r->target = xstrdup(target ? target : "");
+		r->detail = steal_pointer(&d);
+		r->count = 1;
+		time_t t = time(NULL);
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		strftime(r->first, sizeof(r->first), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		r->next = s->refusals;
+		s->refusals = r;
+		if (++s->n_refusals >= MAX_REFUSAL_KEYS)
+			refusals_flush(s);
+		return;
+	}
 	cleanup_error sconify_error_t err = NULL;
 	cas_audit a = {client, action, target, outcome, detail};
 	if (cas_store_audit(s->store, &a, &err) < 0)
@@ -238,7 +466,11 @@ static void audit(cas_server *s, const char *client, const char *action, const c
 }
 
 /* Values for the secrets the CAS generates: kept from the version an update
- * replaces when name, kind and size stay, fresh otherwise. */
+ * replaces when name, kind and size and the attestation mode stay, fresh
+ * otherwise. A mode change regenerates them: a value released under sim
+ * evidence (to anyone who can reach the port) must not protect a hardware
+ * policy, and a value made for a hardware policy must not be released to sim
+ * evidence (review item 6). */
 static int generate_secrets(sc_policy *p, const sc_policy *old, sconify_error_t *err)
 {
 	static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -246,7 +478,8 @@ static int generate_secrets(sc_policy *p, const sc_policy *old, sconify_error_t 
 		sc_policy_secret *sec = &p->secrets[i];
 		if (!sec->generated || sec->value)
 			continue;
-		const sc_policy_secret *prev = old ? sc_policy_find_secret(old, sec->name) : NULL;
+		const sc_policy_secret *prev =
+		        old && old->mode == p->mode ? sc_policy_find_secret(old, sec->name) : NULL;
 		if (prev && prev->generated && prev->value && prev->kind == sec->kind &&
 		    prev->size == sec->size) {
 			sc_policy_secret_set_value(sec, prev->value, prev->len);
@@ -326,6 +559,21 @@ static void post_session(cas_server *s, struct evhttp_request *req, const char *
 		}
 		strcpy(n->creator, id);
 	}
+	size_t n_mine = 0, bytes_mine = 0;
+	if (cas_store_usage(s->store, n->creator, &n_mine, &bytes_mine, &err) < 0)
+		return reply_failure(req, err);
+	if (old == NULL && n_mine >= s->o->max_client_sessions) {
+		audit(s, id, action, name, "refused", "session quota");
+		return reply_error(req, 429, "the creator of `%s' has %zu sessions, the most allowed", name,
+		                   n_mine);
+	}
+	if (bytes_mine + len > s->o->max_client_bytes) {
+		audit(s, id, action, name, "refused", "byte quota");
+		return reply_error(req, 429,
+		                   "the creator of `%s' has sessions of %zu bytes: this one would pass the "
+		                   "limit of %zu",
+		                   name, bytes_mine, s->o->max_client_bytes);
+	}
 	if (generate_secrets(p, old ? old->policy : NULL, &err) < 0 || sc_policy_hash(p, n->hash, &err) < 0)
 		return reply_failure(req, err);
 	n->name = xstrdup(name);
@@ -346,15 +594,16 @@ static void get_session(cas_server *s, struct evhttp_request *req, const char *i
 		return reply_failure(req, err);
 	if (!sc_cas_access_allowed(sess->policy->read, sess->policy->n_read, sess->creator, id))
 		return reply_error(req, 403, "session `%s': this client may not read it", name);
-	char *yaml = NULL;
+	const char *yaml = NULL;
 	size_t len = 0;
-	if (sc_policy_emit(sess->policy, &yaml, &len, &err) < 0)
+	if (cas_session_yaml(sess, &yaml, &len, &err) < 0)
 		return reply_failure(req, err);
 	json_t *j = json_pack("{s:s,s:s,s:s%}", "name", name, "hash", sess->hash, "session", yaml, len);
-	sc_policy_wipe_free(yaml);
 	if (j == NULL)
 		return reply_error(req, 500, "session `%s': not representable as JSON", name);
-	reply_json(req, 200, j);
+	reply_json_ex(req, 200, j, true);
+	json_t *text = json_object_get(j, "session");
+	OPENSSL_cleanse((char *)json_string_value(text), json_string_length(text));
 	json_decref(j);
 }
 
@@ -428,20 +677,32 @@ static void post_attest(cas_server *s, struct evhttp_request *req, const char *i
 	    b64_field(j, "public_key", &pub, &pub_len, &err) < 0)
 		return reply_failure(req, err);
 	/* Single use: the challenge is gone from here on, whatever the outcome. */
-	if (sc_cas_challenge_consume(s->challenges, now_ms(), challenge, challenge_len, &err) < 0)
+	if (sc_cas_challenge_consume(s->challenges, now_ms(), challenge, challenge_len, &err) < 0) {
+		if (sconify_error_kind(err) == SCONIFY_ERR_LIMIT)
+			return reply_error(req, 503, "%s: try again shortly", sconify_error_message(err));
 		return reply_failure(req, err);
+	}
+	/* From here on every refusal is audited (review item 14). */
 	cleanup_free char *qid = sc_quote(config_id, SC_QUOTE_MAX);
 	const cas_provider *prov = cas_provider_find(provider_name);
 	if (prov == NULL) {
 		cleanup_free char *q = sc_quote(provider_name, 40);
-		return reply_error(req, 400, "unknown evidence provider `%s'", q);
+		cleanup_free char *detail = xasprintf("unknown evidence provider `%s'", q);
+		audit(s, id, "attest", qid, "refused", detail);
+		return reply_error(req, 400, "%s", detail);
+	}
+	if (prov->mode == SC_POLICY_MODE_SIM && !s->o->allow_sim) {
+		audit(s, id, "attest", qid, "refused", "sim evidence without --allow-sim");
+		return reply_error(req, 403,
+		                   "`sim' evidence is refused: this CAS was not started with --allow-sim");
 	}
 	cleanup_pkey EVP_PKEY *pk = NULL;
-	if (sc_cas_public_key_parse(pub, pub_len, &pk, &err) < 0)
-		return reply_failure(req, err);
 	cleanup_free char *session = NULL, *service = NULL;
-	if (sc_cas_parse_config_id(config_id, &session, &service, &err) < 0)
+	if (sc_cas_public_key_parse(pub, pub_len, &pk, &err) < 0 ||
+	    sc_cas_parse_config_id(config_id, &session, &service, &err) < 0) {
+		audit(s, id, "attest", qid, "refused", sconify_error_message(err));
 		return reply_failure(req, err);
+	}
 	uint8_t rd[SC_CAS_REPORT_DATA_BYTES];
 	sc_cas_report_data(challenge, challenge_len, pub, pub_len, rd);
 	char measurement[SC_POLICY_HASH_HEX + 1];
@@ -477,8 +738,10 @@ static void post_attest(cas_server *s, struct evhttp_request *req, const char *i
 		                   service, measurement);
 	}
 	_cleanup_(sc_policy_config_freep) sc_policy_config *cfg = NULL;
-	if (sc_policy_resolve(sess->policy, service, &cfg, &err) < 0)
+	if (sc_policy_resolve(sess->policy, service, &cfg, &err) < 0) {
+		audit(s, id, "attest", qid, "refused", sconify_error_message(err));
 		return reply_failure(req, err);
+	}
 	uint8_t *plain = NULL;
 	size_t plain_len = 0;
 	sc_cas_config_encode(config_id, sess->hash, cfg, &plain, &plain_len);
@@ -513,6 +776,7 @@ static void handle(struct evhttp_request *req, void *arg)
 	conn *c = conn_of(req);
 	if (c)
 		evtimer_del(c->deadline);
+	s->cur_peer = c && c->peer ? c->peer->addr : NULL;
 	size_t n_headers = 0, header_bytes = 0;
 	struct evkeyval *kv;
 	TAILQ_FOREACH(kv, evhttp_request_get_input_headers(req), next)
@@ -528,6 +792,8 @@ static void handle(struct evhttp_request *req, void *arg)
 	const char *body = len ? (const char *)evbuffer_pullup(in, -1) : "";
 	const char *id = c ? client_id(c) : NULL;
 
+	if (c)
+		c->headers_seen = true;
 	if (n_headers > s->o->max_headers) {
 		reply_error(req, 413, "more than %zu request headers", s->o->max_headers);
 	} else if (header_bytes > s->o->max_header_bytes) {
@@ -567,6 +833,7 @@ static void handle(struct evhttp_request *req, void *arg)
 		cleanup_free char *q = sc_quote(path, 80);
 		reply_error(req, 404, "no such endpoint `%s'", q);
 	}
+	s->cur_peer = NULL;
 	if (c)
 		arm(c, s->o->request_timeout_ms);
 }
@@ -622,6 +889,8 @@ int cas_server_run(const cas_options *o, cas_store *store, const char *cert_path
 	/* Ask every client for a certificate, accept any: the identity is its key. */
 	SSL_CTX_set_verify(s.ctx, SSL_VERIFY_PEER, accept_any_cert);
 	SSL_CTX_set_session_cache_mode(s.ctx, SSL_SESS_CACHE_OFF);
+	/* The identity is cached per connection: no renegotiation (review item 13). */
+	SSL_CTX_set_options(s.ctx, SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_num_tickets(s.ctx, 0);
 
 	cleanup_free char *host = NULL;
@@ -632,7 +901,13 @@ int cas_server_run(const cas_options *o, cas_store *store, const char *cert_path
 		return -1;
 	}
 	s.challenges = sc_cas_challenges_new(o->max_challenges, o->challenge_ttl_ms);
+	TAILQ_INIT(&s.conns);
+	event_set_log_callback(log_cb);
 	s.base = event_base_new();
+	s.flush = event_new(s.base, -1, EV_PERSIST, flush_cb, &s);
+	struct timeval ftv = {.tv_sec = o->audit_flush_ms / 1000,
+	                      .tv_usec = (o->audit_flush_ms % 1000) * 1000};
+	event_add(s.flush, &ftv);
 	s.http = evhttp_new(s.base);
 	struct event *sigint = evsignal_new(s.base, SIGINT, on_signal, s.base);
 	struct event *sigterm = evsignal_new(s.base, SIGTERM, on_signal, s.base);
@@ -682,6 +957,14 @@ int cas_server_run(const cas_options *o, cas_store *store, const char *cert_path
 		rc = 0;
 	}
 	evhttp_free(s.http);
+	refusals_flush(&s);
+	event_free(s.flush);
+	for (size_t i = 0; i < PEER_BUCKETS; i++)
+		while (s.peers[i]) {
+			peer *p = s.peers[i];
+			s.peers[i] = p->next;
+			free(p);
+		}
 	event_free(sigint);
 	event_free(sigterm);
 	event_base_free(s.base);

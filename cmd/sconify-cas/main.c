@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -36,11 +38,19 @@ static void help(void)
 	       "  --data DIR               identity, database and audit log (created 0700)\n"
 	       "  --db-key-file FILE       the database key, 64 hex digits (default DIR/db.key,\n"
 	       "                           created 0600 when missing)\n"
-	       "  --max-body BYTES         largest request body (default 4 MiB + 64 KiB)\n"
-	       "  --max-connections N      open connections, all clients together (default 1024)\n"
+	       "  --allow-sim              accept `sim' evidence (no hardware root of trust: anyone\n"
+	       "                           who can reach the port can produce it; docs/attestation.md)\n"
+	       "  --max-body BYTES         largest session body (default 4 MiB + 64 KiB)\n"
+	       "  --max-connections N      open connections, all clients together (default 1024,\n"
+	       "                           at most the open-files limit less 64)\n"
+	       "  --max-connections-per-ip N  open connections from one address (default 32)\n"
 	       "  --request-timeout MS     handshake plus one whole request (default 10000)\n"
 	       "  --challenge-ttl MS       lifetime of an attestation challenge (default 30000)\n"
-	       "  --max-challenges N       outstanding challenges (default 65536)\n"
+	       "  --max-challenges N       attestations within one challenge lifetime (default 65536)\n"
+	       "  --max-client-sessions N  sessions one identity may create (default 1000)\n"
+	       "  --max-client-bytes BYTES stored bytes of one identity's sessions (default 64 MiB)\n"
+	       "  --audit-flush MS         how often counted refusals are written (default 5000)\n"
+	       "  --max-audit-rows N       audit rows kept, oldest deleted first (default 1000000)\n"
 	       "  -h, --help               this help\n");
 }
 
@@ -89,7 +99,8 @@ static int create_identity(const char *key_path, const char *cert_path, sconify_
 	if (key == NULL || x == NULL)
 		return sc_error(err, SCONIFY_ERR_GENERIC, 0, "cannot generate the CAS identity");
 	uint8_t serial[16];
-	RAND_bytes(serial, sizeof(serial));
+	if (RAND_bytes(serial, sizeof(serial)) != 1)
+		return sc_error(err, SCONIFY_ERR_GENERIC, 0, "no random bytes for the certificate serial");
 	serial[0] &= 0x7f;
 	BIGNUM *bn = BN_bin2bn(serial, sizeof(serial), NULL);
 	X509_set_version(x, 2);
@@ -109,10 +120,13 @@ static int create_identity(const char *key_path, const char *cert_path, sconify_
 		return sc_error(err, SCONIFY_ERR_GENERIC, 0, "cannot write the CAS identity");
 	char *kd = NULL, *cd = NULL;
 	long kl = BIO_get_mem_data(kb, &kd), cl = BIO_get_mem_data(cb, &cd);
-	if (sc_write_file_atomic(key_path, kd, (size_t)kl, 0600, err) < 0 ||
-	    sc_write_file_atomic(cert_path, cd, (size_t)cl, 0600, err) < 0)
-		return sc_error_wrap(err, "writing the CAS identity");
+	/* The certificate first: a start finding a key without its certificate,
+	 * or the other way round, makes both again (review item 12). */
+	int r = sc_write_file_atomic(cert_path, cd, (size_t)cl, 0600, err) < 0 ||
+	        sc_write_file_atomic(key_path, kd, (size_t)kl, 0600, err) < 0;
 	OPENSSL_cleanse(kd, (size_t)kl);
+	if (r)
+		return sc_error_wrap(err, "writing the CAS identity");
 	return 0;
 }
 
@@ -150,6 +164,49 @@ static bool parse_size(const char *opt, const char *v, size_t *ret)
 	return true;
 }
 
+/* The data directory holds the identity key and the store: refuse one that
+ * group or others can enter (review item 10). */
+static int check_data_dir(const char *dir, sconify_error_t *err)
+{
+	struct stat st;
+	cleanup_free char *q = sc_quote(dir, SC_QUOTE_MAX);
+	if (stat(dir, &st) != 0)
+		return sc_error(err, SCONIFY_ERR_IO, errno, "data directory `%s'", q);
+	if (!S_ISDIR(st.st_mode))
+		return sc_error(err, SCONIFY_ERR_USAGE, 0, "data directory `%s' is not a directory", q);
+	if (st.st_mode & 077)
+		return sc_error(err, SCONIFY_ERR_USAGE, 0,
+		                "data directory `%s' is accessible by group or others (mode %04o): chmod 700 "
+		                "it",
+		                q, (unsigned)(st.st_mode & 07777));
+	return 0;
+}
+
+/* Raises the open-files limit to its hard limit and keeps max_connections 64
+ * below it (the store, the listener and connections being closed), so that
+ * accept() never meets EMFILE (review item 3). */
+static void limit_connections(cas_options *o)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t want = rl.rlim_max;
+		if (want == RLIM_INFINITY || want > 1048576)
+			want = 1048576;
+		rl.rlim_cur = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	size_t cap = rl.rlim_cur == RLIM_INFINITY ? SIZE_MAX : (size_t)rl.rlim_cur;
+	cap = cap > 128 ? cap - 64 : 64;
+	if (o->max_connections > cap) {
+		fprintf(stderr, "sconify-cas: --max-connections %zu lowered to %zu (open-files limit %zu)\n",
+		        o->max_connections, cap, cap + 64);
+		o->max_connections = cap;
+	}
+}
+
 static int serve(int argc, char **argv)
 {
 	cas_options o = {
@@ -157,11 +214,32 @@ static int serve(int argc, char **argv)
 	        .max_header_bytes = 16u << 10,
 	        .max_headers = 64,
 	        .max_connections = 1024,
+	        .max_per_ip = 32,
 	        .request_timeout_ms = 10000,
 	        .challenge_ttl_ms = 30000,
 	        .max_challenges = 65536,
+	        .audit_flush_ms = 5000,
+	        .max_audit_rows = 1000000,
+	        .max_client_sessions = 1000,
+	        .max_client_bytes = 64u << 20,
+	        .session_cache_bytes = 64u << 20,
 	};
-	enum { O_LISTEN = 256, O_DATA, O_KEY, O_BODY, O_CONN, O_TIMEOUT, O_TTL, O_CHALLENGES };
+	enum {
+		O_LISTEN = 256,
+		O_DATA,
+		O_KEY,
+		O_BODY,
+		O_CONN,
+		O_TIMEOUT,
+		O_TTL,
+		O_CHALLENGES,
+		O_SIM,
+		O_PER_IP,
+		O_CLIENT_SESSIONS,
+		O_CLIENT_BYTES,
+		O_FLUSH,
+		O_AUDIT_ROWS,
+	};
 	static const struct option opts[] = {
 	        {"listen", required_argument, NULL, O_LISTEN},
 	        {"data", required_argument, NULL, O_DATA},
@@ -171,6 +249,12 @@ static int serve(int argc, char **argv)
 	        {"request-timeout", required_argument, NULL, O_TIMEOUT},
 	        {"challenge-ttl", required_argument, NULL, O_TTL},
 	        {"max-challenges", required_argument, NULL, O_CHALLENGES},
+	        {"allow-sim", no_argument, NULL, O_SIM},
+	        {"max-connections-per-ip", required_argument, NULL, O_PER_IP},
+	        {"max-client-sessions", required_argument, NULL, O_CLIENT_SESSIONS},
+	        {"max-client-bytes", required_argument, NULL, O_CLIENT_BYTES},
+	        {"audit-flush", required_argument, NULL, O_FLUSH},
+	        {"max-audit-rows", required_argument, NULL, O_AUDIT_ROWS},
 	        {"help", no_argument, NULL, 'h'},
 	        {0},
 	};
@@ -209,6 +293,30 @@ static int serve(int argc, char **argv)
 			if (!parse_size("--max-challenges", optarg, &o.max_challenges))
 				return 2;
 			break;
+		case O_SIM:
+			o.allow_sim = true;
+			break;
+		case O_PER_IP:
+			if (!parse_size("--max-connections-per-ip", optarg, &o.max_per_ip))
+				return 2;
+			break;
+		case O_CLIENT_SESSIONS:
+			if (!parse_size("--max-client-sessions", optarg, &o.max_client_sessions))
+				return 2;
+			break;
+		case O_CLIENT_BYTES:
+			if (!parse_size("--max-client-bytes", optarg, &o.max_client_bytes))
+				return 2;
+			break;
+		case O_FLUSH:
+			if (!parse_size("--audit-flush", optarg, &v) || v > 3600000)
+				return 2;
+			o.audit_flush_ms = (unsigned)v;
+			break;
+		case O_AUDIT_ROWS:
+			if (!parse_size("--max-audit-rows", optarg, &o.max_audit_rows))
+				return 2;
+			break;
 		case 'h':
 			help();
 			return 0;
@@ -231,9 +339,14 @@ static int serve(int argc, char **argv)
 	uint8_t key[SC_CAS_DB_KEY_BYTES];
 	char key_hash[SC_CAS_ID_HEX + 1];
 	cas_store *store = NULL;
-	if (sc_mkdir_p(o.data_dir, 0700, &err) < 0 || read_db_key(key_file, key, &err) < 0)
+	/* Everything the CAS creates (cas.db, -wal, -shm too) is its own. */
+	umask(077);
+	limit_connections(&o);
+	if (sc_mkdir_p(o.data_dir, 0700, &err) < 0 || check_data_dir(o.data_dir, &err) < 0 ||
+	    read_db_key(key_file, key, &err) < 0)
 		goto fail;
-	if (!sc_path_exists(id_key) && create_identity(id_key, id_cert, &err) < 0)
+	if ((!sc_path_exists(id_key) || !sc_path_exists(id_cert)) &&
+	    create_identity(id_key, id_cert, &err) < 0)
 		goto fail;
 	if (key_hash_of(id_cert, key_hash, &err) < 0)
 		goto fail;
@@ -241,6 +354,7 @@ static int serve(int argc, char **argv)
 	OPENSSL_cleanse(key, sizeof(key));
 	if (r < 0)
 		goto fail;
+	cas_store_set_cache(store, o.session_cache_bytes);
 	printf("key-hash: %s\n", key_hash);
 	fflush(stdout);
 	r = cas_server_run(&o, store, id_cert, id_key, key_hash, &err);

@@ -6,11 +6,23 @@
  * creator: a changed byte anywhere in the row, or a row moved to another name,
  * fails to open instead of giving garbage. The audit log is plain (it never
  * holds a secret) and written in the same transaction as the change it records.
+ *
+ * Decoded sessions are cached (review item 5): an LRU keyed by name, whose
+ * entries hold the row's hash, creator, size and seal nonce; a row rewritten
+ * in any way has another nonce and is decoded again. The cache is bounded by
+ * an estimate of its memory (three times the sealed bytes per entry).
+ *
+ * An I/O error from SQLite (a failed fsync among them) ends the process: a
+ * retried fsync can report success for lost data (review item 15).
  */
+#include <sys/queue.h>
+
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -22,16 +34,38 @@
 
 #define KEY_CHECK "sconify-cas database key check v1"
 
+#define CACHE_BUCKETS 4096
+
+typedef struct centry {
+	cas_session *sess;
+	struct centry *hnext;
+	TAILQ_ENTRY(centry) lru;
+	size_t cost;
+} centry;
+
 struct cas_store {
 	sqlite3 *db;
 	uint8_t key[SC_CAS_DB_KEY_BYTES];
+	centry *buckets[CACHE_BUCKETS];
+	TAILQ_HEAD(centry_head_unused, centry) lru; /* most recent first */
+	size_t cache_bytes, cache_max;
 };
+
+static void fatal_if_io(sqlite3 *db)
+{
+	if ((sqlite3_extended_errcode(db) & 0xff) == SQLITE_IOERR) {
+		fprintf(stderr, "sconify-cas: fatal: store I/O error (%s): stopping; no write is retried\n",
+		        sqlite3_errmsg(db));
+		_exit(70);
+	}
+}
 
 SC_DEFINE_CLEANUP(sqlite3_stmt *, sqlite3_finalize)
 #define cleanup_stmt _cleanup_(sqlite3_finalizep)
 
 static int db_error(cas_store *s, const char *what, sconify_error_t *err)
 {
+	fatal_if_io(s->db);
 	return sc_error(err, SCONIFY_ERR_IO, 0, "store: %s: %s", what, sqlite3_errmsg(s->db));
 }
 
@@ -39,6 +73,7 @@ static int exec(cas_store *s, const char *sql, sconify_error_t *err)
 {
 	char *msg = NULL;
 	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		fatal_if_io(s->db);
 		sc_error(err, SCONIFY_ERR_IO, 0, "store: %s", msg ? msg : sqlite3_errmsg(s->db));
 		sqlite3_free(msg);
 		return -1;
@@ -53,10 +88,72 @@ static int prepare(cas_store *s, const char *sql, sqlite3_stmt **ret, sconify_er
 	return 0;
 }
 
+static size_t bucket_of(const char *name)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (const char *p = name; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	return (size_t)(h % CACHE_BUCKETS);
+}
+
+static centry *cache_find(cas_store *s, const char *name)
+{
+	for (centry *e = s->buckets[bucket_of(name)]; e; e = e->hnext)
+		if (strcmp(e->sess->name, name) == 0)
+			return e;
+	return NULL;
+}
+
+static void cache_drop(cas_store *s, centry *e)
+{
+	centry **pp = &s->buckets[bucket_of(e->sess->name)];
+	while (*pp != e)
+		pp = &(*pp)->hnext;
+	*pp = e->hnext;
+	TAILQ_REMOVE(&s->lru, e, lru);
+	s->cache_bytes -= e->cost;
+	cas_session_free(e->sess);
+	free(e);
+}
+
+static void cache_forget(cas_store *s, const char *name)
+{
+	centry *e = cache_find(s, name);
+	if (e)
+		cache_drop(s, e);
+}
+
+static void cache_add(cas_store *s, cas_session *sess)
+{
+	size_t cost = 3 * sess->row_bytes + 1024;
+	if (cost > s->cache_max)
+		return;
+	cache_forget(s, sess->name);
+	while (s->cache_bytes + cost > s->cache_max && !TAILQ_EMPTY(&s->lru))
+		cache_drop(s, TAILQ_LAST(&s->lru, centry_head_unused));
+	centry *e = xzalloc(sizeof(*e));
+	e->sess = sess;
+	sess->refs++;
+	e->cost = cost;
+	size_t b = bucket_of(sess->name);
+	e->hnext = s->buckets[b];
+	s->buckets[b] = e;
+	TAILQ_INSERT_HEAD(&s->lru, e, lru);
+	s->cache_bytes += cost;
+}
+
+void cas_store_set_cache(cas_store *s, size_t bytes)
+{
+	s->cache_max = bytes;
+	while (s->cache_bytes > s->cache_max && !TAILQ_EMPTY(&s->lru))
+		cache_drop(s, TAILQ_LAST(&s->lru, centry_head_unused));
+}
+
 void cas_store_free(cas_store *s)
 {
 	if (s == NULL)
 		return;
+	cas_store_set_cache(s, 0);
 	sqlite3_close(s->db);
 	OPENSSL_cleanse(s->key, sizeof(s->key));
 	free(s);
@@ -100,6 +197,7 @@ int cas_store_open(const char *path, const uint8_t key[SC_CAS_DB_KEY_BYTES], cas
                    sconify_error_t *err)
 {
 	_cleanup_(cas_store_freep) cas_store *s = xzalloc(sizeof(*s));
+	TAILQ_INIT(&s->lru);
 	memcpy(s->key, key, SC_CAS_DB_KEY_BYTES);
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 	                    NULL) != SQLITE_OK) {
@@ -117,6 +215,7 @@ int cas_store_open(const char *path, const uint8_t key[SC_CAS_DB_KEY_BYTES], cas
 	         "CREATE TABLE IF NOT EXISTS sessions(name TEXT PRIMARY KEY, hash TEXT NOT NULL,"
 	         " creator TEXT NOT NULL, sealed BLOB NOT NULL, created INTEGER NOT NULL,"
 	         " updated INTEGER NOT NULL);"
+	         "CREATE INDEX IF NOT EXISTS sessions_creator ON sessions(creator);"
 	         "CREATE TABLE IF NOT EXISTS audit(id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL,"
 	         " client TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, outcome TEXT NOT NULL,"
 	         " detail TEXT NOT NULL);",
@@ -136,6 +235,12 @@ void cas_session_free(cas_session *s)
 {
 	if (s == NULL)
 		return;
+	if (s->refs > 0) {
+		s->refs--;
+		return;
+	}
+	if (s->yaml)
+		sc_policy_wipe_free(s->yaml);
 	free(s->name);
 	sc_policy_free(s->policy);
 	free(s);
@@ -232,9 +337,12 @@ static int decode_row(const char *name, const uint8_t *plain, size_t len, sc_pol
 int cas_store_get(cas_store *s, const char *name, cas_session **ret, sconify_error_t *err)
 {
 	cleanup_stmt sqlite3_stmt *st = NULL;
-	if (prepare(s, "SELECT hash, creator, sealed FROM sessions WHERE name = ?", &st, err) < 0)
+	if (prepare(s,
+	            "SELECT hash, creator, length(sealed), substr(sealed, 2, ?) FROM sessions WHERE name = ?",
+	            &st, err) < 0)
 		return -1;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 1, SC_CAS_NONCE_BYTES);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
 	int r = sqlite3_step(st);
 	if (r == SQLITE_DONE)
 		return sc_error(err, SCONIFY_ERR_NOT_FOUND, 0, "session `%s' not found", name);
@@ -242,6 +350,35 @@ int cas_store_get(cas_store *s, const char *name, cas_session **ret, sconify_err
 		return db_error(s, "reading a session", err);
 	const char *hash = (const char *)sqlite3_column_text(st, 0);
 	const char *creator = (const char *)sqlite3_column_text(st, 1);
+	sqlite3_int64 row_bytes = sqlite3_column_int64(st, 2);
+	const void *tag = sqlite3_column_blob(st, 3);
+	if (hash == NULL || creator == NULL || strlen(hash) != SC_POLICY_HASH_HEX ||
+	    strlen(creator) > SC_CAS_ID_HEX || row_bytes < (sqlite3_int64)SC_CAS_SEAL_OVERHEAD ||
+	    tag == NULL || sqlite3_column_bytes(st, 3) != SC_CAS_NONCE_BYTES)
+		return sc_error(err, SCONIFY_ERR_INTEGRITY, 0, "session `%s': stored row is malformed", name);
+	centry *e = cache_find(s, name);
+	if (e && strcmp(e->sess->hash, hash) == 0 && strcmp(e->sess->creator, creator) == 0 &&
+	    e->sess->row_bytes == (size_t)row_bytes &&
+	    memcmp(e->sess->row_tag, tag, SC_CAS_NONCE_BYTES) == 0) {
+		TAILQ_REMOVE(&s->lru, e, lru);
+		TAILQ_INSERT_HEAD(&s->lru, e, lru);
+		e->sess->refs++;
+		*ret = e->sess;
+		return 0;
+	}
+	cleanup_stmt sqlite3_stmt *full = NULL;
+	if (prepare(s, "SELECT hash, creator, sealed FROM sessions WHERE name = ?", &full, err) < 0)
+		return -1;
+	sqlite3_bind_text(full, 1, name, -1, SQLITE_STATIC);
+	r = sqlite3_step(full);
+	if (r == SQLITE_DONE)
+		return sc_error(err, SCONIFY_ERR_NOT_FOUND, 0, "session `%s' not found", name);
+	if (r != SQLITE_ROW)
+		return db_error(s, "reading a session", err);
+	hash = (const char *)sqlite3_column_text(full, 0);
+	creator = (const char *)sqlite3_column_text(full, 1);
+	const uint8_t *sealed = sqlite3_column_blob(full, 2);
+	size_t sealed_len = (size_t)sqlite3_column_bytes(full, 2);
 	if (hash == NULL || creator == NULL || strlen(hash) != SC_POLICY_HASH_HEX ||
 	    strlen(creator) > SC_CAS_ID_HEX)
 		return sc_error(err, SCONIFY_ERR_INTEGRITY, 0, "session `%s': stored row is malformed", name);
@@ -251,8 +388,7 @@ int cas_store_get(cas_store *s, const char *name, cas_session **ret, sconify_err
 	cleanup_free char *what = xasprintf("sessions[%s]", name);
 	uint8_t *plain = NULL;
 	size_t len = 0;
-	if (sc_cas_unseal(s->key, aad.data, aad.len, sqlite3_column_blob(st, 2),
-	                  (size_t)sqlite3_column_bytes(st, 2), what, &plain, &len, err) < 0)
+	if (sc_cas_unseal(s->key, aad.data, aad.len, sealed, sealed_len, what, &plain, &len, err) < 0)
 		return -1;
 	_cleanup_(cas_session_freep) cas_session *out = xzalloc(sizeof(*out));
 	int rr = decode_row(name, plain, len, &out->policy, err);
@@ -263,7 +399,34 @@ int cas_store_get(cas_store *s, const char *name, cas_session **ret, sconify_err
 	out->name = xstrdup(name);
 	memcpy(out->hash, hash, SC_POLICY_HASH_HEX + 1);
 	strcpy(out->creator, creator);
+	out->row_bytes = sealed_len;
+	memcpy(out->row_tag, sealed + 1, SC_CAS_NONCE_BYTES);
+	cache_add(s, out);
 	*ret = steal_pointer(&out);
+	return 0;
+}
+
+int cas_session_yaml(cas_session *sess, const char **ret, size_t *ret_len, sconify_error_t *err)
+{
+	if (sess->yaml == NULL && sc_policy_emit(sess->policy, &sess->yaml, &sess->yaml_len, err) < 0)
+		return -1;
+	*ret = sess->yaml;
+	*ret_len = sess->yaml_len;
+	return 0;
+}
+
+int cas_store_usage(cas_store *s, const char *creator, size_t *ret_count, size_t *ret_bytes,
+                    sconify_error_t *err)
+{
+	cleanup_stmt sqlite3_stmt *st = NULL;
+	if (prepare(s, "SELECT count(*), coalesce(sum(length(sealed)), 0) FROM sessions WHERE creator = ?",
+	            &st, err) < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, creator, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW)
+		return db_error(s, "reading sessions", err);
+	*ret_count = (size_t)sqlite3_column_int64(st, 0);
+	*ret_bytes = (size_t)sqlite3_column_int64(st, 1);
 	return 0;
 }
 
@@ -354,6 +517,7 @@ static int write_session(cas_store *s, const char *name, const cas_session *sess
 int cas_store_put(cas_store *s, const char *name, const cas_session *sess, const cas_audit *audit,
                   sconify_error_t *err)
 {
+	cache_forget(s, name);
 	if (exec(s, "BEGIN IMMEDIATE", err) < 0)
 		return -1;
 	if (write_session(s, name, sess, err) < 0 || insert_audit(s, audit, err) < 0 ||
@@ -367,4 +531,30 @@ int cas_store_put(cas_store *s, const char *name, const cas_session *sess, const
 int cas_store_audit(cas_store *s, const cas_audit *audit, sconify_error_t *err)
 {
 	return insert_audit(s, audit, err);
+}
+
+int cas_store_audit_many(cas_store *s, const cas_audit *a, size_t n, size_t max_rows, sconify_error_t *err)
+{
+	if (exec(s, "BEGIN IMMEDIATE", err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (insert_audit(s, &a[i], err) < 0)
+			goto fail;
+	if (max_rows > 0) {
+		/* Retention: the newest max_rows rows stay. */
+		cleanup_stmt sqlite3_stmt *st = NULL;
+		if (prepare(s, "DELETE FROM audit WHERE id <= (SELECT max(id) FROM audit) - ?", &st, err) < 0)
+			goto fail;
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)max_rows);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			db_error(s, "trimming the audit log", err);
+			goto fail;
+		}
+	}
+	if (exec(s, "COMMIT", err) < 0)
+		goto fail;
+	return 0;
+fail:
+	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
 }

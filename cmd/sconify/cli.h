@@ -148,6 +148,39 @@ void cli_progress_event(void *userdata, sconify_event_t ev, const char *digest, 
                         uint64_t total);
 void cli_progress_free(cli_progress *p);
 
+/* A CAS and the client identity (sconify image --cas, sconify session). */
+enum {
+	CLI_OPT_CAS = 1200,
+	CLI_OPT_CAS_IDENTITY,
+	CLI_OPT_CAS_KEY_HASH,
+};
+typedef struct {
+	const char *url;      /* --cas */
+	const char *identity; /* --identity, NULL: the default one (made on first use) */
+	const char *key_hash; /* --cas-key-hash, NULL: remembered or trusted on first use */
+} cli_cas_args;
+#define CLI_CAS_LONGOPTS                                                      \
+	{"cas", required_argument, NULL, CLI_OPT_CAS},                        \
+	        {"identity", required_argument, NULL, CLI_OPT_CAS_IDENTITY},  \
+	{                                                                     \
+		"cas-key-hash", required_argument, NULL, CLI_OPT_CAS_KEY_HASH \
+	}
+#define CLI_CAS_HELP                                                                             \
+	"  --cas URL                     the CAS (https://HOST:PORT, or HOST:PORT)\n"            \
+	"  --identity FILE               the client identity: key and certificate (PEM);\n"      \
+	"                                default: made once in ~/.config/sconify/identity.pem\n" \
+	"  --cas-key-hash HEX            pin the CAS's key (SHA-256 of its public key); else\n"  \
+	"                                the one remembered for URL, else trusted on first use\n"
+/* --identity, --cas-key-hash (not --cas, whose meaning differs): 1 when opt
+ * was one, 0 when not, -1 after a usage error was printed. */
+int cli_cas_option(const char *command, int opt, const char *arg, cli_cas_args *a);
+/* The identity (made and announced on first use), the key hash (given,
+ * remembered, or fetched, remembered and announced), the client. Returns
+ * EXIT_OK, else prints the error and returns EXIT_FAIL. *ret_key_hash
+ * (malloc'd) when not NULL. */
+int cli_cas_connect(const char *command, const cli_cas_args *a, sconify_debug_fn debug, sconify_cas_t **ret,
+                    char **ret_key_hash);
+
 int cmd_copy(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
@@ -155,5 +188,6 @@ int cmd_keygen(int argc, char **argv);
 int cmd_sign(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
+int cmd_session(int argc, char **argv);
 
 #endif

@@ -23,7 +23,15 @@ static void help(void)
 	       "  --name SESSION                session name (default: the destination's name)\n"
 	       "  --namespace NS                the session's namespace\n"
 	       "  --service-name NAME           service name (default: service)\n"
-	       "  --cas ADDRESS                 where the runtime finds the CAS (SCONE_CAS_ADDR)\n"
+	       "  --cas URL                     the CAS: where the runtime finds it (SCONE_CAS_ADDR),\n"
+	       "                                and where the session policy is uploaded\n"
+	       "  --identity FILE               the client identity (key + certificate, PEM) the\n"
+	       "                                session belongs to; default: made once in\n"
+	       "                                ~/.config/sconify/identity.pem\n"
+	       "  --cas-key-hash HEX            pin the CAS's key (written into the image as\n"
+	       "                                SCONE_CAS_KEY_HASH); default: the one remembered\n"
+	       "                                for URL, else fetched and trusted on first use\n"
+	       "  --no-upload                   --cas only names the CAS in the image\n"
 	       "  --env KEY=VALUE               environment for the policy, never the image\n"
 	       "  --command \"ARGS\"              the command to run (default: entrypoint + cmd)\n"
 	       "  --mode sim|hw                 sim: no TEE, for development (default: hw)\n"
@@ -72,6 +80,7 @@ int cmd_image(int argc, char **argv)
 		OPT_RUNTIME,
 		OPT_RUNTIME_DIR,
 		OPT_SIGN_KEY,
+		OPT_NO_UPLOAD,
 	};
 	static const struct option longopts[] = {
 	        {"from", required_argument, NULL, OPT_FROM},
@@ -94,6 +103,9 @@ int cmd_image(int argc, char **argv)
 	        {"runtime", required_argument, NULL, OPT_RUNTIME},
 	        {"runtime-dir", required_argument, NULL, OPT_RUNTIME_DIR},
 	        {"sign-key", required_argument, NULL, OPT_SIGN_KEY},
+	        {"identity", required_argument, NULL, CLI_OPT_CAS_IDENTITY},
+	        {"cas-key-hash", required_argument, NULL, CLI_OPT_CAS_KEY_HASH},
+	        {"no-upload", no_argument, NULL, OPT_NO_UPLOAD},
 	        CLI_TRANSFER_LONGOPTS,
 	        {"quiet", no_argument, NULL, 'q'},
 	        {"help", no_argument, NULL, 'h'},
@@ -107,9 +119,18 @@ int cmd_image(int argc, char **argv)
 	int c, status = EXIT_USAGE;
 	char *src_creds = NULL, *dest_creds = NULL;
 	cli_progress *progress = NULL;
+	cli_cas_args cas_args = {0};
+	bool no_upload = false;
+	sconify_cas_t *cas = NULL;
+	char *cas_key_hash = NULL;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
 		int r = cli_transfer_option("image", c, optarg, &opts.copy);
+		if (r < 0)
+			goto out;
+		if (r > 0)
+			continue;
+		r = cli_cas_option("image", c, optarg, &cas_args);
 		if (r < 0)
 			goto out;
 		if (r > 0)
@@ -137,7 +158,10 @@ int cmd_image(int argc, char **argv)
 			opts.service_name = optarg;
 			break;
 		case OPT_CAS:
-			opts.cas = optarg;
+			opts.cas = cas_args.url = optarg;
+			break;
+		case OPT_NO_UPLOAD:
+			no_upload = true;
 			break;
 		case OPT_ENV:
 			push(&envs, &n_envs, optarg);
@@ -212,6 +236,10 @@ int cmd_image(int argc, char **argv)
 		goto out;
 	}
 	(void)mode_given; /* hw is the default: sim must be asked for */
+	if ((cas_args.identity || cas_args.key_hash || no_upload) && opts.cas == NULL) {
+		cli_usage_error("image", "--identity, --cas-key-hash and --no-upload go with --cas");
+		goto out;
+	}
 	opts.encrypted = dirs;
 	opts.authenticated = auths;
 	opts.env = envs;
@@ -224,16 +252,55 @@ int cmd_image(int argc, char **argv)
 		opts.copy.progress_userdata = progress;
 	}
 
+	/* The image carries the CAS's key hash: known before the conversion. */
+	if (opts.cas && !no_upload && !opts.dry_run) {
+		if (cli_cas_connect("image", &cas_args, opts.copy.debug, &cas, &cas_key_hash) != EXIT_OK) {
+			status = EXIT_FAIL;
+			goto out;
+		}
+		opts.cas_key_hash = cas_key_hash;
+	} else {
+		opts.cas_key_hash = cas_args.key_hash;
+	}
+
 	sconify_error_t err = NULL;
 	sconify_image_result_t res = {0};
 	if (sconify_image(from, to ? to : "", &opts, &res, &err) < 0) {
 		status = cli_fail(&err);
 		goto out;
 	}
-	if (json || opts.dry_run)
-		printf("%s\n", res.json);
-	else
+	sconify_session_t sess = {0};
+	if (cas) {
+		if (sconify_session_upload(cas, res.session_yaml, res.session_len, &sess, &err) < 0) {
+			if (res.digest)
+				printf("%s\n", res.digest);
+			fprintf(stderr,
+			        "sconify image: the image is written, but its session is not at the CAS\n");
+			sconify_image_result_free(&res);
+			status = cli_fail(&err);
+			goto out;
+		}
+		fprintf(stderr, "sconify image: session `%s' %s at %s, hash %s\n", sess.name,
+		        sess.created ? "created" : "updated", sconify_cas_url(cas), sess.hash);
+	}
+	if (json || opts.dry_run) {
+		/* The session's facts go into the result object: names and hex only,
+		 * the URL without quotes or backslashes (sconify_cas_open checked). */
+		size_t n = strlen(res.json);
+		while (n && res.json[n - 1] != '}')
+			n--;
+		if (cas && n) {
+			printf("%.*s,\"session\":{\"cas\":\"%s\",\"name\":\"%s\",\"hash\":\"%s\",\"created\":"
+			       "%s}}\n",
+			       (int)(n - 1), res.json, sconify_cas_url(cas), sess.name, sess.hash,
+			       sess.created ? "true" : "false");
+		} else {
+			printf("%s\n", res.json);
+		}
+	} else {
 		printf("%s\n", res.digest);
+	}
+	sconify_session_free(&sess);
 	if (opts.mode == SCONIFY_MODE_SIM && !opts.dry_run)
 		fprintf(stderr, "sconify: warning: sim mode: the image runs without hardware protection; "
 		                "the session policy allows it explicitly\n");
@@ -241,6 +308,8 @@ int cmd_image(int argc, char **argv)
 	status = fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
 out:
 	cli_progress_free(progress);
+	sconify_cas_close(cas);
+	free(cas_key_hash);
 	cli_free_secret(src_creds);
 	cli_free_secret(dest_creds);
 	free(dirs);

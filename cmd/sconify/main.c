@@ -15,6 +15,7 @@ static const struct {
         {"copy", cmd_copy, "copy an image between transports, optionally recompressing its layers"},
         {"inspect", cmd_inspect, "print an image's manifest, config, or a JSON summary"},
         {"policy", cmd_policy, "check a session policy, print its hash or canonical form"},
+        {"session", cmd_session, "read, update or delete a session at a CAS"},
         {"keygen", cmd_keygen, "make a signing key pair in cosign's format"},
         {"sign", cmd_sign, "sign an image in a registry the way cosign does"},
         {"verify", cmd_verify, "check that a key's signature covers an image's digest"},

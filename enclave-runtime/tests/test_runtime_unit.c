@@ -604,6 +604,48 @@ START_TEST(shield_provider_answers_eio_for_a_tampered_file)
 }
 END_TEST
 
+/* A file large enough to be split over threads (SC_RT_PARALLEL_MIN), whose
+ * last chunk is flipped on the second try: its plaintext, then nothing. */
+START_TEST(shield_verifies_a_large_file_over_threads_and_keeps_nothing_of_a_tampered_one)
+{
+	_cleanup_(shield_fixture_clear) shield_fixture fx = {0};
+	shield_fixture_make(&fx);
+	cleanup_error sconify_error_t err = NULL;
+	size_t n = SC_RT_PARALLEL_MIN + 3 * 4096 + 17;
+	cleanup_free uint8_t *plain = xmalloc(n), *ct = xmalloc(n);
+	for (size_t i = 0; i < n; i++)
+		plain[i] = (uint8_t)(i * 131 + (i >> 12));
+	uint8_t id[SC_SHIELD_FILE_ID_BYTES];
+	ck_assert_ok(sc_shield_file_id_random(id, &err), err);
+	cleanup_shield_encoder sc_shield_encoder *enc = NULL;
+	ck_assert_ok(sc_shield_encryptor_new(fx.key, id, n, 4096, &enc, &err), err);
+	ck_assert_ok(sc_shield_encoder_update(enc, plain, n, ct, &err), err);
+	cleanup_shield_entry sc_shield_entry *e = NULL;
+	ck_assert_ok(sc_shield_encoder_finish(enc, &e, &err), err);
+	cleanup_free char *path = xasprintf("%s/enc/big", fx.dir);
+	write_file(path, ct, n);
+
+	_cleanup_(sc_rt_shield_freep) sc_rt_shield *sh = open_shield(&fx);
+	int memfd = -1;
+	ck_assert_ok(sc_rt_shield_plaintext(sh, path, e, &memfd, &err), err);
+	struct stat st;
+	ck_assert_int_eq(fstat(memfd, &st), 0);
+	ck_assert_int_eq(st.st_size, (off_t)n);
+	cleanup_free uint8_t *back = xmalloc(n);
+	ck_assert_int_eq(pread(memfd, back, n, 0), (ssize_t)n);
+	ck_assert_mem_eq(back, plain, n);
+	ck_assert_int_eq(fcntl(memfd, F_GET_SEALS), F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL);
+
+	ct[n - 5] ^= 1;
+	write_file(path, ct, n);
+	_cleanup_(sc_rt_shield_freep) sc_rt_shield *sh2 = open_shield(&fx);
+	memfd = -1;
+	ck_assert_fails(sc_rt_shield_plaintext(sh2, path, e, &memfd, &err), err, SCONIFY_ERR_INTEGRITY,
+	                "authentication failed");
+	ck_assert_int_eq(memfd, -1);
+}
+END_TEST
+
 START_TEST(shield_open_refuses_a_wrong_pin_or_key)
 {
 	_cleanup_(shield_fixture_clear) shield_fixture fx = {0};
@@ -666,6 +708,7 @@ static Suite *runtime_suite(void)
 	tc = tcase_create("shield");
 	tcase_add_test(tc, shield_provider_serves_verified_plaintext_and_hides_the_rest);
 	tcase_add_test(tc, shield_provider_answers_eio_for_a_tampered_file);
+	tcase_add_test(tc, shield_verifies_a_large_file_over_threads_and_keeps_nothing_of_a_tampered_one);
 	tcase_add_test(tc, shield_open_refuses_a_wrong_pin_or_key);
 	tcase_add_test(tc, launch_check_names_both_values);
 	suite_add_tcase(s, tc);

@@ -146,20 +146,24 @@ char *sc_cas_session_namespace(const char *name);
 
 typedef struct sc_cas_challenges sc_cas_challenges;
 
-/* At most max outstanding challenges, each valid ttl_ms after its issue. */
+/* Challenges are stateless on issue: time || random || HMAC under a key the
+ * table draws at creation (docs/attestation.md). max bounds the used-set
+ * (challenges consumed and not yet expired), ttl_ms the lifetime. */
 sc_cas_challenges *sc_cas_challenges_new(size_t max, uint64_t ttl_ms);
 void sc_cas_challenges_free(sc_cas_challenges *t);
 SC_DEFINE_CLEANUP(sc_cas_challenges *, sc_cas_challenges_free)
 
-/* Issues a fresh random challenge at now_ms (a monotonic clock). Fails with
- * LIMIT ("too many outstanding challenges") when max unexpired ones exist. */
+/* Issues a fresh challenge at now_ms (a monotonic clock). Stores nothing and
+ * never fails for a limit: a flood of issues takes nothing from anyone. */
 int sc_cas_challenge_issue(sc_cas_challenges *t, uint64_t now_ms, uint8_t out[SC_CAS_CHALLENGE_BYTES],
                            sconify_error_t *err);
-/* Removes the challenge whatever happens next (single use) and fails with
- * AUTH when it was never issued, already used ("unknown or already used") or
- * has expired ("expired"). */
+/* Checks the MAC and expiry and records the challenge as used (single use):
+ * fails with AUTH when it was not issued by this table or is already used
+ * ("unknown or already used") or has expired ("expired"), with LIMIT ("too
+ * many attestations in flight") when max unexpired challenges are used. */
 int sc_cas_challenge_consume(sc_cas_challenges *t, uint64_t now_ms, const uint8_t *challenge, size_t len,
                              sconify_error_t *err);
+/* Entries of the used-set. */
 size_t sc_cas_challenges_outstanding(const sc_cas_challenges *t);
 
 #endif

@@ -178,7 +178,7 @@ int sc_cas_config_decode(const uint8_t *data, size_t len, sc_cas_config **ret, s
 	    get_str(&c, true, "fspf_path", &fspf_path, &path_len, err) < 0)
 		return -1;
 	if (pwd_len > 0) {
-		if (!sc_policy_valid_path(pwd, pwd_len))
+		if (!(pwd_len == 1 && pwd[0] == '/') && !sc_policy_valid_path(pwd, pwd_len))
 			return sc_error(err, SCONIFY_ERR_INVALID, 0,
 			                "configuration: pwd: not an absolute path");
 		pc->pwd = steal_pointer(&pwd);

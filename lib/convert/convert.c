@@ -11,7 +11,9 @@
 #include <errno.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -276,6 +278,151 @@ static int open_layer(conv *v, const sc_descriptor *d, const char *what, sc_read
 	return 0;
 }
 
+/* Pass 1 reads a layer on two threads: a helper pulls the blob, checks its
+ * digest and decompresses it into a ring of buffers, while the caller's
+ * thread parses the tar, hashes the diff_id and plans. The bytes and the
+ * errors come out as from inner itself, in order; a failure of inner is
+ * handed out where it happened in the stream and repeats. The helper is
+ * stopped and joined when the reader is freed, so inner (and whatever was
+ * chained to it) is the caller's again after prefetch_stop(). */
+#define PREFETCH_BUF (256u * 1024)
+#define PREFETCH_NBUF 4
+
+struct prefetch {
+	sc_reader base;
+	sc_reader *inner;
+	pthread_t thread;
+	bool running;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned char *data[PREFETCH_NBUF];
+	size_t len[PREFETCH_NBUF];
+	/* under mu: buffers [head, tail) are full; the consumer is at pos in
+	 * buffer head; the producer fills buffer tail while tail - head < N */
+	uint64_t head, tail;
+	bool eof, stop;
+	sconify_error_t fail; /* inner's failure, after the last full buffer */
+	size_t pos;
+};
+
+static void *prefetch_main(void *arg)
+{
+	struct prefetch *p = arg;
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		while (!p->stop && p->tail - p->head == PREFETCH_NBUF)
+			pthread_cond_wait(&p->cv, &p->mu);
+		if (p->stop)
+			break;
+		unsigned slot = (unsigned)(p->tail % PREFETCH_NBUF);
+		pthread_mutex_unlock(&p->mu);
+		size_t got = 0;
+		sconify_error_t e = NULL;
+		ssize_t n = 1;
+		while (got < PREFETCH_BUF &&
+		       (n = sc_reader_read(p->inner, p->data[slot] + got, PREFETCH_BUF - got, &e)) > 0)
+			got += (size_t)n;
+		pthread_mutex_lock(&p->mu);
+		p->len[slot] = got;
+		if (got > 0)
+			p->tail++;
+		if (n < 0) {
+			if (e == NULL)
+				sc_error(&e, SCONIFY_ERR_GENERIC, 0, "reading the layer failed");
+			sc_error_move(&p->fail, &e);
+		}
+		if (n <= 0) {
+			p->eof = true;
+			break;
+		}
+		pthread_cond_broadcast(&p->cv);
+	}
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+static ssize_t prefetch_read(sc_reader *base, void *buf, size_t len, sconify_error_t *err)
+{
+	struct prefetch *p = (struct prefetch *)base;
+	if (!p->running) /* no helper thread: read inner directly */
+		return sc_reader_read(p->inner, buf, len, err);
+	if (len == 0)
+		return 0;
+	pthread_mutex_lock(&p->mu);
+	while (p->head == p->tail && !p->eof)
+		pthread_cond_wait(&p->cv, &p->mu);
+	if (p->head == p->tail) {
+		int r = 0;
+		if (p->fail) {
+			r = sc_error(err, p->fail->kind, p->fail->errno_, "%s", p->fail->msg);
+			if (p->fail->restartable)
+				sc_error_set_restartable(err);
+		}
+		pthread_mutex_unlock(&p->mu);
+		return r;
+	}
+	unsigned slot = (unsigned)(p->head % PREFETCH_NBUF);
+	pthread_mutex_unlock(&p->mu);
+	size_t n = p->len[slot] - p->pos;
+	if (n > len)
+		n = len;
+	memcpy(buf, p->data[slot] + p->pos, n);
+	p->pos += n;
+	if (p->pos == p->len[slot]) {
+		p->pos = 0;
+		pthread_mutex_lock(&p->mu);
+		p->head++;
+		pthread_cond_broadcast(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+	}
+	return (ssize_t)n;
+}
+
+/* Stops and joins the helper; inner stays. */
+static void prefetch_stop(struct prefetch *p)
+{
+	if (!p->running)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->stop = true;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	pthread_join(p->thread, NULL);
+	p->running = false;
+}
+
+static void prefetch_free(sc_reader *base)
+{
+	struct prefetch *p = (struct prefetch *)base;
+	prefetch_stop(p);
+	sc_reader_free(p->inner);
+	for (size_t i = 0; i < PREFETCH_NBUF; i++)
+		free(p->data[i]);
+	sconify_error_free(&p->fail);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+	free(p);
+}
+
+static const struct sc_reader_ops prefetch_ops = {.read = prefetch_read, .free = prefetch_free};
+
+/* Takes inner; without a second core (or a thread) it is read directly. */
+static struct prefetch *prefetch_new(sc_reader *inner, int cpus)
+{
+	struct prefetch *p = xzalloc(sizeof(*p));
+	p->base.ops = &prefetch_ops;
+	p->inner = inner;
+	if (pthread_mutex_init(&p->mu, NULL) != 0 || pthread_cond_init(&p->cv, NULL) != 0)
+		abort();
+	if (cpus < 2)
+		return p;
+	for (size_t i = 0; i < PREFETCH_NBUF; i++)
+		p->data[i] = xmalloc(PREFETCH_BUF);
+	p->running = pthread_create(&p->thread, NULL, prefetch_main, p) == 0;
+	return p;
+}
+
 static int check_read_to_end(sc_reader *verified, const char *what, sconify_error_t *err)
 {
 	if (!sc_verified_reader_done(verified))
@@ -360,8 +507,8 @@ typedef struct {
  * rewritten, else only to hash what it holds (authenticated files, the
  * executable) while the blob itself is passed through. */
 static int process_layer(conv *v, rewrite_ctx *rc, const sc_descriptor *in, const sc_plan_layer *pl,
-                         const sc_plan_location *exe, unsigned index, sc_hasher *exe_hash, layer_out *ret,
-                         sconify_error_t *err)
+                         const sc_plan_location *exe, unsigned index, sc_hasher *exe_hash, int threads,
+                         layer_out *ret, sconify_error_t *err)
 {
 	cleanup_free char *what = xasprintf("layer %s", in->digest.str);
 	bool rewrite = pl->rewrite;
@@ -398,7 +545,7 @@ static int process_layer(conv *v, rewrite_ctx *rc, const sc_descriptor *in, cons
 		if (v->cc.dst->ops->blob_begin(v->cc.dst, NULL, 0, &u, &dest, err) < 0)
 			return -1;
 		digest_w = sc_hash_writer_new(dest, SC_SHA256);
-		compress_w = sc_compress_writer_new(digest_w, target, v->cc.cpus);
+		compress_w = sc_compress_writer_new(digest_w, target, threads);
 		diff_w = sc_hash_writer_new(compress_w, SC_SHA256);
 	} else {
 		sink = sc_null_writer_new();
@@ -438,6 +585,84 @@ static int process_layer(conv *v, rewrite_ctx *rc, const sc_descriptor *in, cons
 	                           .size = size};
 	ret->out.json = sc_descriptor_json_new(ret->out.media_type, &digest, size);
 	return 0;
+}
+
+/* Pass 2 runs one job per source layer on the copy engine's pool, so that
+ * the copies of passed-through layers overlap the rewrites. Each job writes
+ * only its own outs[i], the results of the files whose data lie in its
+ * layer (a file's data lie in one layer) and, for the executable's layer,
+ * exe_hash. */
+typedef struct {
+	conv *v;
+	const sc_document *m;
+	const sc_image_config *cfg;
+	const sc_plan *plan;
+	const sc_plan_location *exe;
+	sc_hasher *exe_hash;
+	sc_shield_entry **results;
+	layer_out *outs;
+	int threads; /* compressor threads of each rewritten layer */
+	/* Rewrites running at once are at most max_rewrites (the copies of
+	 * passed-through layers are not counted): each holds a decompressor and
+	 * a compressor, and libzstd's takes tens of MiB. */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	size_t rewriting, max_rewrites;
+} pass2;
+
+static int pass2_job(void *userdata, size_t i, sconify_error_t *err)
+{
+	pass2 *p = userdata;
+	bool rewrite = p->plan->layers[i].rewrite;
+	if (rewrite) {
+		pthread_mutex_lock(&p->mu);
+		while (p->rewriting >= p->max_rewrites)
+			pthread_cond_wait(&p->cv, &p->mu);
+		p->rewriting++;
+		pthread_mutex_unlock(&p->mu);
+	}
+	rewrite_ctx rc = {.v = p->v, .plan = p->plan, .diff_id = &p->cfg->diff_ids[i], .results = p->results};
+	int r = process_layer(p->v, &rc, &p->m->layers[i], &p->plan->layers[i], p->exe, (unsigned)i,
+	                      p->exe_hash, p->threads, &p->outs[i], err);
+	if (rewrite) {
+		pthread_mutex_lock(&p->mu);
+		p->rewriting--;
+		pthread_cond_signal(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+	}
+	return r;
+}
+
+static int run_pass2(pass2 *p, sconify_error_t *err)
+{
+	conv *v = p->v;
+	size_t n = p->m->n_layers, rewrites = 0;
+	bool zstd = v->o->copy.compress == SCONIFY_COMPRESS_ZSTD;
+	for (size_t i = 0; i < n; i++) {
+		sc_layer_type type;
+		if (!p->plan->layers[i].rewrite)
+			continue;
+		rewrites++;
+		if (v->o->copy.compress == SCONIFY_COMPRESS_KEEP &&
+		    sc_layer_type_parse(p->m->layers[i].media_type, &type))
+			zstd |= type.compression == SC_COMP_ZSTD;
+	}
+	/* One zstd rewrite at a time (libzstd's workers use the cores); gzip
+	 * rewrites hold a few MiB each: one per core. */
+	p->max_rewrites = zstd ? 1 : (size_t)v->cc.cpus;
+	size_t active = sc_copy_workers(&v->cc, n);
+	if (active > p->max_rewrites)
+		active = p->max_rewrites;
+	if (active > rewrites)
+		active = rewrites ? rewrites : 1;
+	/* The cores shared among the rewrites that run at once. */
+	p->threads = v->cc.cpus / (int)active > 1 ? v->cc.cpus / (int)active : 1;
+	if (pthread_mutex_init(&p->mu, NULL) != 0 || pthread_cond_init(&p->cv, NULL) != 0)
+		abort();
+	int r = sc_copy_run_jobs(&v->cc, n, pass2_job, p, err);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+	return r;
 }
 
 /* ---- the added layer ---- */
@@ -533,11 +758,19 @@ static json_t *new_config(conv *v, const sc_image_config *cfg, const layer_out *
 	 * where the runtime finds its configuration. */
 	cleanup_free char *config_id = xasprintf("%s/%s", v->session, service);
 	cleanup_free char *id = xasprintf("SCONE_CONFIG_ID=%s", config_id);
-	json_t *env =
-	        json_pack("[s,s]", id, v->o->mode == SCONIFY_MODE_SIM ? "SCONE_MODE=sim" : "SCONE_MODE=hw");
+	/* The measurement the runtime states to the CAS (it can compute it only
+	 * once the configuration is released, and then refuses to run anything
+	 * that measures differently: docs/attestation.md). */
+	cleanup_free char *claim = xasprintf("SCONE_MEASUREMENT=%s", measurement);
+	json_t *env = json_pack("[s,s,s]", id,
+	                        v->o->mode == SCONIFY_MODE_SIM ? "SCONE_MODE=sim" : "SCONE_MODE=hw", claim);
 	if (v->o->cas) {
 		cleanup_free char *cas = xasprintf("SCONE_CAS_ADDR=%s", v->o->cas);
 		json_array_insert_new(env, 0, json_string(cas));
+	}
+	if (v->o->cas_key_hash) { /* the runtime pins the CAS by it */
+		cleanup_free char *pin = xasprintf("SCONE_CAS_KEY_HASH=%s", v->o->cas_key_hash);
+		json_array_insert_new(env, v->o->cas ? 1 : 0, json_string(pin));
 	}
 	json_object_set_new(c, "Env", env);
 	json_object_set_new(c, "WorkingDir", json_string("/"));
@@ -634,9 +867,14 @@ static int convert_image(conv *v, const sc_document *m, sc_doc_out *ret, sconify
 		sc_reader *verified = NULL;
 		sc_compression comp;
 		sc_digest diff_id;
-		if (open_layer(v, &m->layers[i], what, &plain, &verified, &comp, err) < 0 ||
-		    sc_planner_add_layer(planner, plain, what, &diff_id, err) < 0 ||
-		    check_read_to_end(verified, what, err) < 0)
+		if (open_layer(v, &m->layers[i], what, &plain, &verified, &comp, err) < 0)
+			return -1;
+		struct prefetch *pf = prefetch_new(steal_pointer(&plain), v->cc.cpus);
+		plain = &pf->base;
+		if (sc_planner_add_layer(planner, plain, what, &diff_id, err) < 0)
+			return -1;
+		prefetch_stop(pf); /* verified is ours again */
+		if (check_read_to_end(verified, what, err) < 0)
 			return -1;
 		if (!sc_digest_equal(&diff_id, &cfg->diff_ids[i]))
 			return sc_error(err, SCONIFY_ERR_INTEGRITY, 0,
@@ -674,12 +912,15 @@ static int convert_image(conv *v, const sc_document *m, sc_doc_out *ret, sconify
 	        v->multi ? xasprintf("%s-%s", v->o->service_name ? v->o->service_name : "service",
 	                             image_arch(&cfg->platform))
 	                 : xstrdup(v->o->service_name ? v->o->service_name : "service");
-	int r = 0;
-	for (size_t i = 0; i < m->n_layers && r == 0; i++) {
-		rewrite_ctx rc = {.v = v, .plan = plan, .diff_id = &cfg->diff_ids[i], .results = results};
-		r = process_layer(v, &rc, &m->layers[i], &plan->layers[i], &exe, (unsigned)i, exe_hash,
-		                  &outs[i], err);
-	}
+	pass2 p2 = {.v = v,
+	            .m = m,
+	            .cfg = cfg,
+	            .plan = plan,
+	            .exe = &exe,
+	            .exe_hash = exe_hash,
+	            .results = results,
+	            .outs = outs};
+	int r = run_pass2(&p2, err);
 	/* The shield metadata. */
 	if (r == 0 && any_region(v)) {
 		for (size_t i = 0; i < plan->n_files && r == 0; i++) {

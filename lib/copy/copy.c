@@ -110,7 +110,6 @@ typedef struct {
 	/* result */
 	sc_descriptor out;
 	bool changed;
-	sconify_error_t err;
 } layer_job;
 
 int sc_copy_pass_blob(sc_copy_ctx *c, const sc_descriptor *in, sconify_event_t ev, sconify_error_t *err)
@@ -261,13 +260,6 @@ static int run_layer_once(layer_job *j, sconify_error_t *err)
 	return 0;
 }
 
-typedef struct {
-	layer_job *jobs;
-	size_t n;
-	atomic_size_t next;
-	atomic_bool failed;
-} job_queue;
-
 /* A network failure in the middle of an upload cannot be retried by the
  * request (the streamed bytes are gone): the whole layer is copied again. */
 static int run_layer(layer_job *j, sconify_error_t *err)
@@ -289,48 +281,78 @@ static int run_layer(layer_job *j, sconify_error_t *err)
 	}
 }
 
-static void *layer_worker(void *arg)
+static int layer_job_run(void *userdata, size_t i, sconify_error_t *err)
+{
+	return run_layer(&((layer_job *)userdata)[i], err);
+}
+
+/* ---- the job pool ---- */
+
+typedef struct {
+	sc_copy_job_fn fn;
+	void *userdata;
+	sconify_error_t *errs;
+	size_t n;
+	atomic_size_t next;
+	atomic_bool failed;
+} job_queue;
+
+static void *job_worker(void *arg)
 {
 	job_queue *q = arg;
 	for (;;) {
 		size_t i = atomic_fetch_add(&q->next, 1);
 		if (i >= q->n || atomic_load(&q->failed))
 			break;
-		if (run_layer(&q->jobs[i], &q->jobs[i].err) < 0)
+		if (q->fn(q->userdata, i, &q->errs[i]) < 0) {
+			if (q->errs[i] == NULL) /* a job that failed without saying why */
+				sc_error(&q->errs[i], SCONIFY_ERR_GENERIC, 0, "job %zu failed", i);
 			atomic_store(&q->failed, true);
+		}
 	}
 	return NULL;
 }
 
-static int run_layers(sc_copy_ctx *c, layer_job *jobs, size_t n, sconify_error_t *err)
+size_t sc_copy_workers(const sc_copy_ctx *c, size_t n)
 {
-	job_queue q = {.jobs = jobs, .n = n};
-	atomic_init(&q.next, 0);
-	atomic_init(&q.failed, false);
-	size_t workers = c->dst->caps.parallel_blobs ? (size_t)c->jobs : 1;
+	size_t workers = c->dst && c->dst->caps.parallel_blobs && c->jobs > 1 ? (size_t)c->jobs : 1;
 	if (workers > n)
 		workers = n;
+	return workers ? workers : 1;
+}
+
+int sc_copy_run_jobs(sc_copy_ctx *c, size_t n, sc_copy_job_fn fn, void *userdata, sconify_error_t *err)
+{
+	job_queue q = {.fn = fn, .userdata = userdata, .n = n};
+	q.errs = xcalloc(n ? n : 1, sizeof(*q.errs));
+	atomic_init(&q.next, 0);
+	atomic_init(&q.failed, false);
+	size_t workers = sc_copy_workers(c, n);
 	if (workers <= 1) {
-		layer_worker(&q);
+		job_worker(&q);
 	} else {
 		pthread_t *t = xcalloc(workers, sizeof(*t));
 		size_t started = 0;
 		for (; started < workers; started++)
-			if (pthread_create(&t[started], NULL, layer_worker, &q) != 0)
+			if (pthread_create(&t[started], NULL, job_worker, &q) != 0)
 				break;
 		if (started == 0)
-			layer_worker(&q);
+			job_worker(&q);
 		for (size_t i = 0; i < started; i++)
 			pthread_join(t[i], NULL);
 		free(t);
 	}
-	/* The first failure in layer order is the one reported. */
-	for (size_t i = 0; i < n; i++)
-		if (jobs[i].err) {
-			sc_error_move(err, &jobs[i].err);
-			return -1;
+	/* The first failure in job order is the one reported. */
+	int r = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (q.errs[i] && r == 0) {
+			sc_error_move(err, &q.errs[i]);
+			r = -1;
 		}
-	return 0;
+		sconify_error_free(&q.errs[i]);
+	}
+	free(q.errs);
+	return r;
 }
 
 sc_compression sc_copy_wanted_compression(sc_copy_ctx *c, sc_compression have)
@@ -436,7 +458,7 @@ static int copy_image(sc_copy_ctx *c, const sc_document *m, sc_doc_out *ret, sco
 		int threads = c->cpus / active > 1 ? c->cpus / active : 1;
 		for (size_t i = 0; i < n; i++)
 			jobs[i].threads = threads;
-		r = run_layers(c, jobs, n, err);
+		r = sc_copy_run_jobs(c, n, layer_job_run, jobs, err);
 	}
 
 	if (r == 0 && config) {
@@ -469,10 +491,8 @@ static int copy_image(sc_copy_ctx *c, const sc_document *m, sc_doc_out *ret, sco
 			json_array_append_new(layers, sc_descriptor_to_json(&jobs[i].out));
 		json_object_set_new(root, "layers", layers);
 	}
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++)
 		sc_descriptor_clear(&jobs[i].out);
-		sconify_error_free(&jobs[i].err);
-	}
 	free(jobs);
 	if (r < 0)
 		return sc_error_wrap(err, "copying manifest %s", m->digest.str);

@@ -41,6 +41,16 @@ void sc_copy_ctx_close(sc_copy_ctx *c);
 void sc_copy_progress(sc_copy_ctx *c, sconify_event_t ev, const sc_digest *d, uint64_t done, uint64_t total);
 /* Copies (or mounts, or skips when there) a blob as it is. */
 int sc_copy_pass_blob(sc_copy_ctx *c, const sc_descriptor *in, sconify_event_t ev, sconify_error_t *err);
+/* Runs fn(userdata, i, err) for every i in [0, n) on sc_copy_workers(c, n)
+ * threads. Jobs start in index order and none starts after one failed, so
+ * every job before a failed one ran. The failure reported is the first in
+ * index order; the others are dropped. fn must be safe to run concurrently
+ * for different i. */
+typedef int (*sc_copy_job_fn)(void *userdata, size_t i, sconify_error_t *err);
+int sc_copy_run_jobs(sc_copy_ctx *c, size_t n, sc_copy_job_fn fn, void *userdata, sconify_error_t *err);
+/* How many threads sc_copy_run_jobs uses for n jobs: c->jobs, one when the
+ * destination takes one blob at a time; at most n, at least 1. */
+size_t sc_copy_workers(const sc_copy_ctx *c, size_t n);
 /* The compression a layer gets at the destination. */
 sc_compression sc_copy_wanted_compression(sc_copy_ctx *c, sc_compression have);
 

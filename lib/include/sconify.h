@@ -216,6 +216,7 @@ typedef struct {
 	const char *namespace_name;       /* the session's namespace, or NULL */
 	const char *service_name;         /* default "service" */
 	const char *cas;                  /* SCONE_CAS_ADDR of the image, or NULL */
+	const char *cas_key_hash;         /* SCONE_CAS_KEY_HASH of the image (the CAS pin), or NULL */
 	const char *const *env;           /* "K=V" for the policy, never the image */
 	const char *command;              /* replaces the image's entrypoint and cmd */
 	sconify_mode_t mode;
@@ -272,6 +273,84 @@ SCONIFY_PUBLIC void sconify_policy_problems_free(char **problems);
  * the first problem of an invalid policy. */
 SCONIFY_PUBLIC int sconify_policy_format(const char *path, char **ret_yaml, size_t *ret_len, char **ret_hash,
                                          sconify_error_t *err);
+
+/* ---- CAS client (docs/cas.md, "Clients") ---------------------------------- */
+
+/* A CAS is named by its URL, "https://HOST:PORT" (a bare "HOST:PORT" means
+ * https; plain http is refused: sessions need mutual TLS). The CAS's
+ * certificate is self-signed: it is trusted by the SHA-256 of its
+ * SubjectPublicKeyInfo (DER, 64 lowercase hex digits, what `sconify-cas
+ * serve' prints as key-hash), checked during the handshake, before any
+ * request byte is sent. The client is known to the CAS by its identity: a PEM
+ * file holding a private key and its certificate, the identity being the
+ * same hash of that certificate's key. */
+typedef struct {
+	const char *identity; /* PEM: private key + certificate; NULL: none (sessions need one) */
+	const char *key_hash; /* the pinned CAS key hash (required by sconify_cas_open) */
+	long timeout_ms;      /* one whole request; 0: 30 s */
+	sconify_debug_fn debug;
+	void *debug_userdata;
+} sconify_cas_options_t;
+
+typedef struct sconify_cas_s sconify_cas_t;
+
+/* Checks the URL, the key hash and the identity file (a key and a matching
+ * certificate; refused when group or others may read it). Connects lazily. */
+SCONIFY_PUBLIC int sconify_cas_open(const char *url, const sconify_cas_options_t *opts, sconify_cas_t **ret,
+                                    sconify_error_t *err);
+SCONIFY_PUBLIC void sconify_cas_close(sconify_cas_t *cas);
+/* Connects once (GET /v1/health, pinned, with the identity): fails early on
+ * an unreachable CAS or a key that is not the pinned one. */
+SCONIFY_PUBLIC int sconify_cas_check(sconify_cas_t *cas, sconify_error_t *err);
+/* The normalised URL ("https://HOST:PORT"), for messages. */
+SCONIFY_PUBLIC const char *sconify_cas_url(const sconify_cas_t *cas);
+
+/* Trust on first use: connects WITHOUT checking the CAS's certificate and
+ * returns the hash of the key it presents (malloc'd hex). Whoever sits
+ * between us and the CAS on this one connection could give their own key:
+ * compare it with what the CAS printed, or pass it explicitly. opts may be
+ * NULL (only timeout_ms and debug are used). */
+SCONIFY_PUBLIC int sconify_cas_key_hash(const char *url, const sconify_cas_options_t *opts, char **ret_hash,
+                                        sconify_error_t *err);
+/* The key hash remembered for url in the user's config directory
+ * (cas-keys, one "URL HASH" line each); *ret_hash NULL when there is none. */
+SCONIFY_PUBLIC int sconify_cas_known_key_hash(const char *url, char **ret_hash, sconify_error_t *err);
+/* Remembers (or replaces) the key hash for url there (0600). */
+SCONIFY_PUBLIC int sconify_cas_remember_key_hash(const char *url, const char *hash, sconify_error_t *err);
+
+typedef struct {
+	char *name;
+	char *hash; /* the session hash (what the next version names as predecessor) */
+	/* get: the canonical policy; it holds keys and secrets (sconify_session_free() wipes it) */
+	char *yaml;
+	size_t yaml_len;
+	bool created; /* put/upload: created (else updated) */
+} sconify_session_t;
+
+/* POSTs the policy as it is: the CAS creates the session or, when the
+ * document names the current hash as `predecessor', updates it. */
+SCONIFY_PUBLIC int sconify_session_put(sconify_cas_t *cas, const char *yaml, size_t len,
+                                       sconify_session_t *ret, sconify_error_t *err);
+/* Creates the session, or updates it when it exists: reads the stored hash
+ * (GET, which needs the read right) and uploads the policy with it as
+ * `predecessor' (a predecessor the document already names is kept). */
+SCONIFY_PUBLIC int sconify_session_upload(sconify_cas_t *cas, const char *yaml, size_t len,
+                                          sconify_session_t *ret, sconify_error_t *err);
+SCONIFY_PUBLIC int sconify_session_get(sconify_cas_t *cas, const char *name, sconify_session_t *ret,
+                                       sconify_error_t *err);
+SCONIFY_PUBLIC int sconify_session_delete(sconify_cas_t *cas, const char *name, sconify_error_t *err);
+/* Wipes the policy text and frees the fields; accepts NULL. */
+SCONIFY_PUBLIC void sconify_session_free(sconify_session_t *s);
+
+/* The user's config directory for sconify: $XDG_CONFIG_HOME/sconify, else
+ * $HOME/.config/sconify (not created here). */
+SCONIFY_PUBLIC int sconify_config_dir(char **ret, sconify_error_t *err);
+/* The identity at path, created when it does not exist (a new P-256 key and
+ * a self-signed certificate in one PEM file, mode 0600, its directory 0700;
+ * *ret_created says so). path NULL: CONFIG_DIR/identity.pem. Returns the
+ * path used (when ret_path is not NULL) and the identity's hash. */
+SCONIFY_PUBLIC int sconify_identity_ensure(const char *path, char **ret_path, char **ret_hash,
+                                           bool *ret_created, sconify_error_t *err);
 
 #ifdef __cplusplus
 }

@@ -20,6 +20,15 @@
 #define ZSTD_WINDOW_LOG_MAX 27
 /* Compressed bytes read from inner at a time. */
 #define DEC_IN_CHUNK (64 * 1024)
+/* gzip members that fit these buffers whole (ours: 1 MiB of input each;
+ * pigz --independent: 128 KiB by default) are decoded by libdeflate in one
+ * call, about twice as fast as zlib. A member that does not fit, or that
+ * libdeflate refuses for any reason, is decoded again from its start by
+ * zlib, whose verdict stands, and zlib keeps the rest of the stream. */
+#define LD_IN_MAX (2u << 20)
+#define LD_OUT_MAX (2u << 20)
+/* FLG bit of a gzip header CRC: zlib checks it, libdeflate skips it. */
+#define GZIP_FHCRC 0x02
 
 static const unsigned char gzip_magic[] = {0x1f, 0x8b, 0x08};
 static const unsigned char zstd_magic[] = {0x28, 0xb5, 0x2f, 0xfd};
@@ -107,8 +116,8 @@ struct dec_reader {
 	sconify_limits_t limits;
 	char *what;
 
-	unsigned char *in; /* DEC_IN_CHUNK bytes; unused for NONE */
-	size_t in_pos, in_len;
+	unsigned char *in; /* in_cap bytes; unused for NONE */
+	size_t in_cap, in_pos, in_len;
 	bool in_eof;
 
 	uint64_t consumed; /* compressed bytes the decoder took */
@@ -124,6 +133,12 @@ struct dec_reader {
 	z_stream zs;
 	bool zs_ready;
 	ZSTD_DCtx *zd;
+
+	/* gzip members decoded whole by libdeflate (NULL once it gave up) and
+	 * the output not handed out yet */
+	struct libdeflate_decompressor *ld;
+	unsigned char *ld_out;
+	size_t ld_out_pos, ld_out_len;
 };
 
 __attribute__((format(printf, 4, 5))) static int dec_fail(struct dec_reader *r, sconify_error_t *err,
@@ -168,7 +183,7 @@ static int dec_fill(struct dec_reader *r, size_t want, sconify_error_t *err)
 		r->in_pos = 0;
 	}
 	while (!r->in_eof && r->in_len < want) {
-		ssize_t n = sc_reader_read(r->inner, r->in + r->in_len, DEC_IN_CHUNK - r->in_len, err);
+		ssize_t n = sc_reader_read(r->inner, r->in + r->in_len, r->in_cap - r->in_len, err);
 		if (n < 0)
 			return dec_inner_failed(r, err);
 		if (n == 0)
@@ -237,14 +252,59 @@ static int dec_truncated(struct dec_reader *r, const char *unit, sconify_error_t
 	                sc_compression_name(r->comp), unit, (unsigned long long)r->units + 1);
 }
 
+static void ld_give_up(struct dec_reader *r)
+{
+	libdeflate_free_decompressor(r->ld);
+	r->ld = NULL;
+	free(r->ld_out);
+	r->ld_out = NULL;
+}
+
+/* Decodes the member starting at the input position with libdeflate: true
+ * when it did (its output is in ld_out), false when zlib must. */
+static bool ld_member(struct dec_reader *r)
+{
+	if (r->in_len - r->in_pos < r->in_cap && !r->in_eof)
+		return false; /* dec_fill failed to fill: cannot happen */
+	const unsigned char *p = r->in + r->in_pos;
+	size_t avail = dec_avail(r), used = 0, got = 0;
+	if (avail < 10 || (p[3] & GZIP_FHCRC) != 0)
+		return false;
+	if (libdeflate_gzip_decompress_ex(r->ld, p, avail, r->ld_out, LD_OUT_MAX, &used, &got) !=
+	    LIBDEFLATE_SUCCESS)
+		return false;
+	r->in_pos += used;
+	r->consumed += used;
+	r->units++;
+	r->ld_out_pos = 0;
+	r->ld_out_len = got;
+	return true;
+}
+
 /* Each step returns the bytes it wrote to out (0: nothing yet, call again,
  * unless r->done) or -1. */
 static ssize_t gzip_step(struct dec_reader *r, unsigned char *out, size_t len, sconify_error_t *err)
 {
+	if (r->ld_out_pos < r->ld_out_len) {
+		size_t n = r->ld_out_len - r->ld_out_pos;
+		if (n > len)
+			n = len;
+		memcpy(out, r->ld_out + r->ld_out_pos, n);
+		r->ld_out_pos += n;
+		return (ssize_t)n;
+	}
 	if (!r->in_unit) {
 		int s = dec_boundary(r, sizeof(gzip_magic), gzip_starts_member, "member", err);
 		if (s <= 0)
 			return s;
+		if (r->ld) {
+			if (dec_fill(r, r->in_cap, err) < 0)
+				return -1;
+			if (ld_member(r))
+				return 0; /* handed out from ld_out by the next call */
+			/* Most likely a stream of large members: zlib from here on. */
+			ld_give_up(r);
+		}
 		if (r->zs_ready) {
 			if (inflateReset(&r->zs) != Z_OK)
 				abort();
@@ -403,6 +463,7 @@ static void dec_free(sc_reader *base)
 	if (r->zs_ready)
 		inflateEnd(&r->zs);
 	ZSTD_freeDCtx(r->zd);
+	ld_give_up(r);
 	sc_reader_free(r->inner);
 	free(r->in);
 	free(r->what);
@@ -422,8 +483,16 @@ sc_reader *sc_decompress_reader_new(sc_reader *inner, sc_compression c, const sc
 	r->limits = *limits;
 	sc_limits_fill(&r->limits); /* a zero cap would read as "nothing allowed" */
 	r->what = xstrdup(what);
+	r->in_cap = DEC_IN_CHUNK;
+	if (c == SC_COMP_GZIP) {
+		r->ld = libdeflate_alloc_decompressor();
+		if (r->ld == NULL)
+			abort(); /* only fails on allocation */
+		r->ld_out = xmalloc(LD_OUT_MAX);
+		r->in_cap = LD_IN_MAX;
+	}
 	if (c == SC_COMP_GZIP || c == SC_COMP_ZSTD)
-		r->in = xmalloc(DEC_IN_CHUNK);
+		r->in = xmalloc(r->in_cap);
 	if (c == SC_COMP_ZSTD) {
 		r->zd = ZSTD_createDCtx();
 		if (r->zd == NULL ||
@@ -504,7 +573,7 @@ struct gzip_writer {
 	uint64_t head, tail;
 	bool finished, failed;
 
-	struct libdeflate_compressor *comp; /* no workers: compress in the caller */
+	struct gz_comp *comp; /* no workers: compress in the caller */
 	pthread_t *workers;
 	size_t nworkers;
 	pthread_mutex_t mu;
@@ -513,19 +582,80 @@ struct gzip_writer {
 	bool quit;         /* under mu */
 };
 
-static void gz_compress(struct libdeflate_compressor *c, struct gz_slot *s, size_t out_cap)
+/* Data that deflate cannot shrink (ciphertext, compressed files) costs level
+ * 6 most of its time in a vain search for matches, and it ends up in stored
+ * blocks anyway. A member whose samples do not shrink at level 1 is written
+ * with stored blocks (level 0) at once. The decision depends only on the
+ * member's bytes, so the output stays the same for any thread count. */
+#define GZ_SAMPLES 4
+#define GZ_SAMPLE_BYTES (16u * 1024)
+/* A sample counts as incompressible above 97 % of its size at level 1. */
+#define GZ_SAMPLE_MAX (GZ_SAMPLE_BYTES * 97 / 100)
+
+/* The compressors of one thread. */
+struct gz_comp {
+	struct libdeflate_compressor *plain, *probe, *stored;
+	unsigned char probe_out[GZ_SAMPLE_MAX];
+};
+
+static struct libdeflate_compressor *gz_alloc(int level)
 {
+	struct libdeflate_compressor *c = libdeflate_alloc_compressor(level);
+	if (c == NULL)
+		abort(); /* only fails on allocation */
+	return c;
+}
+
+static struct gz_comp *gz_comp_new(void)
+{
+	struct gz_comp *g = xzalloc(sizeof(*g));
+	g->plain = gz_alloc(SC_GZIP_LEVEL);
+	g->probe = gz_alloc(1);
+	g->stored = gz_alloc(0);
+	return g;
+}
+
+static void gz_comp_free(struct gz_comp *g)
+{
+	if (g == NULL)
+		return;
+	libdeflate_free_compressor(g->plain);
+	libdeflate_free_compressor(g->probe);
+	libdeflate_free_compressor(g->stored);
+	free(g);
+}
+
+/* Whether every one of GZ_SAMPLES windows spread over the member stays above
+ * GZ_SAMPLE_MAX at level 1 (libdeflate returns 0 when its output does not
+ * fit). Members too small to sample are compressed normally. */
+static bool gz_incompressible(struct gz_comp *g, const unsigned char *in, size_t len)
+{
+	if (len < GZ_SAMPLES * GZ_SAMPLE_BYTES)
+		return false;
+	for (size_t i = 0; i < GZ_SAMPLES; i++) {
+		size_t off = (len - GZ_SAMPLE_BYTES) / (GZ_SAMPLES - 1) * i;
+		if (libdeflate_deflate_compress(g->probe, in + off, GZ_SAMPLE_BYTES, g->probe_out,
+		                                sizeof(g->probe_out)) != 0)
+			return false;
+	}
+	return true;
+}
+
+static void gz_compress(struct gz_comp *g, struct gz_slot *s, size_t out_cap)
+{
+	struct libdeflate_compressor *c = gz_incompressible(g, s->in, s->in_len) ? g->stored : g->plain;
 	s->out_len = libdeflate_gzip_compress(c, s->in, s->in_len, s->out, out_cap);
 	if (s->out_len == 0)
 		abort(); /* cannot happen: out holds the bound */
+	/* libdeflate's XFL says "fastest" for level 0; every member gets the same
+	 * header (XFL 0) whichever compressor made it. No checksum covers it. */
+	s->out[8] = 0;
 }
 
 static void *gz_worker(void *arg)
 {
 	struct gzip_writer *w = arg;
-	struct libdeflate_compressor *c = libdeflate_alloc_compressor(SC_GZIP_LEVEL);
-	if (c == NULL)
-		abort();
+	struct gz_comp *g = gz_comp_new();
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
 		while (!w->quit && w->next_job == w->tail)
@@ -534,13 +664,13 @@ static void *gz_worker(void *arg)
 			break;
 		struct gz_slot *s = &w->slots[w->next_job++ % w->nslots];
 		pthread_mutex_unlock(&w->mu);
-		gz_compress(c, s, w->out_cap);
+		gz_compress(g, s, w->out_cap);
 		pthread_mutex_lock(&w->mu);
 		s->done = true;
 		pthread_cond_signal(&w->done_cv);
 	}
 	pthread_mutex_unlock(&w->mu);
-	libdeflate_free_compressor(c);
+	gz_comp_free(g);
 	return NULL;
 }
 
@@ -660,8 +790,7 @@ static void gz_free(sc_writer *base)
 		free(w->slots[i].out);
 	}
 	free(w->slots);
-	if (w->comp)
-		libdeflate_free_compressor(w->comp);
+	gz_comp_free(w->comp);
 	free(w);
 }
 
@@ -696,9 +825,7 @@ static sc_writer *gzip_writer_new(sc_writer *next, int threads)
 	}
 	w->nslots = 1;
 	w->slots = xcalloc(1, sizeof(*w->slots));
-	w->comp = libdeflate_alloc_compressor(SC_GZIP_LEVEL);
-	if (w->comp == NULL)
-		abort();
+	w->comp = gz_comp_new();
 	return &w->base;
 }
 

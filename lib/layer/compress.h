@@ -44,7 +44,10 @@ int sc_compression_sniff(sc_reader *inner, sc_compression *ret_comp, sc_reader *
  *    one that ends mid-member or mid-frame too ("truncated").
  * Errors from inner are passed on unchanged. After a failure every further read
  * fails the same way. Memory is fixed: a 64 KiB input buffer plus the decoder's
- * state (for zstd, at most the 128 MiB window).
+ * state (for zstd, at most the 128 MiB window); for gzip, 2 MiB of input and
+ * 2 MiB of output instead: members that fit them whole are decoded by
+ * libdeflate, the others by zlib (which also has the last word on any member
+ * libdeflate refuses, so errors are zlib's).
  * what names the blob in messages ("layer sha256:..."); messages start with it. */
 sc_reader *sc_decompress_reader_new(sc_reader *inner, sc_compression c, const sconify_limits_t *limits,
                                     const char *what);

@@ -6,6 +6,9 @@
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -428,28 +431,203 @@ static int to_fd(sc_shield_file *f, sc_reader *in, int out_fd, uint8_t *buf, sco
 	return 0;
 }
 
-int sc_shield_file_to_fd(sc_shield_file *f, sc_reader *in, int out_fd, sconify_error_t *err)
+/* Failure is undone by truncating, so the output must be a regular file. */
+static int prepare_out(int out_fd, sconify_error_t *err)
 {
 	struct stat st;
 	if (fstat(out_fd, &st) < 0)
 		return sc_error(err, SCONIFY_ERR_IO, errno, "output of the shield");
-	/* Failure is undone by truncating, so the output must be a file. */
 	if (!S_ISREG(st.st_mode))
 		return sc_error(err, SCONIFY_ERR_USAGE, 0,
 		                "the shield writes plaintext to regular files only");
 	if (ftruncate(out_fd, 0) < 0)
 		return sc_error(err, SCONIFY_ERR_IO, errno, "truncating the output of the shield");
-	size_t cap = f->e->size < f->e->chunk_size ? (size_t)f->e->size : f->e->chunk_size;
-	uint8_t *buf = xmalloc(cap > 0 ? cap : 1);
-	int r = to_fd(f, in, out_fd, buf, err);
-	OPENSSL_cleanse(buf, cap);
-	free(buf);
+	return 0;
+}
+
+static int finish_out(int out_fd, int r, sconify_error_t *err)
+{
 	if (r < 0 && ftruncate(out_fd, 0) < 0) {
 		/* Cannot take back what was written (all of it verified chunks):
 		 * say so loudly, the caller must drop the fd. */
 		return sc_error_wrap(err, "and truncating the output failed (%s)", strerror(errno));
 	}
 	return r;
+}
+
+int sc_shield_file_to_fd(sc_shield_file *f, sc_reader *in, int out_fd, sconify_error_t *err)
+{
+	if (prepare_out(out_fd, err) < 0)
+		return -1;
+	size_t cap = f->e->size < f->e->chunk_size ? (size_t)f->e->size : f->e->chunk_size;
+	uint8_t *buf = xmalloc(cap > 0 ? cap : 1);
+	int r = to_fd(f, in, out_fd, buf, err);
+	OPENSSL_cleanse(buf, cap);
+	free(buf);
+	return finish_out(out_fd, r, err);
+}
+
+static int pread_full(int fd, uint8_t *p, size_t n, uint64_t off, size_t *ret_got)
+{
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = pread(fd, p + got, n - got, (off_t)(off + got));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	*ret_got = got;
+	return 0;
+}
+
+/* One thread's share of sc_shield_file_to_fd_parallel. */
+typedef struct {
+	sc_shield_file *f; /* this range's own cipher context */
+	int in_fd, out_fd;
+	uint64_t first, count;
+	/* The lowest chunk index that failed so far (UINT64_MAX: none). A range
+	 * stops at a chunk past it, and goes on below it, so the error is that of
+	 * the first failing chunk in file order, as sc_shield_file_to_fd's. */
+	atomic_uint_least64_t *failed_at;
+	uint64_t at; /* the chunk being worked on */
+	sconify_error_t err;
+	int r;
+} range_job;
+
+static int range_to_fd(range_job *j, uint8_t *buf)
+{
+	const sc_shield_entry *e = j->f->e;
+	for (uint64_t i = j->first; i < j->first + j->count; i++) {
+		if (i > atomic_load_explicit(j->failed_at, memory_order_relaxed))
+			return 0; /* an earlier chunk failed: its error is the answer */
+		j->at = i;
+		uint64_t off = i * e->chunk_size;
+		size_t len = sc_shield_chunk_len(e->size, e->chunk_size, i), got = 0;
+		if (pread_full(j->in_fd, buf, len, off, &got) < 0)
+			return sc_error(&j->err, SCONIFY_ERR_IO, errno, "reading the stored file");
+		if (got < len)
+			return sc_error(&j->err, SCONIFY_ERR_INTEGRITY, 0,
+			                "truncated: %llu bytes, the metadata says %llu",
+			                (unsigned long long)(off + got), (unsigned long long)e->size);
+		if (sc_shield_file_read_chunk(j->f, i, buf, len, buf, &j->err) < 0)
+			return -1;
+		if (pwrite_all(j->out_fd, buf, len, off) < 0)
+			return sc_error(&j->err, SCONIFY_ERR_IO, errno, "writing the plaintext");
+	}
+	return 0;
+}
+
+static void *range_run(void *arg)
+{
+	range_job *j = arg;
+	const sc_shield_entry *e = j->f->e;
+	size_t cap = e->size < e->chunk_size ? (size_t)e->size : e->chunk_size;
+	uint8_t *buf = xmalloc(cap > 0 ? cap : 1);
+	j->r = range_to_fd(j, buf);
+	if (j->r < 0) {
+		uint_least64_t cur = atomic_load(j->failed_at);
+		while (j->at < cur && !atomic_compare_exchange_weak(j->failed_at, &cur, j->at))
+			;
+	}
+	OPENSSL_cleanse(buf, cap);
+	free(buf);
+	return NULL;
+}
+
+/* Another reader of the same entry with its own cipher context (the key
+ * schedule is copied, the volume key is not needed again). */
+static sc_shield_file *file_clone(const sc_shield_file *f)
+{
+	sc_shield_file *c = xzalloc(sizeof(*c));
+	c->e = f->e;
+	memcpy(c->aad, f->aad, sizeof(c->aad));
+	if (f->gcm) {
+		c->gcm = EVP_CIPHER_CTX_new();
+		if (c->gcm == NULL || EVP_CIPHER_CTX_copy(c->gcm, f->gcm) != 1)
+			abort();
+	}
+	return c;
+}
+
+static int check_end(const sc_shield_entry *e, int in_fd, sconify_error_t *err)
+{
+	uint8_t extra;
+	ssize_t n;
+	do
+		n = pread(in_fd, &extra, 1, (off_t)e->size);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return sc_error(err, SCONIFY_ERR_IO, errno, "reading the stored file");
+	if (n > 0)
+		return sc_error(err, SCONIFY_ERR_INTEGRITY, 0,
+		                "trailing data: longer than the %llu bytes the metadata says",
+		                (unsigned long long)e->size);
+	return 0;
+}
+
+static int to_fd_parallel(sc_shield_file *f, int in_fd, int out_fd, unsigned threads, sconify_error_t *err)
+{
+	const sc_shield_entry *e = f->e;
+	if (threads < 1)
+		threads = 1;
+	if (threads > SC_SHIELD_THREADS_MAX)
+		threads = SC_SHIELD_THREADS_MAX;
+	if (threads > e->n_chunks)
+		threads = (unsigned)e->n_chunks;
+	atomic_uint_least64_t failed_at = UINT64_MAX;
+	range_job jobs[SC_SHIELD_THREADS_MAX];
+	pthread_t tids[SC_SHIELD_THREADS_MAX];
+	bool started[SC_SHIELD_THREADS_MAX] = {false};
+	uint64_t per = e->n_chunks / threads, extra = e->n_chunks % threads, next = 0;
+	for (unsigned t = 0; t < threads; t++) {
+		uint64_t count = per + (t < extra);
+		jobs[t] = (range_job){.f = t == 0 ? f : file_clone(f),
+		                      .in_fd = in_fd,
+		                      .out_fd = out_fd,
+		                      .first = next,
+		                      .count = count,
+		                      .failed_at = &failed_at};
+		next += count;
+	}
+	/* The calling thread takes the first range; a thread that cannot be
+	 * started leaves its range to the calling thread. */
+	for (unsigned t = 1; t < threads; t++)
+		started[t] = pthread_create(&tids[t], NULL, range_run, &jobs[t]) == 0;
+	range_run(&jobs[0]);
+	for (unsigned t = 1; t < threads; t++)
+		if (started[t])
+			pthread_join(tids[t], NULL);
+		else
+			range_run(&jobs[t]);
+	int r = 0;
+	for (unsigned t = 0; t < threads; t++) {
+		/* Ranges are in file order: the first failed one holds the
+		 * first failing chunk. */
+		if (jobs[t].r < 0 && r == 0) {
+			if (err)
+				sc_error_move(err, &jobs[t].err);
+			r = -1;
+		}
+		sconify_error_free(&jobs[t].err);
+		if (t > 0)
+			sc_shield_file_free(jobs[t].f);
+	}
+	if (r == 0)
+		r = check_end(e, in_fd, err);
+	return r;
+}
+
+int sc_shield_file_to_fd_parallel(sc_shield_file *f, int in_fd, int out_fd, unsigned threads,
+                                  sconify_error_t *err)
+{
+	if (prepare_out(out_fd, err) < 0)
+		return -1;
+	int r = to_fd_parallel(f, in_fd, out_fd, threads, err);
+	return finish_out(out_fd, r, err);
 }
 
 void sc_shield_file_free(sc_shield_file *f)

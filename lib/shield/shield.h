@@ -134,6 +134,23 @@ int sc_shield_file_read_chunk(sc_shield_file *f, uint64_t index, const void *in,
  * never releases a byte of a file that did not verify completely. out_fd must
  * not be visible to anyone else until this returned. */
 int sc_shield_file_to_fd(sc_shield_file *f, sc_reader *in, int out_fd, sconify_error_t *err);
+/* sc_shield_file_to_fd for a stored file given as a descriptor (read with
+ * pread, so its offset is neither used nor moved), its chunks split into
+ * threads contiguous ranges, one thread each (the calling thread takes the
+ * first; 0 or 1: no thread is started; never more than SC_SHIELD_THREADS_MAX
+ * or one per chunk). Chunks are independent: each thread verifies and
+ * decrypts its chunks in its own buffer of one chunk with its own cipher
+ * context and writes them with pwrite. Whether a file is worth splitting
+ * (starting a thread costs more than verifying a small file) is the
+ * caller's decision. The stored file must hold exactly the entry's size
+ * bytes ("truncated", "trailing data"). The contract of sc_shield_file_to_fd
+ * holds: only verified chunks are written, on any failure out_fd is truncated
+ * to 0 bytes, and out_fd must not be visible to anyone else until this
+ * returned. When several chunks fail, the error is the first one's in file
+ * order, as with sc_shield_file_to_fd. */
+#define SC_SHIELD_THREADS_MAX 16u
+int sc_shield_file_to_fd_parallel(sc_shield_file *f, int in_fd, int out_fd, unsigned threads,
+                                  sconify_error_t *err);
 void sc_shield_file_free(sc_shield_file *f);
 SC_DEFINE_CLEANUP(sc_shield_file *, sc_shield_file_free)
 #define cleanup_shield_file _cleanup_(sc_shield_file_freep)

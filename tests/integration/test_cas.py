@@ -87,8 +87,13 @@ def make_client(d, name):
 
 
 class Cas:
-    def __init__(self, data, *args, key_file=None):
+    """allow_sim: the tests attest with the sim provider, which the CAS refuses
+    unless started with --allow-sim."""
+
+    def __init__(self, data, *args, key_file=None, allow_sim=True):
         self.data, self.args, self.key_file = data, list(args), key_file
+        if allow_sim:
+            self.args.append("--allow-sim")
         self.proc = None
 
     def start(self, port=0):
@@ -135,8 +140,14 @@ class Cas:
         assert hashlib.sha256(spki).hexdigest() == self.key_hash, "CAS key does not match the pinned hash"
         return c
 
-    def request(self, method, path, body=None, client=None, headers=None):
-        c = self.connect(client)
+    def connect_from(self, source, client=None):
+        raw = socket.create_connection(("127.0.0.1", self.port), timeout=30, source_address=(source, 0))
+        c = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.context(client), timeout=30)
+        c.sock = self.context(client).wrap_socket(raw)
+        return c
+
+    def request(self, method, path, body=None, client=None, headers=None, source=None):
+        c = self.connect(client) if source is None else self.connect_from(source, client)
         try:
             if isinstance(body, str):
                 body = body.encode()
@@ -488,13 +499,106 @@ class CasTest(harness.TestCase):
         st, j = self.cas.request("POST", "/v1/attest", "{not json")
         self.assertEqual(st, 400)
 
-    def test_too_many_outstanding_challenges_429(self):
+    def test_challenge_flood_does_not_lock_out_and_used_set_is_bounded(self):
         self.cas.stop()
         self.cas = Cas(self.cas.data, "--max-challenges", "3").start()
+        self.create(policy("s"))
+        c = self.cas.connect()
+        for _ in range(200):  # one keep-alive connection asking in a loop (review item 2)
+            c.request("POST", "/v1/attest/challenge")
+            r = c.getresponse()
+            r.read()
+            self.assertEqual(r.status, 200)
+        c.close()
         for _ in range(3):
-            self.challenge()
-        st, j = self.cas.request("POST", "/v1/attest/challenge")
-        self.assertEqual(st, 429)
+            st, j, _ = self.attest()
+            self.assertEqual(st, 200, j)
+        # Three used challenges within their lifetime fill the used-set.
+        st, j, _ = self.attest()
+        self.assertEqual(st, 503, j)
+        self.assertIn("too many attestations in flight", j["error"])
+
+    def test_sim_evidence_refused_without_allow_sim(self):
+        self.cas.stop()
+        self.cas = Cas(self.cas.data, allow_sim=False).start()
+        self.create(policy("s"))
+        st, j, _ = self.attest()
+        self.assertEqual(st, 403, j)
+        self.assertIn("--allow-sim", j["error"])
+        self.assertNotIn("ciphertext", j)
+
+    def test_mode_change_regenerates_generated_secrets(self):
+        h = self.create(policy("s"))["hash"]
+        st, j, keys = self.attest()
+        self.assertEqual(st, 200, j)
+        pw1 = self.open_envelope(j, keys)["argv"][2]
+        h = self.create(policy("s", mode="hardware", predecessor=h), want=200)["hash"]
+        self.create(policy("s", mode="sim", predecessor=h), want=200)
+        st, j, keys = self.attest()
+        self.assertEqual(st, 200, j)
+        self.assertNotEqual(self.open_envelope(j, keys)["argv"][2], pw1)
+
+    def test_refusals_are_counted_not_one_row_each(self):
+        self.create(policy("s"))
+        for _ in range(5):
+            st, _, _ = self.attest(measurement=OTHER_MEAS)
+            self.assertEqual(st, 403)
+        self.cas.stop()  # flushes the counted refusals
+        db = sqlite3.connect(os.path.join(self.cas.data, "cas.db"))
+        rows = db.execute("SELECT detail FROM audit WHERE action = 'attest' AND outcome = 'refused'").fetchall()
+        db.close()
+        self.assertEqual(len(rows), 1, rows)
+        self.assertIn("(5 times since", rows[0][0])
+        self.assertIn("from 127.0.0.1", rows[0][0])
+
+    # ---- connections ----
+
+    def test_per_ip_cap_closes_the_newest(self):
+        self.cas.stop()
+        self.cas = Cas(self.cas.data, "--max-connections-per-ip", "4").start()
+        idle = [socket.create_connection(("127.0.0.1", self.cas.port)) for _ in range(4)]
+        time.sleep(0.3)
+        extra = socket.create_connection(("127.0.0.1", self.cas.port))
+        extra.settimeout(5)
+        try:
+            self.assertEqual(extra.recv(1), b"")
+        except ConnectionResetError:
+            pass
+        # Another address is served.
+        st, _ = self.cas.request("GET", "/v1/health", source="127.0.0.2")
+        self.assertEqual(st, 200)
+        for s in idle + [extra]:
+            s.close()
+
+    def test_idle_connections_do_not_keep_real_clients_out(self):
+        self.cas.stop()
+        self.cas = Cas(self.cas.data, "--max-connections", "8", "--max-connections-per-ip", "100").start()
+        idle = [socket.create_connection(("127.0.0.1", self.cas.port)) for _ in range(8)]
+        time.sleep(0.3)
+        for _ in range(3):  # at the cap, the oldest idle one makes room
+            st, _ = self.cas.request("GET", "/v1/health")
+            self.assertEqual(st, 200)
+        closed = 0
+        for s in idle:
+            s.settimeout(2)
+            try:
+                closed += s.recv(1) == b""
+            except (ConnectionResetError, socket.timeout):
+                pass
+            s.close()
+        self.assertGreaterEqual(closed, 1)
+
+    def test_data_dir_for_others_refused_and_files_0600(self):
+        for f in ("cas.db", "cas.db-wal"):
+            p = os.path.join(self.cas.data, f)
+            if os.path.exists(p):
+                self.assertEqual(os.stat(p).st_mode & 0o077, 0, f)
+        self.cas.stop()
+        os.chmod(self.cas.data, 0o755)
+        p = harness.run([CAS, "serve", "--listen", "127.0.0.1:0", "--data", self.cas.data], timeout=60)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("accessible by group or others", p.stderr_text)
+        os.chmod(self.cas.data, 0o700)
 
     # ---- store ----
 

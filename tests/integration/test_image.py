@@ -157,12 +157,13 @@ class ImageTests(harness.TestCase):
         out = os.path.join(self.tmp, "out")
         session = os.path.join(self.tmp, "s.yml")
         res, _ = self.convert(src, f"oci:{out}:conf", "--dir", "/app", "--name", "demo", "--namespace", "team",
-                              "--cas", "cas.example:8081", "--env", "EXTRA=1", "--session-out", session)
+                              "--cas", "cas.example:8081", "--no-upload", "--env", "EXTRA=1", "--session-out", session)
         _, _, cfg = manifest_and_config(out, "conf")
         c = cfg["config"]
         self.assertEqual(c["Entrypoint"], ["/.sconify/runtime"])
         self.assertNotIn("Cmd", c)
         self.assertEqual(sorted(c["Env"]), ["SCONE_CAS_ADDR=cas.example:8081", "SCONE_CONFIG_ID=team/demo/service",
+                                            "SCONE_MEASUREMENT=" + res["images"][0]["measurement"],
                                             "SCONE_MODE=sim"])
         labels = c["Labels"]
         self.assertEqual(labels["org.opencontainers.image.base.name"], src)

@@ -340,11 +340,11 @@ class Runtime(harness.TestCase):
         self.assertIn("services[0].command: missing", p.stderr_text)
         self.assertIn("session file `/run/session.yml':", p.stderr_text)
 
-    def test_without_session_file_there_is_no_cas_yet(self):
+    def test_without_session_file_or_cas_nothing_runs(self):
         args, env = self.bwrap()
         p = harness.run(args, env=env)
         self.assertEqual(p.returncode, 125, p.stderr_text)
-        self.assertIn("no CAS yet", p.stderr_text)
+        self.assertIn("neither SCONE_CAS_ADDR", p.stderr_text)
         self.assertIn("SCONIFY_SESSION_FILE", p.stderr_text)
 
     def test_session_file_is_refused_outside_sim_mode(self):

@@ -259,10 +259,11 @@ START_TEST(challenge_is_single_use)
 	_cleanup_(sc_cas_challenges_freep) sc_cas_challenges *t = sc_cas_challenges_new(4, 1000);
 	uint8_t ch[SC_CAS_CHALLENGE_BYTES];
 	ck_assert_ok(sc_cas_challenge_issue(t, 0, ch, &err), err);
+	ck_assert_uint_eq(sc_cas_challenges_outstanding(t), 0); /* issuing stores nothing */
 	ck_assert_ok(sc_cas_challenge_consume(t, 10, ch, sizeof(ch), &err), err);
 	int r = sc_cas_challenge_consume(t, 10, ch, sizeof(ch), &err);
 	ck_assert_fails(r, err, SCONIFY_ERR_AUTH, "unknown or already used");
-	ck_assert_uint_eq(sc_cas_challenges_outstanding(t), 0);
+	ck_assert_uint_eq(sc_cas_challenges_outstanding(t), 1); /* remembered until it expires */
 }
 END_TEST
 
@@ -277,27 +278,54 @@ START_TEST(challenge_expires)
 }
 END_TEST
 
-START_TEST(challenge_table_is_bounded_and_reclaims_expired)
+START_TEST(challenge_forged_or_from_another_table_refused)
+{
+	cleanup_error sconify_error_t err = NULL;
+	_cleanup_(sc_cas_challenges_freep) sc_cas_challenges *t = sc_cas_challenges_new(4, 1000);
+	_cleanup_(sc_cas_challenges_freep) sc_cas_challenges *other = sc_cas_challenges_new(4, 1000);
+	uint8_t ch[SC_CAS_CHALLENGE_BYTES];
+	ck_assert_ok(sc_cas_challenge_issue(other, 0, ch, &err), err);
+	int r = sc_cas_challenge_consume(t, 1, ch, sizeof(ch), &err);
+	ck_assert_fails(r, err, SCONIFY_ERR_AUTH, "unknown or already used");
+	sconify_error_free(&err);
+	ck_assert_ok(sc_cas_challenge_issue(t, 0, ch, &err), err);
+	for (size_t i = 0; i < sizeof(ch); i++) { /* the time, the random part or the MAC */
+		ch[i] ^= 1;
+		r = sc_cas_challenge_consume(t, 1, ch, sizeof(ch), &err);
+		ck_assert_int_lt(r, 0);
+		ck_assert_int_eq(sconify_error_kind(err), SCONIFY_ERR_AUTH);
+		sconify_error_free(&err);
+		ch[i] ^= 1;
+	}
+	ck_assert_ok(sc_cas_challenge_consume(t, 1, ch, sizeof(ch), &err), err);
+}
+END_TEST
+
+START_TEST(challenge_issue_is_unbounded_used_set_is_bounded)
 {
 	cleanup_error sconify_error_t err = NULL;
 	_cleanup_(sc_cas_challenges_freep) sc_cas_challenges *t = sc_cas_challenges_new(100, 1000);
-	uint8_t all[100][SC_CAS_CHALLENGE_BYTES], ch[SC_CAS_CHALLENGE_BYTES];
-	for (int i = 0; i < 100; i++)
+	uint8_t all[101][SC_CAS_CHALLENGE_BYTES], ch[SC_CAS_CHALLENGE_BYTES];
+	/* A flood of issues takes nothing from anyone (review item 2). */
+	for (int i = 0; i < 100000; i++)
+		ck_assert_ok(sc_cas_challenge_issue(t, 0, ch, &err), err);
+	for (int i = 0; i < 101; i++)
 		ck_assert_ok(sc_cas_challenge_issue(t, 0, all[i], &err), err);
-	int r = sc_cas_challenge_issue(t, 999, ch, &err);
-	ck_assert_fails(r, err, SCONIFY_ERR_LIMIT, "too many outstanding challenges");
+	for (int i = 0; i < 100; i++)
+		ck_assert_ok(sc_cas_challenge_consume(t, 1, all[i], SC_CAS_CHALLENGE_BYTES, &err), err);
+	int r = sc_cas_challenge_consume(t, 2, all[100], SC_CAS_CHALLENGE_BYTES, &err);
+	ck_assert_fails(r, err, SCONIFY_ERR_LIMIT, "too many attestations in flight");
 	sconify_error_free(&err);
-	/* Consuming in any order keeps the others findable (deletion shifts). */
-	for (int i = 0; i < 100; i += 2)
-		ck_assert_ok(sc_cas_challenge_consume(t, 1, all[i], SC_CAS_CHALLENGE_BYTES, &err), err);
-	for (int i = 1; i < 100; i += 2)
-		ck_assert_ok(sc_cas_challenge_consume(t, 1, all[i], SC_CAS_CHALLENGE_BYTES, &err), err);
-	for (int i = 0; i < 100; i++)
-		ck_assert_ok(sc_cas_challenge_issue(t, 0, all[i], &err), err);
-	/* All expired: issuing reclaims them. */
+	/* Every used one stays refused whatever the order of the shifts. */
+	for (int i = 99; i >= 0; i -= 3) {
+		r = sc_cas_challenge_consume(t, 3, all[i], SC_CAS_CHALLENGE_BYTES, &err);
+		ck_assert_fails(r, err, SCONIFY_ERR_AUTH, "unknown or already used");
+		sconify_error_free(&err);
+	}
+	/* Expired entries are reclaimed when the set is full. */
 	ck_assert_ok(sc_cas_challenge_issue(t, 5000, ch, &err), err);
-	ck_assert_uint_eq(sc_cas_challenges_outstanding(t), 1);
 	ck_assert_ok(sc_cas_challenge_consume(t, 5001, ch, sizeof(ch), &err), err);
+	ck_assert_uint_eq(sc_cas_challenges_outstanding(t), 1);
 	r = sc_cas_challenge_consume(t, 5001, ch, 31, &err);
 	ck_assert_fails(r, err, SCONIFY_ERR_AUTH, "unknown or already used");
 }
@@ -319,7 +347,8 @@ int main(void)
 	tcase_add_test(tc, config_id_splits_at_the_last_slash);
 	tcase_add_test(tc, challenge_is_single_use);
 	tcase_add_test(tc, challenge_expires);
-	tcase_add_test(tc, challenge_table_is_bounded_and_reclaims_expired);
+	tcase_add_test(tc, challenge_forged_or_from_another_table_refused);
+	tcase_add_test(tc, challenge_issue_is_unbounded_used_set_is_bounded);
 	suite_add_tcase(s, tc);
 	return sc_test_run(s);
 }

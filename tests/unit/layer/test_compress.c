@@ -30,6 +30,16 @@ static char *gen_data(size_t len, uint32_t seed)
 	return d;
 }
 
+/* Bytes no compressor can shrink, as ciphertext. */
+static void fill_random(char *d, size_t len, uint32_t seed)
+{
+	uint64_t s = seed * 0x9e3779b97f4a7c15ull + 1;
+	for (size_t i = 0; i < len; i++) {
+		s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+		d[i] = (char)(s >> 56);
+	}
+}
+
 /* Collects what is written; fails once more than fail_after bytes came. */
 struct mem_writer {
 	sc_writer base;
@@ -349,10 +359,122 @@ START_TEST(gzip_writer_holds_at_most_two_members_per_thread)
 }
 END_TEST
 
+/* The compressed size and the first deflate block type of each member. */
+static size_t member_shapes(const unsigned char *z, size_t zlen, size_t *sizes, int *btypes, size_t max)
+{
+	size_t off = 0, n = 0;
+	while (off < zlen && n < max) {
+		z_stream zs = {0};
+		unsigned char out[4096];
+		ck_assert_int_eq(inflateInit2(&zs, 16 + 15), Z_OK);
+		zs.next_in = (unsigned char *)z + off;
+		zs.avail_in = (uInt)(zlen - off);
+		int zr;
+		do {
+			zs.next_out = out;
+			zs.avail_out = sizeof(out);
+			zr = inflate(&zs, Z_NO_FLUSH);
+		} while (zr == Z_OK);
+		ck_assert_int_eq(zr, Z_STREAM_END);
+		btypes[n] = (z[off + 10] >> 1) & 3; /* after the 10-byte header, no flags */
+		sizes[n++] = zs.total_in;
+		off += zs.total_in;
+		inflateEnd(&zs);
+	}
+	return n;
+}
+
+START_TEST(gzip_stores_incompressible_members_and_compresses_the_rest)
+{
+	/* members: text, random, random, text, a short random tail */
+	size_t len = 4 * MiB + 70000;
+	cleanup_free char *data = gen_data(len, 21);
+	fill_random(data + MiB, 2 * MiB, 22);
+	fill_random(data + 4 * MiB, 70000, 23);
+	for (int threads = 1; threads <= 2; threads++) {
+		size_t zlen = 0;
+		cleanup_free unsigned char *z =
+		        (unsigned char *)compress_mem(SC_COMP_GZIP, threads, data, len, MiB, &zlen);
+		ck_assert_uint_eq(check_members(z, zlen, data, len), 5);
+		size_t sizes[5];
+		int btypes[5];
+		ck_assert_uint_eq(member_shapes(z, zlen, sizes, btypes, 5), 5);
+		for (size_t i = 1; i <= 2; i++) {
+			ck_assert_msg(btypes[i] == 0, "random member %zu: block type %d, not stored", i,
+			              btypes[i]);
+			/* stored blocks: 5 bytes per 64 KiB block, 18 for the gzip wrapper */
+			ck_assert_uint_le(sizes[i], MiB + 18 + 5 * (MiB / 65535 + 1));
+		}
+		for (size_t i = 0; i <= 3; i += 3) {
+			ck_assert_msg(btypes[i] != 0, "text member %zu was stored", i);
+			ck_assert_uint_lt(sizes[i], MiB * 3 / 4);
+		}
+		/* the tail is too short to sample: compressed normally, still valid */
+		ck_assert_uint_le(sizes[4], 70000 + 18 + 5 * 2 + 64);
+	}
+}
+END_TEST
+
+/* One gzip member by zlib: a single deflate stream, as gzip(1) writes. */
+static size_t zlib_member(const char *data, size_t len, unsigned char *out, size_t cap)
+{
+	z_stream zs = {0};
+	ck_assert_int_eq(deflateInit2(&zs, 6, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY), Z_OK);
+	zs.next_in = (unsigned char *)data;
+	zs.avail_in = (uInt)len;
+	zs.next_out = out;
+	zs.avail_out = (uInt)cap;
+	ck_assert_int_eq(deflate(&zs, Z_FINISH), Z_STREAM_END);
+	size_t n = zs.total_out;
+	deflateEnd(&zs);
+	return n;
+}
+
+START_TEST(reader_decodes_members_too_large_for_one_call_with_zlib)
+{
+	/* ours (small members), one 5 MiB member, ours again */
+	size_t a = 300000, b = 5 * MiB, c = 2 * MiB + 7;
+	cleanup_free char *data = gen_data(a + b + c, 71);
+	fill_random(data + a, 3 * MiB, 72); /* > 2 MiB compressed, too */
+	size_t za = 0, zc = 0;
+	cleanup_free char *pa = compress_mem(SC_COMP_GZIP, 1, data, a, a, &za);
+	cleanup_free char *pc = compress_mem(SC_COMP_GZIP, 1, data + a + b, c, c, &zc);
+	size_t cap = za + b + b / 100 + 1024 + zc;
+	cleanup_free unsigned char *z = xmalloc(cap);
+	memcpy(z, pa, za);
+	size_t zb = zlib_member(data + a, b, z + za, cap - za - zc);
+	ck_assert_uint_gt(zb, 2 * MiB);
+	memcpy(z + za + zb, pc, zc);
+	assert_decompresses_to(SC_COMP_GZIP, z, za + zb + zc, data, a + b + c);
+}
+END_TEST
+
+START_TEST(reader_checks_the_header_crc_of_a_member)
+{
+	/* a member with FHCRC and a wrong header CRC: zlib's verdict, corrupt */
+	cleanup_free char *data = gen_data(100000, 73);
+	cleanup_free unsigned char *z = xmalloc(200000);
+	size_t n = zlib_member(data, 100000, z + 2, 200000 - 2);
+	memmove(z, z + 2, 10);
+	z[3] |= 0x02;                /* FHCRC */
+	z[10] = (unsigned char)0xde; /* the CRC16 of the header it is not */
+	z[11] = (unsigned char)0xad;
+	sconify_limits_t l = default_limits();
+	assert_decompress_fails(SC_COMP_GZIP, &l, z, n + 2, SCONIFY_ERR_INVALID, "corrupt");
+	/* and with the right CRC it decodes */
+	uint32_t crc = (uint32_t)crc32(0, z, 10);
+	z[10] = (unsigned char)(crc & 0xff);
+	z[11] = (unsigned char)((crc >> 8) & 0xff);
+	assert_decompresses_to(SC_COMP_GZIP, z, n + 2, data, 100000);
+}
+END_TEST
+
 START_TEST(compression_is_deterministic_for_any_thread_count)
 {
+	/* compressible members and incompressible ones (stored by gzip) */
 	size_t len = 5 * MiB + 333;
 	cleanup_free char *data = gen_data(len, 5);
+	fill_random(data + 2 * MiB, 2 * MiB + 100, 6);
 	sc_compression comps[] = {SC_COMP_GZIP, SC_COMP_ZSTD};
 	for (size_t ci = 0; ci < 2; ci++) {
 		size_t ref_len = 0;
@@ -716,6 +838,9 @@ static Suite *suite(void)
 	tcase_add_test(tc, reader_works_with_one_byte_reads);
 	tcase_add_test(tc, gzip_writer_cuts_members_with_fixed_headers);
 	tcase_add_test(tc, gzip_writer_holds_at_most_two_members_per_thread);
+	tcase_add_test(tc, gzip_stores_incompressible_members_and_compresses_the_rest);
+	tcase_add_test(tc, reader_decodes_members_too_large_for_one_call_with_zlib);
+	tcase_add_test(tc, reader_checks_the_header_crc_of_a_member);
 	tcase_add_test(tc, compression_is_deterministic_for_any_thread_count);
 	tcase_add_test(tc, empty_input_gives_a_valid_stream);
 	tcase_add_test(tc, writer_passes_on_errors_of_next);

@@ -103,7 +103,32 @@ static int to_fd(const sc_shield_key *key, const sc_shield_entry *e, const uint8
 	return ret;
 }
 
+/* The same through sc_shield_file_to_fd_parallel: the stored bytes in a
+ * file read with pread (its offset must stay where it was), the chunks split
+ * into threads ranges. */
+static int to_fd_parallel(const sc_shield_key *key, const sc_shield_entry *e, const uint8_t *stored,
+                          size_t len, unsigned threads, int *ret_fd, sconify_error_t *err)
+{
+	cleanup_shield_file sc_shield_file *f = NULL;
+	if (sc_shield_file_new(key, e, &f, err) < 0)
+		return -1;
+	cleanup_close int in = tmp_fd();
+	ck_assert_int_eq(write(in, stored, len), (ssize_t)len);
+	ck_assert_int_eq(lseek(in, 1, SEEK_SET), 1);
+	int fd = tmp_fd();
+	ck_assert_int_eq(write(fd, "stale", 5), 5);
+	int ret = sc_shield_file_to_fd_parallel(f, in, fd, threads, err);
+	ck_assert_int_eq(lseek(in, 0, SEEK_CUR), 1);
+	*ret_fd = fd;
+	return ret;
+}
+
 #define ck_assert_released_nothing(fd) ck_assert_int_eq(fd_size(fd), 0)
+
+/* Thread counts every stored-bytes case runs with: no thread started, one
+ * range per chunk (or fewer chunks than threads), uneven ranges. */
+static const unsigned thread_counts[] = {0, 1, 2, 3, 7, SC_SHIELD_THREADS_MAX + 5};
+#define N_THREAD_COUNTS (sizeof(thread_counts) / sizeof(thread_counts[0]))
 
 static bool all_zero(const uint8_t *p, size_t n)
 {
@@ -229,6 +254,15 @@ START_TEST(encrypted_round_trip_over_sizes_and_splits)
 	cleanup_free uint8_t *back = xmalloc(size + 1);
 	ck_assert_int_eq(pread(fd, back, size + 1, 0), (ssize_t)size);
 	ck_assert_mem_eq(back, plain, size);
+	/* the whole file, split over threads */
+	for (size_t t = 0; t < N_THREAD_COUNTS; t++) {
+		cleanup_close int pfd = -1;
+		ck_assert_ok(to_fd_parallel(key, e0, ct0, size, thread_counts[t], &pfd, &err), err);
+		ck_assert_int_eq(fd_size(pfd), (off_t)size);
+		memset(back, 0, size + 1);
+		ck_assert_int_eq(pread(pfd, back, size + 1, 0), (ssize_t)size);
+		ck_assert_mem_eq(back, plain, size);
+	}
 }
 END_TEST
 
@@ -329,6 +363,16 @@ static void assert_rejected(const sc_shield_key *key, const sc_shield_entry *e, 
 	ck_assert_fails(r, err, kind, needle);
 	if (fd >= 0)
 		ck_assert_released_nothing(fd);
+	/* and split over threads: a range that verified wrote its plaintext,
+	 * which must be gone as well */
+	for (size_t t = 0; t < N_THREAD_COUNTS; t++) {
+		cleanup_error sconify_error_t perr = NULL;
+		cleanup_close int pfd = -1;
+		r = to_fd_parallel(key, e, stored, len, thread_counts[t], &pfd, &perr);
+		ck_assert_fails(r, perr, kind, needle);
+		if (pfd >= 0)
+			ck_assert_released_nothing(pfd);
+	}
 }
 
 START_TEST(no_final_chunk_is_detected)
@@ -552,6 +596,78 @@ START_TEST(output_must_be_a_regular_file)
 	ck_assert_int_eq(pipe(p), 0);
 	cleanup_reader sc_reader *r = sc_mem_reader_new(plain, 10);
 	ck_assert_fails(sc_shield_file_to_fd(f, r, p[1], &err), err, SCONIFY_ERR_USAGE, "regular files only");
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
+START_TEST(parallel_round_trip_over_sizes_kinds_and_threads)
+{
+	cleanup_error sconify_error_t err = NULL;
+	cleanup_shield_key sc_shield_key *key = sc_shield_key_new(key_bytes);
+	/* 0..40 chunks, full and short last chunks, each kind */
+	size_t size = (size_t)(_i / 2) * CS + ((_i / 2) % 2 ? 123 : 0);
+	sc_shield_kind kind = _i % 2 ? SC_SHIELD_AUTHENTICATED : SC_SHIELD_ENCRYPTED;
+	uint8_t id[16];
+	id_of(id, 21);
+	cleanup_free uint8_t *plain = pattern(size, (uint32_t)_i);
+	cleanup_free uint8_t *stored = NULL;
+	cleanup_shield_entry sc_shield_entry *e =
+	        protect(kind == SC_SHIELD_ENCRYPTED ? key : NULL, kind, id, plain, size, CS, 3, &stored);
+	cleanup_free uint8_t *back = xmalloc(size + 1);
+	for (size_t t = 0; t < N_THREAD_COUNTS; t++) {
+		cleanup_close int fd = -1;
+		ck_assert_ok(to_fd_parallel(key, e, stored, size, thread_counts[t], &fd, &err), err);
+		ck_assert_int_eq(fd_size(fd), (off_t)size);
+		ck_assert_int_eq(pread(fd, back, size + 1, 0), (ssize_t)size);
+		ck_assert_mem_eq(back, plain, size);
+	}
+}
+END_TEST
+
+START_TEST(parallel_failure_in_one_range_releases_the_others_plaintext_too)
+{
+	cleanup_shield_key sc_shield_key *key = sc_shield_key_new(key_bytes);
+	uint8_t id[16];
+	id_of(id, 22);
+	size_t size = 40 * CS;
+	cleanup_free uint8_t *plain = pattern(size, 22);
+	cleanup_free uint8_t *ct = NULL;
+	cleanup_shield_entry sc_shield_entry *e =
+	        protect(key, SC_SHIELD_ENCRYPTED, id, plain, size, CS, 4, &ct);
+	/* The last of 4 ranges fails; the first three verified and were
+	 * written: all of it is taken back. */
+	ct[39 * CS + 5] ^= 1;
+	cleanup_error sconify_error_t err = NULL;
+	cleanup_close int fd = -1;
+	ck_assert_fails(to_fd_parallel(key, e, ct, size, 4, &fd, &err), err, SCONIFY_ERR_INTEGRITY,
+	                "chunk 39: authentication failed");
+	ck_assert_released_nothing(fd);
+	/* Two ranges fail: the error is the first failing chunk's, whichever
+	 * thread got there first. */
+	ct[12 * CS] ^= 1;
+	cleanup_error sconify_error_t err2 = NULL;
+	cleanup_close int fd2 = -1;
+	ck_assert_fails(to_fd_parallel(key, e, ct, size, 4, &fd2, &err2), err2, SCONIFY_ERR_INTEGRITY,
+	                "chunk 12: authentication failed");
+	ck_assert_released_nothing(fd2);
+}
+END_TEST
+
+START_TEST(parallel_output_must_be_a_regular_file)
+{
+	cleanup_error sconify_error_t err = NULL;
+	cleanup_free uint8_t *plain = pattern(10, 17);
+	cleanup_shield_entry sc_shield_entry *e =
+	        protect(NULL, SC_SHIELD_AUTHENTICATED, NULL, plain, 10, CS, 0, NULL);
+	cleanup_shield_file sc_shield_file *f = NULL;
+	ck_assert_ok(sc_shield_file_new(NULL, e, &f, &err), err);
+	cleanup_close int in = tmp_fd();
+	ck_assert_int_eq(write(in, plain, 10), 10);
+	int p[2];
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_fails(sc_shield_file_to_fd_parallel(f, in, p[1], 2, &err), err, SCONIFY_ERR_USAGE,
+	                "regular files only");
 	close(p[0]);
 	close(p[1]);
 }
@@ -1224,6 +1340,9 @@ static Suite *suite(void)
 	tcase_add_test(tc, truncated_tags_are_rejected);
 	tcase_add_test(tc, flipped_authenticated_byte_is_detected);
 	tcase_add_test(tc, output_must_be_a_regular_file);
+	tcase_add_loop_test(tc, parallel_round_trip_over_sizes_kinds_and_threads, 0, 82);
+	tcase_add_test(tc, parallel_failure_in_one_range_releases_the_others_plaintext_too);
+	tcase_add_test(tc, parallel_output_must_be_a_regular_file);
 	tcase_add_test(tc, metadata_round_trip_and_lookup);
 	tcase_add_test(tc, metadata_every_flipped_byte_fails_open);
 	tcase_add_test(tc, metadata_wrong_key_pin_and_cut_tag_fail);
