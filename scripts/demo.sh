@@ -6,11 +6,13 @@
 # through every transport, recompressing on the way, then inspects the result.
 # Then it pushes the sample to a registry it starts on loopback, signs it the
 # way cosign does with a key made on the spot, and verifies the signature.
-# Last, the main job: a small application image is converted into a
-# confidential one (its /app encrypted, the enclave runtime injected, in sim
-# mode since this machine has no TEE), signed, pulled back with skopeo,
-# unpacked with umoci and run under bubblewrap: the registry holds only
-# ciphertext of /app, the application prints the plaintext.
+# Last, the main job: a CAS is started on loopback, and a small application
+# image is converted into a confidential one (its /app encrypted, the enclave
+# runtime injected, sim mode since this machine has no TEE), its session
+# uploaded to the CAS, the image signed, pulled back with skopeo, unpacked
+# with umoci and run under bubblewrap: the runtime attests to the CAS, which
+# releases the key; the registry holds only ciphertext of /app, the
+# application prints the plaintext.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -23,6 +25,7 @@ else
 fi
 ninja -C build-release >/dev/null
 runtime=build-release/enclave-runtime/sconify-runtime
+cas_bin=build-release/cmd/sconify-cas/sconify-cas
 sconify=build-release/cmd/sconify/sconify
 out=build-release/demo
 rm -rf "$out"
@@ -54,7 +57,8 @@ log: {level: error}
 EOF
 docker-registry serve "$out/registry.yml" >"$out/registry.log" 2>&1 &
 registry_pid=$!
-trap 'kill $registry_pid 2>/dev/null' EXIT INT TERM
+cas_pid=
+trap 'kill $registry_pid $cas_pid 2>/dev/null' EXIT INT TERM
 i=0
 until python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/v2/')" 2>/dev/null; do
 	i=$((i + 1))
@@ -76,13 +80,32 @@ step "$sconify" verify --key "$out/demo.pub" --tls-verify=false -a pipeline=demo
 printf '\nThe sample is in a registry, signed the way cosign signs (tag sha256-<digest>.sig),\n'
 printf 'and the signature verifies with %s.\n' "$out/demo.pub"
 
-# ---- the main job: convert, sign, run ----
+# ---- the main job: a CAS, convert, upload, sign, run ----
+cas_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$out/cas"
+chmod 700 "$out/cas"
+"$cas_bin" serve --listen "127.0.0.1:$cas_port" --data "$out/cas" --allow-sim >"$out/cas.log" 2>&1 &
+cas_pid=$!
+i=0
+until grep -q "^listening:" "$out/cas.log" 2>/dev/null; do
+	i=$((i + 1))
+	[ $i -lt 100 ] || {
+		echo "the demo CAS did not start (see $out/cas.log)" >&2
+		exit 1
+	}
+	sleep 0.1
+done
+printf '\n$ %s serve --listen 127.0.0.1:%s --data %s --allow-sim\n' "$cas_bin" "$cas_port" "$out/cas"
+cat "$out/cas.log"
+# The demo's client identity and the CAS key learnt on first use stay in $out.
+export XDG_CONFIG_HOME="$PWD/$out/config"
+
 python3 testdata/build_demo_image.py "$out/app"
 app="127.0.0.1:$port/demo/app"
 step skopeo copy --quiet --dest-tls-verify=false "oci:$out/app:latest" "docker://$app:1"
 step "$sconify" image --from "docker://$app:1" --to "docker://$app:confidential" --tls-verify=false \
-	--dir /app --mode sim --name demo --runtime "$runtime" --session-out "$out/session.yml" \
-	--sign-key "$out/demo.key" --output json
+	--dir /app --mode sim --name demo --runtime "$runtime" --cas "127.0.0.1:$cas_port" \
+	--sign-key "$out/demo.key"
 step "$sconify" verify --key "$out/demo.pub" --tls-verify=false "$app:confidential" >/dev/null
 
 # What the registry holds: no blob contains the message.
@@ -94,12 +117,13 @@ if grep -rqa "decrypted inside the enclave" "$out/pulled/blobs" ||
 fi
 printf '\nNo blob of %s contains the message: /app is ciphertext there.\n' "$app:confidential"
 
-# Run it: the runtime reads the session policy (sim mode) and serves /app decrypted.
+# Run it: the runtime attests to the CAS named in the image, which releases
+# the command and the key only for the measurement the policy accepts.
 step umoci unpack --rootless --image "$out/pulled:conf" "$out/bundle"
 env_args=$(python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["process"]["env"]; print(" ".join("--setenv %s %s" % tuple(e.split("=", 1)) for e in c if e.startswith("SCONE_") and not e.endswith("=")))' "$out/bundle/config.json")
 # shellcheck disable=SC2086
-step bwrap --bind "$out/bundle/rootfs" / --proc /proc --dev /dev --ro-bind "$out/session.yml" /session.yml \
-	--unshare-pid --die-with-parent --clearenv $env_args --setenv SCONIFY_SESSION_FILE /session.yml \
-	/.sconify/runtime
-printf '\nThe confidential image ran: the runtime found its measurement in the session\n'
-printf 'policy (sim mode, no CAS yet) and served the encrypted /app/message.txt as plaintext.\n'
+step bwrap --bind "$out/bundle/rootfs" / --proc /proc --dev /dev --unshare-pid --die-with-parent \
+	--clearenv $env_args /.sconify/runtime
+printf '\nThe confidential image ran: the runtime attested to the CAS (sim evidence), the CAS\n'
+printf 'checked the measurement against the session policy and released the key, and the\n'
+printf 'runtime served the encrypted /app/message.txt to the application as plaintext.\n'

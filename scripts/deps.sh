@@ -12,7 +12,7 @@ profile=${1:-test}
 build_pkgs="gcc libc6-dev meson ninja-build pkg-config
   libarchive-dev libjansson-dev libssl-dev libzstd-dev zlib1g-dev libdeflate-dev libcurl4-openssl-dev
   libsodium-dev libseccomp-dev libyaml-dev libevent-dev libsqlite3-dev"
-demo_pkgs="python3 zstd docker-registry skopeo umoci bubblewrap busybox-static"
+demo_pkgs="python3 zstd docker-registry skopeo umoci bubblewrap busybox-static gzip"
 test_pkgs="check python3 skopeo umoci zstd gzip clang-format time docker-registry apache2-utils openssl
   bubblewrap busybox-static musl-tools python3-nacl slowhttptest"
 
