@@ -32,4 +32,4 @@ for f in cmd/sconify/sconify enclave-runtime/sconify-runtime bench/shield_driver
 	[ -x "$build/$f" ] || { echo "image.sh: $build/$f is missing: build $build first" >&2; exit 1; }
 done
 
-exec python3 "$here/image_bench.py" --build "$build" ${NO_PHASES:+--no-phases}
+exec python3 "$here/image_bench.py" --build "$build" ${NO_PHASES:+--no-phases} ${BASELINE:+--baseline "$BASELINE"}

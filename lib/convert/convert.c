@@ -655,8 +655,14 @@ static int run_pass2(pass2 *p, sconify_error_t *err)
 		active = p->max_rewrites;
 	if (active > rewrites)
 		active = rewrites ? rewrites : 1;
-	/* The cores shared among the rewrites that run at once. */
-	p->threads = v->cc.cpus / (int)active > 1 ? v->cc.cpus / (int)active : 1;
+	/* The cores shared among the rewrites that run at once. libzstd's
+	 * workers are threads of their own beside the one that decompresses,
+	 * encrypts and hashes: they get the other cores (each worker also holds
+	 * its jobs' buffers, about 16 MiB apiece with 8 MiB jobs). */
+	int share = v->cc.cpus / (int)active;
+	if (zstd)
+		share--;
+	p->threads = share > 1 ? share : 1;
 	if (pthread_mutex_init(&p->mu, NULL) != 0 || pthread_cond_init(&p->cv, NULL) != 0)
 		abort();
 	int r = sc_copy_run_jobs(&v->cc, n, pass2_job, p, err);
