@@ -636,65 +636,11 @@ int sc_rt_agent_session_from_config(const sc_cas_config *cc, const char *config_
 	cleanup_free char *session = NULL, *service = NULL;
 	if (sc_cas_parse_config_id(config_id, &session, &service, err) < 0)
 		return -1;
-	const sc_policy_config *c = cc->config;
-	if (c->argv == NULL || c->argv[0] == NULL)
-		return sc_error(err, SCONIFY_ERR_INVALID, 0, "%s: empty command", what);
-
 	cleanup_session sc_rt_session *s = xzalloc(sizeof(*s));
 	s->session = steal_pointer(&session);
 	s->service = steal_pointer(&service);
-	for (s->argc = 0; c->argv[s->argc]; s->argc++)
-		;
-	s->argv = xcalloc(s->argc + 1, sizeof(char *));
-	for (size_t i = 0; i < s->argc; i++)
-		s->argv[i] = xstrdup(c->argv[i]);
-	for (s->n_env = 0; c->env && c->env[s->n_env]; s->n_env++)
-		;
-	s->env = xcalloc(s->n_env + 1, sizeof(char *));
-	for (size_t i = 0; i < s->n_env; i++)
-		s->env[i] = xstrdup(c->env[i]);
-	s->workdir = sc_rt_path_normalize(c->pwd && c->pwd[0] ? c->pwd : "/", false);
-	if (s->workdir == NULL) {
-		cleanup_free char *q = sc_quote(c->pwd, SC_QUOTE_MAX);
-		return sc_error(err, SCONIFY_ERR_INVALID, 0,
-		                "%s: pwd `%s' is not an absolute path without `..'", what, q);
-	}
-	s->files = xcalloc(c->n_files ? c->n_files : 1, sizeof(*s->files));
-	for (size_t i = 0; i < c->n_files; i++) {
-		cleanup_free char *q = sc_quote(c->files[i].path, SC_QUOTE_MAX);
-		char *path = sc_rt_path_normalize(c->files[i].path, false);
-		if (path == NULL || strcmp(path, "/") == 0) {
-			free(path);
-			return sc_error(err, SCONIFY_ERR_INVALID, 0,
-			                "%s: injection file `%s': not a file path", what, q);
-		}
-		for (size_t k = 0; k < s->n_files; k++)
-			if (strcmp(s->files[k].path, path) == 0) {
-				free(path);
-				return sc_error(err, SCONIFY_ERR_INVALID, 0,
-				                "%s: injection file `%s': duplicate entry", what, q);
-			}
-		sc_rt_file *f = &s->files[s->n_files++];
-		f->path = path;
-		f->len = c->files[i].len;
-		f->data = xmalloc(f->len + 1);
-		memcpy(f->data, c->files[i].content, f->len);
-		f->data[f->len] = '\0';
-	}
-	if (c->fspf_path && c->fspf_path[0]) {
-		if (c->fspf_tag_len != SC_RT_PIN_BYTES)
-			return sc_error(err, SCONIFY_ERR_UNSUPPORTED, 0,
-			                "%s: fspf_tag has %zu bytes, the shield's metadata pin has %d", what,
-			                c->fspf_tag_len, SC_RT_PIN_BYTES);
-		s->fspf_path = sc_rt_path_normalize(c->fspf_path, false);
-		if (s->fspf_path == NULL) {
-			cleanup_free char *q = sc_quote(c->fspf_path, SC_QUOTE_MAX);
-			return sc_error(err, SCONIFY_ERR_INVALID, 0,
-			                "%s: fspf_path `%s' is not an absolute path", what, q);
-		}
-		memcpy(s->fspf_key, c->fspf_key, sizeof(s->fspf_key));
-		memcpy(s->fspf_pin, c->fspf_tag, sizeof(s->fspf_pin));
-	}
+	if (sc_rt_session_fill(s, cc->config, what, err) < 0)
+		return -1;
 	/* The CAS accepted the claim; what runs must measure the same. */
 	s->measurements = xcalloc(2, sizeof(char *));
 	s->measurements[0] = xstrdup(measurement);

@@ -113,6 +113,68 @@ static int generate_secrets(sc_policy *p, sconify_error_t *err)
 	return 0;
 }
 
+int sc_rt_session_fill(sc_rt_session *s, const sc_policy_config *c, const char *what, sconify_error_t *err)
+{
+	if (c->argv == NULL || c->argv[0] == NULL)
+		return sc_error(err, SCONIFY_ERR_INVALID, 0, "%s: empty command", what);
+	while (c->argv[s->argc])
+		s->argc++;
+	s->argv = xcalloc(s->argc + 1, sizeof(char *));
+	for (size_t i = 0; i < s->argc; i++)
+		s->argv[i] = xstrdup(c->argv[i]);
+	while (c->env && c->env[s->n_env])
+		s->n_env++;
+	s->env = xcalloc(s->n_env + 1, sizeof(char *));
+	for (size_t i = 0; i < s->n_env; i++)
+		s->env[i] = xstrdup(c->env[i]);
+	s->workdir = sc_rt_path_normalize(c->pwd && c->pwd[0] ? c->pwd : "/", false);
+	if (s->workdir == NULL) {
+		cleanup_free char *q = sc_quote(c->pwd, SC_QUOTE_MAX);
+		return sc_error(err, SCONIFY_ERR_INVALID, 0,
+		                "%s: pwd `%s' is not an absolute path without `..'", what, q);
+	}
+	s->files = xcalloc(c->n_files ? c->n_files : 1, sizeof(*s->files));
+	for (size_t i = 0; i < c->n_files; i++) {
+		cleanup_free char *q = sc_quote(c->files[i].path, SC_QUOTE_MAX);
+		char *path = sc_rt_path_normalize(c->files[i].path, false);
+		if (path == NULL || strcmp(path, "/") == 0) {
+			free(path);
+			return sc_error(err, SCONIFY_ERR_INVALID, 0,
+			                "%s: injection file `%s': not a file path", what, q);
+		}
+		for (size_t k = 0; k < s->n_files; k++)
+			if (strcmp(s->files[k].path, path) == 0) {
+				free(path);
+				return sc_error(err, SCONIFY_ERR_INVALID, 0,
+				                "%s: injection file `%s': duplicate entry", what, q);
+			}
+		sc_rt_file *f = &s->files[s->n_files++];
+		f->path = path;
+		f->len = c->files[i].len;
+		f->data = xmalloc(f->len + 1);
+		memcpy(f->data, c->files[i].content, f->len);
+		f->data[f->len] = '\0';
+	}
+	if (c->fspf_path && c->fspf_path[0]) {
+		/* Our shield pins the SHA-256 of the sealed metadata; SCONE's
+		 * 16-byte tags name another format. */
+		if (c->fspf_tag_len != SC_RT_PIN_BYTES)
+			return sc_error(
+			        err, SCONIFY_ERR_UNSUPPORTED, 0,
+			        "%s: service `%s': fspf_tag has %zu bytes, the shield's metadata pin has %d",
+			        what, s->service, c->fspf_tag_len, SC_RT_PIN_BYTES);
+		s->fspf_path = sc_rt_path_normalize(c->fspf_path, false);
+		if (s->fspf_path == NULL) {
+			cleanup_free char *q = sc_quote(c->fspf_path, SC_QUOTE_MAX);
+			return sc_error(err, SCONIFY_ERR_INVALID, 0,
+			                "%s: fspf_path `%s' is not an absolute path", what, q);
+		}
+		memcpy(s->fspf_key, c->fspf_key, sizeof(s->fspf_key));
+		memcpy(s->fspf_pin, c->fspf_tag, sizeof(s->fspf_pin));
+	}
+	return 0;
+}
+
 int sc_rt_session_parse(const char *data, size_t len, const char *what, const char *config_id,
                         sc_rt_session **ret, sconify_error_t *err)
 {
@@ -151,57 +213,8 @@ int sc_rt_session_parse(const char *data, size_t len, const char *what, const ch
 	cleanup_session sc_rt_session *s = xzalloc(sizeof(*s));
 	s->session = xstrdup(p->name);
 	s->service = xstrdup(service);
-	s->argv = steal_pointer(&c->argv);
-	while (s->argv[s->argc])
-		s->argc++;
-	s->env = steal_pointer(&c->env);
-	while (s->env[s->n_env])
-		s->n_env++;
-	s->workdir = sc_rt_path_normalize(c->pwd ? c->pwd : "/", false);
-	if (s->workdir == NULL) {
-		cleanup_free char *q = sc_quote(c->pwd, SC_QUOTE_MAX);
-		return sc_error(err, SCONIFY_ERR_INVALID, 0,
-		                "%s: pwd `%s' is not an absolute path without `..'", what, q);
-	}
-	s->files = xcalloc(c->n_files ? c->n_files : 1, sizeof(*s->files));
-	for (size_t i = 0; i < c->n_files; i++) {
-		cleanup_free char *q = sc_quote(c->files[i].path, SC_QUOTE_MAX);
-		char *path = sc_rt_path_normalize(c->files[i].path, false);
-		if (path == NULL || strcmp(path, "/") == 0) {
-			free(path);
-			return sc_error(err, SCONIFY_ERR_INVALID, 0,
-			                "%s: injection file `%s': not a file path", what, q);
-		}
-		for (size_t k = 0; k < s->n_files; k++)
-			if (strcmp(s->files[k].path, path) == 0) {
-				free(path);
-				return sc_error(err, SCONIFY_ERR_INVALID, 0,
-				                "%s: injection file `%s': duplicate entry", what, q);
-			}
-		sc_rt_file *f = &s->files[s->n_files++];
-		f->path = path;
-		f->len = c->files[i].len;
-		f->data = xmalloc(f->len + 1);
-		memcpy(f->data, c->files[i].content, f->len);
-		f->data[f->len] = '\0';
-	}
-	if (c->fspf_path) {
-		/* Our shield pins the SHA-256 of the sealed metadata; SCONE's
-		 * 16-byte tags name another format. */
-		if (c->fspf_tag_len != SC_RT_PIN_BYTES)
-			return sc_error(
-			        err, SCONIFY_ERR_UNSUPPORTED, 0,
-			        "%s: service `%s': fspf_tag has %zu bytes, the shield's metadata pin has %d",
-			        what, service, c->fspf_tag_len, SC_RT_PIN_BYTES);
-		s->fspf_path = sc_rt_path_normalize(c->fspf_path, false);
-		if (s->fspf_path == NULL) {
-			cleanup_free char *q = sc_quote(c->fspf_path, SC_QUOTE_MAX);
-			return sc_error(err, SCONIFY_ERR_INVALID, 0,
-			                "%s: fspf_path `%s' is not an absolute path", what, q);
-		}
-		memcpy(s->fspf_key, c->fspf_key, sizeof(s->fspf_key));
-		memcpy(s->fspf_pin, c->fspf_tag, sizeof(s->fspf_pin));
-	}
+	if (sc_rt_session_fill(s, c, what, err) < 0)
+		return -1;
 	s->measurements = xcalloc(svc->n_measurements + 1, sizeof(char *));
 	for (size_t i = 0; i < svc->n_measurements; i++)
 		s->measurements[i] = xstrdup(svc->measurements[i]);

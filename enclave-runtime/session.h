@@ -16,6 +16,7 @@
 
 #include "core/cleanup.h"
 #include "core/error.h"
+#include "policy/policy.h"
 
 #define SC_RT_PATH_MAX 4096
 #define SC_RT_KEY_BYTES 32 /* the shield's volume key */
@@ -51,6 +52,11 @@ typedef struct {
  * (secret references expanded; secrets the CAS would generate are generated
  * here, sim mode standing in for the CAS). */
 int sc_rt_session_load(const char *path, const char *config_id, sc_rt_session **ret, sconify_error_t *err);
+/* Fills s's command, environment, working directory, injected files and
+ * shield from a service's configuration (from a session file or the CAS);
+ * s->service is set already. what names the source in messages. */
+int sc_rt_session_fill(sc_rt_session *s, const sc_policy_config *c, const char *what, sconify_error_t *err);
+
 /* The same for a document in memory; what names it in messages. */
 int sc_rt_session_parse(const char *data, size_t len, const char *what, const char *config_id,
                         sc_rt_session **ret, sconify_error_t *err);
