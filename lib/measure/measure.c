@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/hex.h"
 #include "core/openssl-util.h"
 #include "core/strutil.h"
 #include "core/xalloc.h"
@@ -419,36 +420,14 @@ int sc_measure_finish(sc_measure *m, uint8_t ret[SC_MEASURE_BYTES], sconify_erro
 
 void sc_measure_hex(const uint8_t bytes[SC_MEASURE_BYTES], char out[SC_MEASURE_HEX + 1])
 {
-	static const char hexd[] = "0123456789abcdef";
-	for (size_t i = 0; i < SC_MEASURE_BYTES; i++) {
-		out[2 * i] = hexd[bytes[i] >> 4];
-		out[2 * i + 1] = hexd[bytes[i] & 15];
-	}
-	out[SC_MEASURE_HEX] = '\0';
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
+	sc_hex_encode(bytes, SC_MEASURE_BYTES, out);
 }
 
 int sc_measure_parse_hex(const char *hex, uint8_t ret[SC_MEASURE_BYTES], sconify_error_t *err)
 {
 	uint8_t tmp[SC_MEASURE_BYTES];
-	size_t n = strnlen(hex, SC_MEASURE_HEX + 1);
-	for (size_t i = 0; n == SC_MEASURE_HEX && i < SC_MEASURE_BYTES; i++) {
-		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-		if (hi < 0 || lo < 0) {
-			n = 0;
-			break;
-		}
-		tmp[i] = (uint8_t)(hi << 4 | lo);
-	}
-	if (n != SC_MEASURE_HEX) {
+	if (strnlen(hex, SC_MEASURE_HEX + 1) != SC_MEASURE_HEX ||
+	    !sc_hex_decode(hex, SC_MEASURE_HEX, tmp, true)) {
 		cleanup_free char *q = sc_quote(hex, 80);
 		return sc_error(err, SCONIFY_ERR_INVALID, 0, "measurement `%s': not 64 lowercase hex digits",
 		                q);

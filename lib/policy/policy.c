@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hex.h"
 #include "core/strutil.h"
 #include "core/xalloc.h"
 #include "policy-internal.h"
@@ -175,39 +176,14 @@ bool sc_policy_lower_hex(const char *s, size_t n)
 	return true;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 bool sc_policy_hex_decode(const char *s, size_t n, uint8_t *out)
 {
-	if (n % 2)
-		return false;
-	for (size_t i = 0; i < n; i += 2) {
-		int hi = hexval(s[i]), lo = hexval(s[i + 1]);
-		if (hi < 0 || lo < 0)
-			return false;
-		if (out)
-			out[i / 2] = (uint8_t)(hi << 4 | lo);
-	}
-	return true;
+	return sc_hex_decode(s, n, out, false);
 }
 
 void sc_policy_hex_encode(const uint8_t *in, size_t n, char *out)
 {
-	static const char hexd[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = hexd[in[i] >> 4];
-		out[2 * i + 1] = hexd[in[i] & 15];
-	}
-	out[2 * n] = '\0';
+	sc_hex_encode(in, n, out);
 }
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

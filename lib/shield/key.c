@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/hex.h"
 #include "core/strutil.h"
 #include "core/xalloc.h"
 #include "shield-internal.h"
@@ -48,35 +49,12 @@ int sc_shield_kind_parse(const char *s, sc_shield_kind *ret, sconify_error_t *er
 
 void sc_shield_hex(const uint8_t *in, size_t n, char *out)
 {
-	static const char digits[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-static int unhex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	sc_hex_encode(in, n, out);
 }
 
 bool sc_shield_unhex(const char *in, uint8_t *out, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		int hi = unhex_digit(in[2 * i]);
-		int lo = hi < 0 ? -1 : unhex_digit(in[2 * i + 1]);
-		if (lo < 0)
-			return false;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return in[2 * n] == '\0';
+	return strnlen(in, 2 * n + 1) == 2 * n && sc_hex_decode(in, 2 * n, out, false);
 }
 
 /* ---- key schedule ---- */
