@@ -4,9 +4,11 @@
  * docs/attestation.md). main.c parses options and sets up the identity and
  * the keys, http.c serves HTTPS with libevent and routes the REST calls,
  * store.c keeps sessions and the audit log in SQLite, provider.c verifies
- * evidence. Linux/POSIX, single-threaded event loop: a request is handled
- * start to end (including the store's COMMIT) before the next one starts, so
- * a reply always follows the durable write it acknowledges.
+ * evidence. Linux/POSIX: one event loop handles requests; every write goes
+ * to the store's writer thread, which commits whatever queued while its last
+ * COMMIT was in flight as one transaction (group commit). A reply that
+ * acknowledges a write (a session change, a key release's audit row) is sent
+ * from the write's completion, on the loop, after its COMMIT returned.
  */
 #ifndef SC_CAS_SERVER_H
 #define SC_CAS_SERVER_H
@@ -91,7 +93,9 @@ typedef struct {
 	const char *detail; /* never a secret */
 } cas_audit;
 
-/* Writes (or, with sess NULL, deletes name) and appends the audit entry in
+/* The synchronous writes, for use before cas_store_writer_start() (or after
+ * cas_store_writer_stop()): abort while the writer thread runs.
+ * Writes (or, with sess NULL, deletes name) and appends the audit entry in
  * one transaction; returns after COMMIT. */
 int cas_store_put(cas_store *s, const char *name, const cas_session *sess, const cas_audit *audit,
                   sconify_error_t *err);
@@ -99,6 +103,35 @@ int cas_store_audit(cas_store *s, const cas_audit *audit, sconify_error_t *err);
 /* Appends n entries in one transaction, then deletes the oldest rows past
  * max_rows (0: keep all). */
 int cas_store_audit_many(cas_store *s, const cas_audit *a, size_t n, size_t max_rows, sconify_error_t *err);
+
+/* Group commit (docs/cas.md, "The store"). A thread owns the write
+ * connection; writes are submitted from the loop and each batch of them (all
+ * that queued while the previous COMMIT ran) is one transaction, every write
+ * in a savepoint of its own. When a batch has committed (or failed), the fd
+ * given by cas_store_writer_start() becomes readable; the loop then calls
+ * cas_store_writer_complete(), which runs each write's done callback on the
+ * loop's thread with err NULL (committed: durable) or the write's error
+ * (nothing of it was written). err belongs to the store. */
+typedef struct cas_write cas_write;
+typedef void (*cas_write_done_fn)(void *arg, sconify_error_t err);
+
+typedef struct {
+	size_t transactions, writes, max_batch;
+	double commit_ms; /* time in the writer's transactions, fsync included */
+} cas_writer_stats;
+
+int cas_store_writer_start(cas_store *s, int *ret_fd, sconify_error_t *err);
+/* As cas_store_put(), but queued; takes sess (NULL: delete name). The audit
+ * entry's strings are copied. done may be NULL (errors go to stderr). */
+void cas_store_put_async(cas_store *s, const char *name, cas_session *sess, const cas_audit *audit,
+                         cas_write_done_fn done, void *arg);
+/* As cas_store_audit_many() (n >= 1), but queued. */
+void cas_store_audit_async(cas_store *s, const cas_audit *a, size_t n, size_t max_rows,
+                           cas_write_done_fn done, void *arg);
+void cas_store_writer_complete(cas_store *s);
+/* Commits what is queued, stops the thread and runs the completions. */
+void cas_store_writer_stop(cas_store *s);
+void cas_store_writer_stats(cas_store *s, cas_writer_stats *ret);
 
 /* ---- provider.c ---- */
 

@@ -76,6 +76,16 @@ typedef struct refusal {
 typedef struct conn conn;
 TAILQ_HEAD(conn_list, conn);
 
+/* A session change waiting for the one in flight. */
+typedef struct deferred {
+	TAILQ_ENTRY(deferred) link;
+	struct evhttp_request *req;
+	enum evhttp_cmd_type cmd;
+	char *name; /* NULL: POST /v1/sessions */
+	char id[SC_CAS_ID_HEX + 1];
+	char peer[INET6_ADDRSTRLEN];
+} deferred;
+
 struct cas_server {
 	const cas_options *o;
 	cas_store *store;
@@ -89,7 +99,13 @@ struct cas_server {
 	refusal *refusals;
 	size_t n_refusals;
 	struct event *flush;
-	const char *cur_peer; /* address of the request being handled */
+	struct event *written; /* the store's writer finished a transaction */
+	const char *cur_peer;  /* address of the request being handled */
+	/* Session changes read, check and write: one at a time, so that each
+	 * reads what the one before it committed (docs/cas.md). */
+	bool session_busy;
+	bool stopping; /* the loop has ended: deferred changes are refused */
+	TAILQ_HEAD(deferred_list, deferred) deferred;
 	char key_hash[SC_CAS_ID_HEX + 1];
 };
 
@@ -401,9 +417,7 @@ static void refusals_flush(cas_server *s)
 		                     : xasprintf("%s (%zu times since %s)", r->detail, r->count, r->first);
 		a[n] = (cas_audit){r->client, r->action, r->target, "refused", details[n]};
 	}
-	cleanup_error sconify_error_t err = NULL;
-	if (cas_store_audit_many(s->store, a, n, s->o->max_audit_rows, &err) < 0)
-		fprintf(stderr, "sconify-cas: error: %s\n", sconify_error_message(err));
+	cas_store_audit_async(s->store, a, n, s->o->max_audit_rows, NULL, NULL);
 	for (size_t i = 0; i < n; i++)
 		free(details[i]);
 	free(details);
@@ -459,10 +473,53 @@ static void audit(cas_server *s, const char *client, const char *action, const c
 			refusals_flush(s);
 		return;
 	}
-	cleanup_error sconify_error_t err = NULL;
 	cas_audit a = {client, action, target, outcome, detail};
-	if (cas_store_audit(s->store, &a, &err) < 0)
-		fprintf(stderr, "sconify-cas: error: %s\n", sconify_error_message(err));
+	cas_store_audit_async(s->store, &a, 1, 0, NULL, NULL);
+}
+
+/* ---- replies after a commit ---- */
+
+/* A reply held until the write it acknowledges has committed. The request
+ * stays valid while held: if its connection goes, evhttp detaches it and
+ * the reply frees it unsent. */
+typedef struct held {
+	cas_server *s;
+	struct evhttp_request *req;
+	json_t *body;
+	int code;
+	bool session; /* a session change: ends session_busy */
+} held;
+
+static void run_deferred(cas_server *s);
+
+static void held_done(void *arg, sconify_error_t err)
+{
+	held *h = arg;
+	if (err)
+		reply_failure(h->req, err);
+	else
+		reply_json(h->req, h->code, h->body);
+	json_decref(h->body);
+	cas_server *s = h->s;
+	bool session = h->session;
+	free(h);
+	if (session) {
+		s->session_busy = false;
+		run_deferred(s);
+	}
+}
+
+static held *hold(cas_server *s, struct evhttp_request *req, int code, json_t *body, bool session)
+{
+	held *h = xzalloc(sizeof(*h));
+	h->s = s;
+	h->req = req;
+	h->code = code;
+	h->body = json_incref(body);
+	h->session = session;
+	if (session)
+		s->session_busy = true;
+	return h;
 }
 
 /* Values for the secrets the CAS generates: kept from the version an update
@@ -580,10 +637,10 @@ static void post_session(cas_server *s, struct evhttp_request *req, const char *
 	n->policy = steal_pointer(&p);
 	cleanup_free char *detail = xasprintf("hash %s", n->hash);
 	cas_audit a = {id, action, n->name, "ok", detail};
-	if (cas_store_put(s->store, n->name, n, &a, &err) < 0)
-		return reply_failure(req, err);
 	cleanup_json json_t *j = json_pack("{s:s,s:s}", "name", n->name, "hash", n->hash);
-	reply_json(req, old ? 200 : 201, j);
+	held *h = hold(s, req, old ? 200 : 201, j, true);
+	cleanup_free char *nm = xstrdup(n->name);
+	cas_store_put_async(s->store, nm, steal_pointer(&n), &a, held_done, h);
 }
 
 static void get_session(cas_server *s, struct evhttp_request *req, const char *id, const char *name)
@@ -624,10 +681,8 @@ static void delete_session(cas_server *s, struct evhttp_request *req, const char
 		return reply_error(req, 409, "session `%s' has sessions in its namespace: delete them first",
 		                   name);
 	cas_audit a = {id, "session.delete", name, "ok", sess->hash};
-	if (cas_store_put(s->store, name, NULL, &a, &err) < 0)
-		return reply_failure(req, err);
 	cleanup_json json_t *j = json_pack("{s:s,s:b}", "name", name, "deleted", 1);
-	reply_json(req, 200, j);
+	cas_store_put_async(s->store, name, NULL, &a, held_done, hold(s, req, 200, j, true));
 }
 
 /* ---- attestation ---- */
@@ -752,20 +807,68 @@ static void post_attest(cas_server *s, struct evhttp_request *req, const char *i
 	free(plain);
 	if (r < 0)
 		return reply_failure(req, err);
-	/* The release is on record before the configuration leaves. */
 	cleanup_free char *detail = xasprintf("provider %s, measurement %s, session hash %s", prov->name,
 	                                      measurement, sess->hash);
-	cleanup_error sconify_error_t aerr = NULL;
 	cas_audit a = {id, "attest", config_id, "released", detail};
-	if (cas_store_audit(s->store, &a, &aerr) < 0)
-		return reply_failure(req, aerr);
 	cleanup_free char *spub = sc_base64_encode(env.server_pub, env.server_pub_len);
 	cleanup_free char *nonce = sc_base64_encode(env.nonce, sizeof(env.nonce));
 	cleanup_free char *ct = sc_base64_encode(env.ciphertext, env.ciphertext_len);
 	cleanup_json json_t *out =
 	        json_pack("{s:s,s:s,s:s,s:s,s:s}", "config_id", config_id, "session_hash", sess->hash,
 	                  "ephemeral_public_key", spub, "nonce", nonce, "ciphertext", ct);
-	reply_json(req, 200, out);
+	/* The release is on record before the configuration leaves: the reply
+	 * waits for the commit of the audit row. */
+	cas_store_audit_async(s->store, &a, 1, 0, held_done, hold(s, req, 200, out, false));
+}
+
+/* ---- session changes, one at a time ---- */
+
+static void do_session_change(cas_server *s, struct evhttp_request *req, const char *id,
+                              enum evhttp_cmd_type cmd, const char *name)
+{
+	if (cmd == EVHTTP_REQ_DELETE)
+		return delete_session(s, req, id, name);
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in);
+	const char *body = len ? (const char *)evbuffer_pullup(in, -1) : "";
+	post_session(s, req, id, body, len);
+}
+
+/* Releases are not held back: an attestation reads the committed version
+ * of its session, and a change is not acknowledged before its commit. */
+static void session_change(cas_server *s, struct evhttp_request *req, const char *id,
+                           enum evhttp_cmd_type cmd, const char *name)
+{
+	if (!s->session_busy)
+		return do_session_change(s, req, id, cmd, name);
+	deferred *d = xzalloc(sizeof(*d));
+	d->req = req;
+	d->cmd = cmd;
+	d->name = name ? xstrdup(name) : NULL;
+	snprintf(d->id, sizeof(d->id), "%s", id);
+	snprintf(d->peer, sizeof(d->peer), "%s", s->cur_peer ? s->cur_peer : "?");
+	TAILQ_INSERT_TAIL(&s->deferred, d, link);
+}
+
+static void run_deferred(cas_server *s)
+{
+	while (!s->session_busy && !s->stopping && !TAILQ_EMPTY(&s->deferred)) {
+		deferred *d = TAILQ_FIRST(&s->deferred);
+		TAILQ_REMOVE(&s->deferred, d, link);
+		const char *saved = s->cur_peer;
+		s->cur_peer = d->peer;
+		do_session_change(s, d->req, d->id, d->cmd, d->name);
+		s->cur_peer = saved;
+		free(d->name);
+		free(d);
+	}
+}
+
+static void written_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	cas_server *s = arg;
+	cas_store_writer_complete(s->store);
 }
 
 /* ---- routing ---- */
@@ -817,7 +920,7 @@ static void handle(struct evhttp_request *req, void *arg)
 		if (id == NULL) {
 			reply_error(req, 401, "sessions need a client certificate (mutual TLS)");
 		} else if (name == NULL) {
-			cmd == EVHTTP_REQ_POST ? post_session(s, req, id, body, len)
+			cmd == EVHTTP_REQ_POST ? session_change(s, req, id, cmd, NULL)
 			                       : reply_error(req, 405, "use POST");
 		} else if (!sc_policy_valid_session_name(name)) {
 			cleanup_free char *q = sc_quote(name, 80);
@@ -825,7 +928,7 @@ static void handle(struct evhttp_request *req, void *arg)
 		} else if (cmd == EVHTTP_REQ_GET) {
 			get_session(s, req, id, name);
 		} else if (cmd == EVHTTP_REQ_DELETE) {
-			delete_session(s, req, id, name);
+			session_change(s, req, id, cmd, name);
 		} else {
 			reply_error(req, 405, "use GET or DELETE");
 		}
@@ -900,14 +1003,22 @@ int cas_server_run(const cas_options *o, cas_store *store, const char *cert_path
 		SSL_CTX_free(s.ctx);
 		return -1;
 	}
+	int wfd = -1;
+	if (cas_store_writer_start(store, &wfd, err) < 0) {
+		SSL_CTX_free(s.ctx);
+		return -1;
+	}
 	s.challenges = sc_cas_challenges_new(o->max_challenges, o->challenge_ttl_ms);
 	TAILQ_INIT(&s.conns);
+	TAILQ_INIT(&s.deferred);
 	event_set_log_callback(log_cb);
 	s.base = event_base_new();
 	s.flush = event_new(s.base, -1, EV_PERSIST, flush_cb, &s);
 	struct timeval ftv = {.tv_sec = o->audit_flush_ms / 1000,
 	                      .tv_usec = (o->audit_flush_ms % 1000) * 1000};
 	event_add(s.flush, &ftv);
+	s.written = event_new(s.base, wfd, EV_READ | EV_PERSIST, written_cb, &s);
+	event_add(s.written, NULL);
 	s.http = evhttp_new(s.base);
 	struct event *sigint = evsignal_new(s.base, SIGINT, on_signal, s.base);
 	struct event *sigterm = evsignal_new(s.base, SIGTERM, on_signal, s.base);
@@ -956,8 +1067,30 @@ int cas_server_run(const cas_options *o, cas_store *store, const char *cert_path
 		event_base_dispatch(s.base);
 		rc = 0;
 	}
-	evhttp_free(s.http);
+	/* Queued writes commit and their replies are handed to evhttp (sent
+	 * only if the connection still takes them) before it closes all. */
+	s.stopping = true;
 	refusals_flush(&s);
+	cas_store_writer_stop(store);
+	while (!TAILQ_EMPTY(&s.deferred)) {
+		deferred *d = TAILQ_FIRST(&s.deferred);
+		TAILQ_REMOVE(&s.deferred, d, link);
+		reply_error(d->req, 503, "the CAS is stopping");
+		free(d->name);
+		free(d);
+	}
+	if (getenv("SCONIFY_CAS_STATS")) {
+		cas_writer_stats st;
+		cas_store_writer_stats(store, &st);
+		fprintf(stderr,
+		        "sconify-cas: stats: %zu transactions, %zu writes (%.2f a transaction, at most "
+		        "%zu), %.2f ms a transaction\n",
+		        st.transactions, st.writes,
+		        st.transactions ? (double)st.writes / st.transactions : 0.0, st.max_batch,
+		        st.transactions ? st.commit_ms / st.transactions : 0.0);
+	}
+	evhttp_free(s.http);
+	event_free(s.written);
 	event_free(s.flush);
 	for (size_t i = 0; i < PEER_BUCKETS; i++)
 		while (s.peers[i]) {

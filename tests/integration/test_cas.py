@@ -615,6 +615,58 @@ class CasTest(harness.TestCase):
         st, j = self.cas.request("GET", "/v1/sessions/durable", client=self.a)
         self.assertEqual((st, j["hash"]), (200, h))
 
+    def test_concurrent_writes_all_land_and_survive_kill9_after_their_replies(self):
+        """Group commit (docs/cas.md, "The store"): creates, conflicting
+        updates and key releases from many clients at once share
+        transactions; every acknowledged one is on disk when the CAS is
+        killed right after the last reply, and of concurrent updates naming
+        the same predecessor exactly one wins."""
+        import concurrent.futures as cf
+        h = self.create(policy("s"))["hash"]
+
+        def create(i):
+            st, j = self.cas.request("POST", "/v1/sessions", policy(f"c{i}"), self.a)
+            return ("create", f"c{i}", st, j)
+
+        def update(i):
+            reader = f"{i + 0x20:02x}" * 32  # each update a different document
+            st, j = self.cas.request("POST", "/v1/sessions", policy("s", predecessor=h, read=f"[CREATOR, {reader}]"),
+                                     self.a)
+            return ("update", i, st, j)
+
+        def attest(i):
+            st, j, _ = self.attest()
+            return ("attest", i, st, j)
+
+        jobs = [create] * 12 + [update] * 6 + [attest] * 30
+        with cf.ThreadPoolExecutor(max_workers=24) as ex:
+            results = list(ex.map(lambda fi: fi[1](fi[0]), enumerate(jobs)))
+        self.cas.stop(signal.SIGKILL)
+        created = [r[1] for r in results if r[0] == "create"]
+        self.assertEqual([r[2] for r in results if r[0] == "create"], [201] * 12, results)
+        updates = [r for r in results if r[0] == "update"]
+        winners = [r for r in updates if r[2] == 200]
+        self.assertEqual(len(winners), 1, updates)
+        self.assertEqual(sorted(r[2] for r in updates), [200] + [409] * 5)
+        released = [r for r in results if r[0] == "attest" and r[2] == 200]
+        self.assertEqual(len(released), 30, [r for r in results if r[0] == "attest" and r[2] != 200])
+        db = sqlite3.connect(os.path.join(self.cas.data, "cas.db"))
+        names = {n for (n,) in db.execute("SELECT name FROM sessions")}
+        (n_released,) = db.execute(
+            "SELECT count(*) FROM audit WHERE action = 'attest' AND outcome = 'released'").fetchone()
+        (stored_hash,) = db.execute("SELECT hash FROM sessions WHERE name = 's'").fetchone()
+        (n_changes,) = db.execute(
+            "SELECT count(*) FROM audit WHERE action IN ('session.create', 'session.update') AND outcome = 'ok'"
+        ).fetchone()
+        db.close()
+        self.assertTrue(set(created) <= names, set(created) - names)
+        self.assertEqual(n_released, 30)
+        self.assertEqual(stored_hash, winners[0][3]["hash"])
+        self.assertEqual(n_changes, 1 + 12 + 1)
+        self.cas.start()
+        st, j = self.cas.request("GET", "/v1/sessions/s", client=self.a)
+        self.assertEqual((st, j["hash"]), (200, winners[0][3]["hash"]))
+
     def test_flipped_byte_in_a_row_is_detected(self):
         self.create(policy("s"))
         self.create(policy("t"))
