@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Options the subcommands share: registry access (skopeo's names) and output. */
+#include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,29 +53,76 @@ void cli_wipe(void *p, size_t n)
 		*v++ = 0;
 }
 
+/* The terminal settings to put back if a signal ends a password prompt. */
+static struct termios prompt_saved;
+static volatile sig_atomic_t prompt_echo_off;
+
+static void prompt_signal(int sig)
+{
+	if (prompt_echo_off)
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &prompt_saved);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 char *cli_read_secret(const char *prompt)
 {
 	if (!isatty(STDIN_FILENO))
 		return NULL;
 	/* Echo goes off before the prompt shows, as getpass() does: what is
-	 * typed right after it is neither echoed nor flushed away. */
-	struct termios old, quiet;
-	bool echo_off = tcgetattr(STDIN_FILENO, &old) == 0;
+	 * typed right after it is neither echoed nor flushed away. A signal
+	 * during the prompt puts the terminal back before it ends us. */
+	struct termios quiet;
+	bool echo_off = tcgetattr(STDIN_FILENO, &prompt_saved) == 0;
+	struct sigaction sa = {.sa_handler = prompt_signal}, old_int, old_term, old_hup;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	sigaction(SIGHUP, &sa, &old_hup);
 	if (echo_off) {
-		quiet = old;
+		quiet = prompt_saved;
 		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		prompt_echo_off = 1;
 		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
 	}
 	fprintf(stderr, "%s", prompt);
 	fflush(stderr);
-	char buf[1024];
-	bool ok = fgets(buf, sizeof(buf), stdin) != NULL;
-	if (echo_off)
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+	/* read(2), not stdio: no copy stays in stdin's buffer. A line that does
+	 * not fit is refused rather than cut. */
+	char buf[4096];
+	size_t n = 0;
+	bool ok = false;
+	for (;;) {
+		char c;
+		ssize_t r = read(STDIN_FILENO, &c, 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		if (c == '\n' || c == '\r') {
+			ok = true;
+			break;
+		}
+		if (n == sizeof(buf) - 1) {
+			fprintf(stderr, "\nsconify: the password is longer than %zu bytes\n",
+			        sizeof(buf) - 1);
+			while (read(STDIN_FILENO, &c, 1) == 1 && c != '\n')
+				;
+			break;
+		}
+		buf[n++] = c;
+	}
+	buf[n] = '\0';
+	if (echo_off) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &prompt_saved);
+		prompt_echo_off = 0;
+	}
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	sigaction(SIGHUP, &old_hup, NULL);
 	fputc('\n', stderr);
 	char *s = NULL;
 	if (ok) {
-		buf[strcspn(buf, "\r\n")] = '\0';
 		s = strdup(buf);
 		if (s == NULL)
 			abort();
