@@ -3,10 +3,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -20,6 +22,7 @@ void sc_rt_launch_free(sc_rt_launch *l)
 	free(l->exe_path);
 	if (l->exe_fd >= 0)
 		close(l->exe_fd);
+	sc_rt_user_clear(&l->user);
 	free(l);
 }
 
@@ -189,4 +192,323 @@ void sc_rt_launch_exec(const sc_rt_launch *l, const sc_rt_session *s, int *ret_e
 	}
 	syscall(SYS_execveat, l->exe_fd, "", s->argv, s->env, AT_EMPTY_PATH);
 	*ret_errno = errno;
+}
+
+/* ---- the user ---- */
+
+void sc_rt_user_clear(sc_rt_user *u)
+{
+	free(u->groups);
+	u->groups = NULL;
+	u->n_groups = 0;
+}
+
+/* A decimal id: digits only, below (id_t)-1 (which means "unchanged"). */
+static bool parse_id(const char *s, size_t n, uint32_t *ret)
+{
+	if (n == 0 || n > 10)
+		return false;
+	uint64_t v = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (v >= UINT32_MAX)
+		return false;
+	*ret = (uint32_t)v;
+	return true;
+}
+
+static bool all_digits(const char *s)
+{
+	return *s && strspn(s, "0123456789") == strlen(s);
+}
+
+/* One line of a colon-separated file split into at most max fields (the last
+ * field keeps the rest); returns the number of fields. */
+typedef struct {
+	const char *p;
+	size_t n;
+} span;
+
+static size_t split_line(const char *line, size_t len, span *f, size_t max)
+{
+	size_t k = 0, start = 0;
+	for (size_t i = 0; i <= len && k < max; i++) {
+		if (i == len || (line[i] == ':' && k + 1 < max)) {
+			f[k].p = line + start;
+			f[k].n = i - start;
+			k++;
+			start = i + 1;
+		}
+	}
+	return k;
+}
+
+static bool span_is(span s, const char *str)
+{
+	return s.n == strlen(str) && memcmp(s.p, str, s.n) == 0;
+}
+
+/* Calls fn for each line's fields; stops when fn returns true. */
+static bool each_line(const char *text, size_t len, size_t nf, bool (*fn)(const span *f, size_t n, void *ctx),
+                      void *ctx)
+{
+	size_t pos = 0;
+	while (pos < len) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t ll = nl ? (size_t)(nl - (text + pos)) : len - pos;
+		span f[4];
+		size_t n = split_line(text + pos, ll, f, nf);
+		if (ll > 0 && text[pos] != '#' && fn(f, n, ctx))
+			return true;
+		pos += ll + 1;
+	}
+	return false;
+}
+
+typedef struct {
+	const char *name; /* or NULL: by uid */
+	uint32_t uid;
+	bool found;
+	char *found_name;
+	uint32_t found_uid, found_gid;
+} pw_query;
+
+static bool pw_match(const span *f, size_t n, void *ctx)
+{
+	pw_query *q = ctx;
+	uint32_t uid, gid;
+	/* name:password:uid:gid:... */
+	if (n < 4 || f[0].n == 0 || !parse_id(f[2].p, f[2].n, &uid))
+		return false;
+	const char *end = memchr(f[3].p, ':', f[3].n);
+	if (!parse_id(f[3].p, end ? (size_t)(end - f[3].p) : f[3].n, &gid))
+		return false;
+	if (q->name ? !span_is(f[0], q->name) : uid != q->uid)
+		return false;
+	q->found = true;
+	q->found_name = xstrndup(f[0].p, f[0].n);
+	q->found_uid = uid;
+	q->found_gid = gid;
+	return true;
+}
+
+typedef struct {
+	const char *name; /* group name to find, or NULL */
+	bool found;
+	uint32_t gid;
+	const char *member; /* collect groups listing member */
+	gid_t *groups;
+	size_t n_groups;
+	bool too_many;
+} gr_query;
+
+static bool gr_match(const span *f, size_t n, void *ctx)
+{
+	gr_query *q = ctx;
+	uint32_t gid;
+	/* name:password:gid:member,member,... */
+	if (n < 3 || f[0].n == 0 || !parse_id(f[2].p, f[2].n, &gid))
+		return false;
+	if (q->name) {
+		if (!span_is(f[0], q->name))
+			return false;
+		q->found = true;
+		q->gid = gid;
+		return true;
+	}
+	if (n < 4 || q->member == NULL)
+		return false;
+	size_t ml = strlen(q->member), pos = 0;
+	while (pos <= f[3].n) {
+		const char *c = memchr(f[3].p + pos, ',', f[3].n - pos);
+		size_t l = c ? (size_t)(c - (f[3].p + pos)) : f[3].n - pos;
+		if (l == ml && memcmp(f[3].p + pos, q->member, ml) == 0) {
+			for (size_t i = 0; i < q->n_groups; i++)
+				if (q->groups[i] == (gid_t)gid)
+					return false;
+			if (q->n_groups >= SC_RT_USER_MAX_GROUPS) {
+				q->too_many = true;
+				return true;
+			}
+			q->groups = xreallocarray(q->groups, q->n_groups + 1, sizeof(gid_t));
+			q->groups[q->n_groups++] = (gid_t)gid;
+			return false;
+		}
+		pos += l + 1;
+	}
+	return false;
+}
+
+int sc_rt_user_lookup(const char *user, const char *passwd, size_t passwd_len, const char *group,
+                      size_t group_len, sc_rt_user *ret, sconify_error_t *err)
+{
+	cleanup_free char *q = sc_quote(user, SC_QUOTE_MAX);
+	if (!sc_policy_valid_user(user))
+		return sc_error(err, SCONIFY_ERR_INVALID, 0,
+		                "user `%s': not \"uid[:gid]\" or \"name[:group]\"", q);
+	const char *colon = strchr(user, ':');
+	cleanup_free char *u = xstrndup(user, colon ? (size_t)(colon - user) : strlen(user));
+	const char *g = colon ? colon + 1 : NULL;
+
+	pw_query pq = {0};
+	uint32_t uid = 0, gid = 0;
+	if (all_digits(u)) {
+		if (!parse_id(u, strlen(u), &uid))
+			return sc_error(err, SCONIFY_ERR_INVALID, 0, "user `%s': uid out of range", q);
+		pq.uid = uid;
+	} else {
+		pq.name = u;
+	}
+	each_line(passwd, passwd_len, 4, pw_match, &pq);
+	cleanup_free char *name = pq.found_name;
+	if (pq.name && !pq.found)
+		return sc_error(err, SCONIFY_ERR_NOT_FOUND, 0, "user `%s': `%s' not found in /etc/passwd", q,
+		                u);
+	if (pq.found) {
+		uid = pq.found_uid;
+		gid = pq.found_gid;
+	}
+	if (g) {
+		if (all_digits(g)) {
+			if (!parse_id(g, strlen(g), &gid))
+				return sc_error(err, SCONIFY_ERR_INVALID, 0, "user `%s': gid out of range",
+				                q);
+		} else {
+			gr_query gq = {.name = g};
+			each_line(group, group_len, 4, gr_match, &gq);
+			if (!gq.found)
+				return sc_error(err, SCONIFY_ERR_NOT_FOUND, 0,
+				                "user `%s': group `%s' not found in /etc/group", q, g);
+			gid = gq.gid;
+		}
+	}
+	gr_query mq = {.member = name};
+	if (name)
+		each_line(group, group_len, 4, gr_match, &mq);
+	if (mq.too_many) {
+		free(mq.groups);
+		return sc_error(err, SCONIFY_ERR_LIMIT, 0, "user `%s': in more than %u groups", q,
+		                SC_RT_USER_MAX_GROUPS);
+	}
+	ret->uid = (uid_t)uid;
+	ret->gid = (gid_t)gid;
+	ret->groups = mq.groups;
+	ret->n_groups = mq.n_groups;
+	return 0;
+}
+
+/* One of /etc/passwd, /etc/group as the application would see it. */
+static int read_user_file(const sc_rt_session *s, sc_rt_shield *sh, const char *root, const char *path,
+                          char **ret, size_t *ret_len, sconify_error_t *err)
+{
+	for (size_t i = 0; i < s->n_files; i++)
+		if (strcmp(s->files[i].path, path) == 0) {
+			if (s->files[i].len > SC_RT_USER_FILE_MAX)
+				return sc_error(err, SCONIFY_ERR_LIMIT, 0, "%s: larger than %u bytes", path,
+				                SC_RT_USER_FILE_MAX);
+			*ret = xmemdup(s->files[i].data, s->files[i].len + 1);
+			(*ret)[s->files[i].len] = 0;
+			*ret_len = s->files[i].len;
+			return 0;
+		}
+	cleanup_close int fd = -1;
+	sc_shield_kind kind = SC_SHIELD_NOT_PROTECTED;
+	const sc_shield_entry *e = NULL;
+	if (sh && sc_shield_lookup(sc_rt_shield_metadata(sh), path, &kind, &e, err) < 0)
+		return sc_error_wrap(err, "%s", path);
+	if (e) {
+		int memfd = -1;
+		if (sc_rt_shield_plaintext(sh, path, e, &memfd, err) < 0)
+			return sc_error_wrap(err, "%s", path);
+		char proc[64];
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", memfd);
+		fd = open(proc, O_RDONLY | O_CLOEXEC);
+	} else if (kind != SC_SHIELD_NOT_PROTECTED) {
+		fd = -1;
+		errno = ENOENT; /* in a region, not listed: the application sees none */
+	} else {
+		cleanup_free char *full = xasprintf("%s%s", root, path);
+		fd = open(full, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	}
+	if (fd < 0 && errno == ENOENT) {
+		*ret = xstrdup("");
+		*ret_len = 0;
+		return 0;
+	}
+	if (fd < 0)
+		return sc_error_errno(err, errno, "%s", path);
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return sc_error_errno(err, errno, "%s", path);
+	if (!S_ISREG(st.st_mode))
+		return sc_error(err, SCONIFY_ERR_INVALID, 0, "%s: not a regular file", path);
+	cleanup_free char *buf = xmalloc(SC_RT_USER_FILE_MAX + 2);
+	size_t got = 0;
+	for (;;) {
+		ssize_t n = read(fd, buf + got, SC_RT_USER_FILE_MAX + 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return sc_error_errno(err, errno, "%s", path);
+		if (n == 0)
+			break;
+		got += (size_t)n;
+		if (got > SC_RT_USER_FILE_MAX)
+			return sc_error(err, SCONIFY_ERR_LIMIT, 0, "%s: larger than %u bytes", path,
+			                SC_RT_USER_FILE_MAX);
+	}
+	buf[got] = 0;
+	*ret = steal_pointer(&buf);
+	*ret_len = got;
+	return 0;
+}
+
+int sc_rt_launch_user(sc_rt_launch *l, const sc_rt_session *s, sc_rt_shield *sh, const char *root,
+                      sconify_error_t *err)
+{
+	if (s->user == NULL)
+		return 0;
+	cleanup_free char *q = sc_quote(s->user, SC_QUOTE_MAX);
+	cleanup_free char *pw = NULL, *gr = NULL;
+	size_t pw_len = 0, gr_len = 0;
+	sc_rt_user u = {0};
+	if (read_user_file(s, sh, root, "/etc/passwd", &pw, &pw_len, err) < 0 ||
+	    read_user_file(s, sh, root, "/etc/group", &gr, &gr_len, err) < 0 ||
+	    sc_rt_user_lookup(s->user, pw, pw_len, gr, gr_len, &u, err) < 0)
+		return sc_error_wrap(err, "service `%s': cannot run as user `%s'", s->service, q);
+	if (geteuid() != 0) {
+		bool same = u.uid == geteuid() && u.gid == getegid();
+		if (!same) {
+			sc_error(err, SCONIFY_ERR_USAGE, 0,
+			         "service `%s': cannot run as user `%s' (uid %u, gid %u): the runtime runs "
+			         "as uid "
+			         "%u, gid %u, not root, and can only run the application as itself",
+			         s->service, q, (unsigned)u.uid, (unsigned)u.gid, (unsigned)geteuid(),
+			         (unsigned)getegid());
+			sc_rt_user_clear(&u);
+			return -1;
+		}
+		sc_rt_user_clear(&u); /* already that user: nothing to switch */
+		return 0;
+	}
+	sc_rt_user_clear(&l->user);
+	l->user = u;
+	l->switch_user = true;
+	return 0;
+}
+
+int sc_rt_launch_switch_user(const sc_rt_launch *l, sconify_error_t *err)
+{
+	if (!l->switch_user)
+		return 0;
+	if (setgroups(l->user.n_groups, l->user.groups) < 0)
+		return sc_error_errno(err, errno, "setgroups (%zu groups)", l->user.n_groups);
+	if (setgid(l->user.gid) < 0)
+		return sc_error_errno(err, errno, "setgid(%u)", (unsigned)l->user.gid);
+	if (setuid(l->user.uid) < 0)
+		return sc_error_errno(err, errno, "setuid(%u)", (unsigned)l->user.uid);
+	return 0;
 }

@@ -115,6 +115,13 @@ static void run_child(const sc_rt_session *s, const sc_rt_launch *l, const sc_rt
 	if (n != 1 || go != 'G')
 		_exit(EXIT_RUNTIME);
 	close(sock);
+	/* The policy's user (resolved before the fork): the last step as root. */
+	if (sc_rt_launch_switch_user(l, &err) < 0) {
+		cleanup_free char *qu = sc_quote(s->user, SC_QUOTE_MAX);
+		sc_error_wrap(&err, "cannot switch to user `%s'", qu);
+		print_error(err);
+		_exit(EXIT_RUNTIME);
+	}
 	/* Exactly what was measured: never a PATH search again. */
 	int e = 0;
 	sc_rt_launch_exec(l, s, &e);
@@ -226,6 +233,10 @@ static int run(sc_rt_session *session)
 		return code;
 	}
 	if (sc_rt_launch_check(launch, s, &err) < 0) {
+		print_error(err);
+		return EXIT_RUNTIME;
+	}
+	if (sc_rt_launch_user(launch, s, shield, "", &err) < 0) {
 		print_error(err);
 		return EXIT_RUNTIME;
 	}

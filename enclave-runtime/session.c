@@ -70,6 +70,7 @@ void sc_rt_session_free(sc_rt_session *s)
 			sc_policy_wipe_free(steal_pointer(e));
 	free(s->env);
 	free(s->workdir);
+	free(s->user);
 	for (size_t i = 0; i < s->n_files; i++) {
 		free(s->files[i].path);
 		sc_policy_wipe(s->files[i].data, s->files[i].len);
@@ -132,6 +133,14 @@ int sc_rt_session_fill(sc_rt_session *s, const sc_policy_config *c, const char *
 		cleanup_free char *q = sc_quote(c->pwd, SC_QUOTE_MAX);
 		return sc_error(err, SCONIFY_ERR_INVALID, 0,
 		                "%s: pwd `%s' is not an absolute path without `..'", what, q);
+	}
+	if (c->user && c->user[0]) {
+		if (!sc_policy_valid_user(c->user)) {
+			cleanup_free char *q = sc_quote(c->user, SC_QUOTE_MAX);
+			return sc_error(err, SCONIFY_ERR_INVALID, 0,
+			                "%s: user `%s' is not \"uid[:gid]\" or \"name[:group]\"", what, q);
+		}
+		s->user = xstrdup(c->user);
 	}
 	s->files = xcalloc(c->n_files ? c->n_files : 1, sizeof(*s->files));
 	for (size_t i = 0; i < c->n_files; i++) {

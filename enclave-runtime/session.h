@@ -36,6 +36,10 @@ typedef struct {
 	char **env; /* NULL-terminated "NAME=value", sorted; exactly the application's environment */
 	size_t n_env;
 	char *workdir; /* absolute and normal; `/' when the policy has no pwd */
+	/* Who the application runs as: "uid[:gid]" or "name[:group]"
+	 * (sc_policy_valid_user()); NULL: as the runtime (root). Comes with the
+	 * configuration, not the measurement (docs/runtime.md). */
+	char *user;
 	sc_rt_file *files;
 	size_t n_files;
 	/* The file shield: fspf_path NULL when the service has none. */
@@ -52,7 +56,7 @@ typedef struct {
  * (secret references expanded; secrets the CAS would generate are generated
  * here, sim mode standing in for the CAS). */
 int sc_rt_session_load(const char *path, const char *config_id, sc_rt_session **ret, sconify_error_t *err);
-/* Fills s's command, environment, working directory, injected files and
+/* Fills s's command, environment, working directory, user, injected files and
  * shield from a service's configuration (from a session file or the CAS);
  * s->service is set already. what names the source in messages. */
 int sc_rt_session_fill(sc_rt_session *s, const sc_policy_config *c, const char *what, sconify_error_t *err);

@@ -5,6 +5,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -682,6 +683,87 @@ START_TEST(launch_check_names_both_values)
 }
 END_TEST
 
+static const char passwd_txt[] = "root:x:0:0:root:/root:/bin/sh\n"
+                                 "# comment\n"
+                                 "bad line\n"
+                                 "app:x:1000:1001:App:/home/app:/bin/sh\n"
+                                 "other:x:1002:1002::/:/bin/false";
+static const char group_txt[] = "root:x:0:\n"
+                                "app:x:1001:\n"
+                                "wheel:x:10:root,app\n"
+                                "audio:x:29:app\n"
+                                "staff:x:50:other";
+
+START_TEST(user_lookup_resolves_numbers_and_names_from_the_files)
+{
+	cleanup_error sconify_error_t err = NULL;
+	sc_rt_user u = {0};
+	size_t pl = strlen(passwd_txt), gl = strlen(group_txt);
+	ck_assert_ok(sc_rt_user_lookup("1000:1000", passwd_txt, pl, group_txt, gl, &u, &err), err);
+	ck_assert_uint_eq(u.uid, 1000);
+	ck_assert_uint_eq(u.gid, 1000);
+	ck_assert_uint_eq(u.n_groups, 2); /* uid 1000 is app: its groups */
+	sc_rt_user_clear(&u);
+	ck_assert_ok(sc_rt_user_lookup("app", passwd_txt, pl, group_txt, gl, &u, &err), err);
+	ck_assert_uint_eq(u.uid, 1000);
+	ck_assert_uint_eq(u.gid, 1001);
+	ck_assert_uint_eq(u.n_groups, 2);
+	ck_assert_uint_eq(u.groups[0], 10);
+	ck_assert_uint_eq(u.groups[1], 29);
+	sc_rt_user_clear(&u);
+	ck_assert_ok(sc_rt_user_lookup("app:staff", passwd_txt, pl, group_txt, gl, &u, &err), err);
+	ck_assert_uint_eq(u.gid, 50);
+	sc_rt_user_clear(&u);
+	/* a uid nobody lists: primary group 0, no supplementary groups */
+	ck_assert_ok(sc_rt_user_lookup("4242", passwd_txt, pl, "", 0, &u, &err), err);
+	ck_assert_uint_eq(u.uid, 4242);
+	ck_assert_uint_eq(u.gid, 0);
+	ck_assert_uint_eq(u.n_groups, 0);
+	sc_rt_user_clear(&u);
+	ck_assert_fails(sc_rt_user_lookup("nobody", passwd_txt, pl, group_txt, gl, &u, &err), err,
+	                SCONIFY_ERR_NOT_FOUND, "`nobody' not found in /etc/passwd");
+	sconify_error_free(&err);
+	ck_assert_fails(sc_rt_user_lookup("app:nogroup", passwd_txt, pl, group_txt, gl, &u, &err), err,
+	                SCONIFY_ERR_NOT_FOUND, "group `nogroup' not found in /etc/group");
+	sconify_error_free(&err);
+	ck_assert_fails(sc_rt_user_lookup("99999999999", passwd_txt, pl, group_txt, gl, &u, &err), err,
+	                SCONIFY_ERR_INVALID, "uid out of range");
+	sconify_error_free(&err);
+	ck_assert_fails(sc_rt_user_lookup("4294967295", passwd_txt, pl, group_txt, gl, &u, &err), err,
+	                SCONIFY_ERR_INVALID, "uid out of range");
+	sconify_error_free(&err);
+	ck_assert_fails(sc_rt_user_lookup("a\nb", passwd_txt, pl, group_txt, gl, &u, &err), err,
+	                SCONIFY_ERR_INVALID, "not \"uid[:gid]\"");
+}
+END_TEST
+
+START_TEST(launch_user_refuses_another_user_when_not_root)
+{
+	cleanup_error sconify_error_t err = NULL;
+	cleanup_session sc_rt_session *s = NULL;
+	ck_assert_ok(parse(good_policy, "ns/app/web", &s, &err), err);
+	sc_rt_launch l = {.exe_fd = -1};
+	ck_assert_ok(sc_rt_launch_user(&l, s, NULL, "/nonexistent", &err), err); /* no user */
+	ck_assert(!l.switch_user);
+	/* As root, become someone else (CK_FORK: this process is the test's). */
+	bool was_root = geteuid() == 0;
+	if (was_root)
+		ck_assert_int_eq(seteuid(65534), 0);
+	char self[32];
+	snprintf(self, sizeof(self), "%u:%u", (unsigned)geteuid(), (unsigned)getegid());
+	s->user = xstrdup(self);
+	ck_assert_ok(sc_rt_launch_user(&l, s, NULL, "/nonexistent", &err), err);
+	ck_assert(!l.switch_user);
+	free(s->user);
+	snprintf(self, sizeof(self), "%u", (unsigned)geteuid() + 1);
+	s->user = xstrdup(self);
+	int r = sc_rt_launch_user(&l, s, NULL, "/nonexistent", &err);
+	if (was_root) /* LeakSanitizer reads /proc as the test's owner */
+		ck_assert_int_eq(seteuid(0), 0);
+	ck_assert_fails(r, err, SCONIFY_ERR_USAGE, "not root");
+}
+END_TEST
+
 static Suite *runtime_suite(void)
 {
 	Suite *s = suite_create("runtime");
@@ -711,6 +793,8 @@ static Suite *runtime_suite(void)
 	tcase_add_test(tc, shield_verifies_a_large_file_over_threads_and_keeps_nothing_of_a_tampered_one);
 	tcase_add_test(tc, shield_open_refuses_a_wrong_pin_or_key);
 	tcase_add_test(tc, launch_check_names_both_values);
+	tcase_add_test(tc, user_lookup_resolves_numbers_and_names_from_the_files);
+	tcase_add_test(tc, launch_user_refuses_another_user_when_not_root);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -10,7 +10,7 @@
 #include "core/xalloc.h"
 #include "policy/policy-internal.h"
 
-#define CONFIG_MAGIC "sconify-cas-config-v1"
+#define CONFIG_MAGIC "sconify-cas-config-v2"
 
 static void put_be32(sc_wbuf *b, uint32_t v)
 {
@@ -52,6 +52,7 @@ void sc_cas_config_encode(const char *config_id, const char *session_hash, const
 	for (size_t i = 0; i < envc; i++)
 		put_str(&b, c->env[i]);
 	put_str(&b, c->pwd);
+	put_str(&b, c->user);
 	put_str(&b, c->fspf_path);
 	if (c->fspf_path) {
 		sc_wbuf_append(&b, c->fspf_key, SC_POLICY_KEY_BYTES);
@@ -172,11 +173,18 @@ int sc_cas_config_decode(const uint8_t *data, size_t len, sc_cas_config **ret, s
 		if (pc->env[i][0] == '=' || strchr(pc->env[i], '=') == NULL)
 			return sc_error(err, SCONIFY_ERR_INVALID, 0,
 			                "configuration: env[%zu]: not NAME=value", i);
-	cleanup_free char *pwd = NULL, *fspf_path = NULL;
-	size_t pwd_len = 0, path_len = 0;
+	cleanup_free char *pwd = NULL, *user = NULL, *fspf_path = NULL;
+	size_t pwd_len = 0, user_len = 0, path_len = 0;
 	if (get_str(&c, true, "pwd", &pwd, &pwd_len, err) < 0 ||
+	    get_str(&c, true, "user", &user, &user_len, err) < 0 ||
 	    get_str(&c, true, "fspf_path", &fspf_path, &path_len, err) < 0)
 		return -1;
+	if (user_len > 0) {
+		if (!sc_policy_valid_user(user))
+			return sc_error(err, SCONIFY_ERR_INVALID, 0,
+			                "configuration: user: not \"uid[:gid]\" or \"name[:group]\"");
+		pc->user = steal_pointer(&user);
+	}
 	if (pwd_len > 0) {
 		if (!(pwd_len == 1 && pwd[0] == '/') && !sc_policy_valid_path(pwd, pwd_len))
 			return sc_error(err, SCONIFY_ERR_INVALID, 0,

@@ -113,6 +113,7 @@ typedef struct {
 	char **env; /* "K=V", in the image's order with --env applied */
 	size_t n_env;
 	char *cwd;
+	char *user; /* the image's User; NULL: none (root) */
 } launch;
 
 static void launch_clear(launch *l)
@@ -120,6 +121,7 @@ static void launch_clear(launch *l)
 	sc_strv_free(l->argv);
 	sc_strv_free(l->env);
 	free(l->cwd);
+	free(l->user);
 	*l = (launch){0};
 }
 
@@ -185,6 +187,17 @@ static int launch_from(conv *v, const sc_image_config *cfg, launch *l, sconify_e
 	}
 	const char *wd = json_string_value(json_object_get(c, "WorkingDir"));
 	l->cwd = xstrdup(wd && wd[0] == '/' ? wd : "/");
+	/* The user goes into the policy with the command (docs/conversion.md):
+	 * the runtime starts as root and switches before the application runs. */
+	const char *user = json_string_value(json_object_get(c, "User"));
+	if (user && user[0] != '\0') {
+		if (!sc_policy_valid_user(user)) {
+			cleanup_free char *q = sc_quote(user, SC_QUOTE_MAX);
+			return sc_error(err, SCONIFY_ERR_UNSUPPORTED, 0,
+			                "the image's User `%s' is not \"uid[:gid]\" or \"name[:group]\"", q);
+		}
+		l->user = xstrdup(user);
+	}
 	return 0;
 }
 
@@ -758,6 +771,7 @@ static json_t *new_config(conv *v, const sc_image_config *cfg, const layer_out *
 	}
 	json_object_set_new(c, "Entrypoint", json_pack("[s]", RUNTIME_PATH));
 	json_object_del(c, "Cmd");
+	json_object_del(c, "User"); /* in the policy: the runtime switches to it */
 	json_object_del(c, "Healthcheck");
 	json_object_del(c, "OnBuild");
 	/* The application's environment is in the policy; the image says only
@@ -995,6 +1009,8 @@ static int convert_image(conv *v, const sc_document *m, sc_doc_out *ret, sconify
 		}
 		free(s->pwd);
 		s->pwd = xstrdup(l.cwd);
+		free(s->user);
+		s->user = l.user ? xstrdup(l.user) : NULL;
 		if (md) {
 			uint8_t key[SC_SHIELD_KEY_BYTES];
 			sc_shield_key_bytes(v->key, key);

@@ -188,6 +188,8 @@ static void emit_service(emitter *em, const sc_policy_service *s)
 	}
 	if (s->pwd)
 		kv(em, "pwd", s->pwd, "services.pwd");
+	if (s->user)
+		kv(em, "user", s->user, "services.user");
 	if (s->has_fspf) {
 		char hex[2 * SC_POLICY_TAG_MAX_BYTES + 1];
 		kv(em, "fspf_path", s->fspf_path, "services.fspf_path");

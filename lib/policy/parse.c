@@ -694,8 +694,8 @@ static void parse_service(pctx *c, sc_policy *p, const pnode *n, const char *pat
 	field fs[] = {{.key = "name"},        {.key = "image_name"}, {.key = "command"},
 	              {.key = "environment"}, {.key = "pwd"},        {.key = "fspf_path"},
 	              {.key = "fspf_key"},    {.key = "fspf_tag"},   {.key = "measurements"},
-	              {.key = "mrenclaves"}};
-	enum { F_NAME, F_IMAGE, F_CMD, F_ENV, F_PWD, F_FPATH, F_FKEY, F_FTAG, F_MEAS, F_MRE, F_N };
+	              {.key = "mrenclaves"},  {.key = "user"}};
+	enum { F_NAME, F_IMAGE, F_CMD, F_ENV, F_PWD, F_FPATH, F_FKEY, F_FTAG, F_MEAS, F_MRE, F_USER, F_N };
 	fields(c, n, path, fs, F_N);
 	bool ok = true;
 	cleanup_free char *name = NULL;
@@ -812,6 +812,20 @@ static void parse_service(pctx *c, sc_policy *p, const pnode *n, const char *pat
 		}
 		ok &= tmp.pwd != NULL;
 	}
+	if (fs[F_USER].val) {
+		cleanup_free char *fp = path_key(path, "user");
+		tmp.user = get_str(c, fs[F_USER].val, fp, SC_POLICY_MAX_USER);
+		if (tmp.user && !sc_policy_valid_user(tmp.user)) {
+			cleanup_free char *q = sc_quote(tmp.user, 80);
+			bad(c, fs[F_USER].val->line, fp,
+			    "invalid user `%s': \"uid[:gid]\" or \"name[:group]\", no control characters, "
+			    "spaces or `/'",
+			    q);
+			free(tmp.user);
+			tmp.user = NULL;
+		}
+		ok &= tmp.user != NULL;
+	}
 	int nf = !!fs[F_FPATH].val + !!fs[F_FKEY].val + !!fs[F_FTAG].val;
 	if (nf != 0 && nf != 3) {
 		bad(c, n->line, path, "fspf_path, fspf_key and fspf_tag go together: all three or none");
@@ -902,6 +916,7 @@ static void parse_service(pctx *c, sc_policy *p, const pnode *n, const char *pat
 		free(t->env[i].key), free(t->env[i].value);
 	free(t->env);
 	free(t->pwd);
+	free(t->user);
 	free(t->fspf_path);
 	sc_strv_free(t->measurements);
 	sc_strv_free(t->mrenclaves);

@@ -96,6 +96,20 @@ bool sc_policy_valid_name(const char *s)
 	return true;
 }
 
+bool sc_policy_valid_user(const char *s)
+{
+	size_t n = strlen(s), colons = 0;
+	if (n == 0 || n > SC_POLICY_MAX_USER || s[0] == ':' || s[n - 1] == ':')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch < 0x20 || ch == 0x7f || ch == ' ' || ch == '/')
+			return false;
+		colons += ch == ':';
+	}
+	return colons <= 1;
+}
+
 bool sc_policy_valid_session_name(const char *s)
 {
 	size_t n = strlen(s);
@@ -321,6 +335,7 @@ static void service_clear(sc_policy_service *s)
 	}
 	free(s->env);
 	free(s->pwd);
+	free(s->user);
 	free(s->fspf_path);
 	sc_policy_wipe(s->fspf_key, sizeof(s->fspf_key));
 	sc_strv_free(s->measurements);
@@ -525,7 +540,7 @@ static bool service_eq(const sc_policy_service *a, const sc_policy_service *b)
 {
 	if (!str_eq(a->name, b->name) || !str_eq(a->image_name, b->image_name) ||
 	    !strv_eq(a->argv, a->argc, b->argv, b->argc) || a->n_env != b->n_env || !str_eq(a->pwd, b->pwd) ||
-	    a->has_fspf != b->has_fspf ||
+	    !str_eq(a->user, b->user) || a->has_fspf != b->has_fspf ||
 	    !strv_eq(a->measurements, a->n_measurements, b->measurements, b->n_measurements) ||
 	    !strv_eq(a->mrenclaves, a->n_mrenclaves, b->mrenclaves, b->n_mrenclaves))
 		return false;
@@ -665,6 +680,7 @@ void sc_policy_config_free(sc_policy_config *c)
 	wipe_strv(c->argv);
 	wipe_strv(c->env);
 	free(c->pwd);
+	free(c->user);
 	for (size_t i = 0; i < c->n_files; i++) {
 		free(c->files[i].path);
 		sc_policy_wipe(c->files[i].content, c->files[i].len);
@@ -702,6 +718,7 @@ int sc_policy_resolve(const sc_policy *p, const char *service, sc_policy_config 
 		c->env[i] = sc_wbuf_steal(&b, NULL);
 	}
 	c->pwd = s->pwd ? xstrdup(s->pwd) : NULL;
+	c->user = s->user ? xstrdup(s->user) : NULL;
 	const sc_policy_image *img = s->image_name ? sc_policy_find_image(p, s->image_name) : NULL;
 	if (img) {
 		c->files = xcalloc(img->n_files ? img->n_files : 1, sizeof(*c->files));

@@ -33,6 +33,7 @@
 #define SC_POLICY_MAX_NAME 128           /* session, service, image and secret names */
 #define SC_POLICY_MAX_STRING (64u << 10) /* any other scalar, except injected file content */
 #define SC_POLICY_MAX_PATH 4096          /* pwd, fspf_path, injected file paths */
+#define SC_POLICY_MAX_USER 256           /* user: "uid[:gid]" or "name[:group]" */
 #define SC_POLICY_MAX_SERVICES 64
 #define SC_POLICY_MAX_SECRETS 256
 #define SC_POLICY_MAX_IMAGES 64
@@ -64,6 +65,10 @@ typedef struct {
 	sc_policy_env *env; /* sorted by key (strcmp), keys unique */
 	size_t n_env;
 	char *pwd; /* absolute; NULL: the image's */
+	/* Our extension: who the application runs as, "uid[:gid]" (numeric) or
+	 * "name[:group]" (looked up in the image's /etc/passwd and /etc/group by
+	 * the runtime). NULL: root. See sc_policy_valid_user(). */
+	char *user;
 	/* The file shield: all three or none. */
 	char *fspf_path;
 	bool has_fspf;
@@ -214,6 +219,7 @@ typedef struct {
 	char **argv;           /* NULL-terminated */
 	char **env;            /* NULL-terminated "KEY=value", sorted */
 	char *pwd;             /* NULL: the image's */
+	char *user;            /* NULL: root (see sc_policy_service.user) */
 	sc_policy_file *files; /* of the service's image */
 	size_t n_files;
 	char *fspf_path; /* NULL: no shield */
@@ -238,5 +244,8 @@ void sc_policy_wipe_free(char *s);
  * Service, image and secret names: one component. */
 bool sc_policy_valid_session_name(const char *s);
 bool sc_policy_valid_name(const char *s);
+/* A service's user: 1 to SC_POLICY_MAX_USER bytes, no control character,
+ * space or `/', at most one `:' with text on both sides of it. */
+bool sc_policy_valid_user(const char *s);
 
 #endif

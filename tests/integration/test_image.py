@@ -177,6 +177,29 @@ class ImageTests(harness.TestCase):
             self.assertIn(want, text)
         self.assertNotIn("APP_MODE", json.dumps(cfg))  # the environment is in the policy only
 
+    def test_the_user_moves_from_the_config_into_the_policy(self):
+        src = self.build(user="1000:1000")
+        out = os.path.join(self.tmp, "out")
+        session = os.path.join(self.tmp, "s.yml")
+        self.convert(src, f"oci:{out}:u", "--session-out", session)
+        _, _, cfg = manifest_and_config(out, "u")
+        self.assertNotIn("User", cfg["config"])  # the runtime starts as root and switches
+        with open(session) as f:
+            text = f.read()
+        self.assertRegex(text, r"\n +user: ['\"]?1000:1000['\"]?\n")
+        # no User: no user in the policy
+        src2 = ib.write_image(os.path.join(self.tmp, "src2"), base_layers(), cmd=["/bin/cat", "/app/a.txt"])
+        session2 = os.path.join(self.tmp, "s2.yml")
+        self.convert(src2, f"oci:{out}:n", "--session-out", session2)
+        with open(session2) as f:
+            self.assertNotIn("user:", f.read())
+        # a User the runtime could not switch to stops the conversion
+        src3 = ib.write_image(os.path.join(self.tmp, "src3"), base_layers(), cmd=["/bin/cat", "/app/a.txt"],
+                              user="a b")
+        _, p = self.convert(src3, f"oci:{out}:bad", check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("User `a b'", p.stderr_text)
+
     def test_reproducible_runs_give_identical_digests(self):
         src = self.build()
         key = os.path.join(self.tmp, "vol.key")

@@ -104,6 +104,7 @@ static sc_policy_config *sample_config(void)
 	c->env = xcalloc(2, sizeof(char *));
 	c->env[0] = xstrdup("K=v");
 	c->pwd = xstrdup("/app");
+	c->user = xstrdup("1000:1000");
 	c->fspf_path = xstrdup("/.sconify/fspf");
 	memset(c->fspf_key, 7, sizeof(c->fspf_key));
 	memset(c->fspf_tag, 9, 32);
@@ -130,6 +131,7 @@ START_TEST(config_roundtrips_every_field)
 	ck_assert_ptr_null(d->config->argv[2]);
 	ck_assert_str_eq(d->config->env[0], "K=v");
 	ck_assert_str_eq(d->config->pwd, "/app");
+	ck_assert_str_eq(d->config->user, "1000:1000");
 	ck_assert_mem_eq(d->config->fspf_key, c->fspf_key, 32);
 	ck_assert_uint_eq(d->config->fspf_tag_len, 32);
 	ck_assert_uint_eq(d->config->files[0].len, 3);
@@ -159,10 +161,32 @@ START_TEST(config_decode_rejects_every_truncation_and_trailing_bytes)
 }
 END_TEST
 
+START_TEST(config_without_user_decodes_to_null_and_bad_user_is_refused)
+{
+	_cleanup_(sc_policy_config_freep) sc_policy_config *c = sample_config();
+	free(c->user);
+	c->user = NULL;
+	cleanup_free uint8_t *enc = NULL;
+	size_t len = 0;
+	sc_cas_config_encode("s/app", "00", c, &enc, &len);
+	cleanup_error sconify_error_t err = NULL;
+	_cleanup_(sc_cas_config_freep) sc_cas_config *d = NULL;
+	ck_assert_ok(sc_cas_config_decode(enc, len, &d, &err), err);
+	ck_assert_ptr_null(d->config->user);
+	c->user = xstrdup("a\nb");
+	cleanup_free uint8_t *bad = NULL;
+	sc_cas_config_encode("s/app", "00", c, &bad, &len);
+	sc_cas_config *d2 = NULL;
+	int r = sc_cas_config_decode(bad, len, &d2, &err);
+	ck_assert_fails(r, err, SCONIFY_ERR_INVALID, "user: not");
+	ck_assert_ptr_null(d2);
+}
+END_TEST
+
 START_TEST(config_decode_caps_counts_before_allocating)
 {
 	/* magic, config_id, hash, then argc = 0xffffffff */
-	static const char magic[] = "sconify-cas-config-v1";
+	static const char magic[] = "sconify-cas-config-v2";
 	uint8_t buf[64] = {0};
 	size_t n = 0;
 	buf[3] = (uint8_t)strlen(magic);
@@ -341,6 +365,7 @@ int main(void)
 	tcase_add_test(tc, report_data_is_sha256_of_challenge_and_key);
 	tcase_add_test(tc, config_roundtrips_every_field);
 	tcase_add_test(tc, config_decode_rejects_every_truncation_and_trailing_bytes);
+	tcase_add_test(tc, config_without_user_decodes_to_null_and_bad_user_is_refused);
 	tcase_add_test(tc, config_decode_caps_counts_before_allocating);
 	tcase_add_test(tc, seal_detects_any_flipped_byte_and_other_aad);
 	tcase_add_test(tc, access_creator_any_none_and_hashes);

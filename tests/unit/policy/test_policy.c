@@ -168,6 +168,22 @@ static const struct {
         {HEAD SVC CMD MEAS "    pwd: relative\n", SCONIFY_ERR_INVALID,
          "x.yml:7: services[0].pwd: `relative' is not an absolute path"},
         {HEAD SVC CMD MEAS "    pwd: /a/../b\n", SCONIFY_ERR_INVALID, "x.yml:7: services[0].pwd: `/a/../b'"},
+        {HEAD SVC CMD MEAS "    user: \"\"\n", SCONIFY_ERR_INVALID,
+         "x.yml:7: services[0].user: invalid user `'"},
+        {HEAD SVC CMD MEAS "    user: \"a\\tb\"\n", SCONIFY_ERR_INVALID,
+         "x.yml:7: services[0].user: invalid user"},
+        {HEAD SVC CMD MEAS "    user: \"a\\x7f\"\n", SCONIFY_ERR_INVALID,
+         "x.yml:7: services[0].user: invalid user"},
+        {HEAD SVC CMD MEAS "    user: a:b:c\n", SCONIFY_ERR_INVALID,
+         "x.yml:7: services[0].user: invalid user `a:b:c'"},
+        {HEAD SVC CMD MEAS "    user: \":0\"\n", SCONIFY_ERR_INVALID,
+         "x.yml:7: services[0].user: invalid user `:0'"},
+        {HEAD SVC CMD MEAS "    user: \"0:\"\n", SCONIFY_ERR_INVALID,
+         "x.yml:7: services[0].user: invalid user `0:'"},
+        {HEAD SVC CMD MEAS "    user: a b\n", SCONIFY_ERR_INVALID,
+         "x.yml:7: services[0].user: invalid user `a b'"},
+        {HEAD SVC CMD MEAS "    user: [0]\n", SCONIFY_ERR_INVALID,
+         "x.yml:7: services[0].user: expected a string, found a list"},
         {HEAD SVC CMD MEAS "    fspf_path: /f\n", SCONIFY_ERR_INVALID,
          "x.yml:4: services[0]: fspf_path, fspf_key and fspf_tag go together"},
         {HEAD SVC CMD MEAS "    fspf_path: f\n    fspf_key: " K64 "\n    fspf_tag: " H64 "\n",
@@ -422,6 +438,21 @@ START_TEST(caps_are_enforced)
 	                "larger than the limit");
 	sconify_error_free(&err);
 
+	/* a service's user */
+	{
+		sc_buf u;
+		sc_buf_init(&u, SIZE_MAX);
+		sc_buf_puts(&u,
+		            HEAD "services:\n  - {name: a, command: [x], measurements: [" H64 "], user: ");
+		for (int i = 0; i <= SC_POLICY_MAX_USER; i++)
+			sc_buf_puts(&u, "u");
+		sc_buf_puts(&u, "}\n");
+		ck_assert_fails(parse_str(u.data, &p, &err), err, SCONIFY_ERR_LIMIT,
+		                "services[0].user: longer than 256 bytes");
+		sconify_error_free(&err);
+		sc_buf_free(&u);
+	}
+
 	/* services */
 	sc_buf b;
 	sc_buf_init(&b, SIZE_MAX);
@@ -573,6 +604,7 @@ static sc_policy *full_policy(bool reverse_env)
 		sc_policy_service_setenv(s, keys[k], vals[k]);
 	}
 	s->pwd = xstrdup("/srv/app");
+	s->user = xstrdup("1000:1000");
 	uint8_t tag[16];
 	memset(tag, 0xab, sizeof(tag));
 	sc_policy_service_set_fspf(s, "/.sconify/fspf", fspf_key, tag, sizeof(tag));
@@ -619,7 +651,23 @@ START_TEST(round_trip_parse_of_emit_equals_policy)
 	ck_assert(q->secrets[3].generated);
 	ck_assert_int_eq(q->secrets[3].size, 32);
 	ck_assert(memcmp(q->services[0].fspf_key, fspf_key, 32) == 0);
+	ck_assert_str_eq(s->user, "1000:1000");
+	ck_assert_ptr_null(q->services[1].user);
+	/* emitted right after pwd */
+	const char *nl = strstr(t1, "pwd: /srv/app\n");
+	ck_assert_ptr_nonnull(nl);
+	nl += strlen("pwd: /srv/app\n");
+	nl += strspn(nl, " ");
+	ck_assert(strncmp(nl, "user: ", 6) == 0);
 	/* anything changed is no longer equal */
+	free(q->services[0].user);
+	q->services[0].user = xstrdup("1000");
+	ck_assert(!sc_policy_equal(p, q));
+	free(q->services[0].user);
+	q->services[0].user = NULL;
+	ck_assert(!sc_policy_equal(p, q));
+	q->services[0].user = xstrdup("1000:1000");
+	ck_assert(sc_policy_equal(p, q));
 	q->services[0].fspf_key[31] ^= 1;
 	ck_assert(!sc_policy_equal(p, q));
 }
@@ -784,11 +832,15 @@ START_TEST(resolve_gives_expanded_service_configuration)
 	ck_assert_str_eq(c->env[0], "EMPTY=");
 	ck_assert(strncmp(c->env[4], "REF=xAAECAwQF", 13) == 0);
 	ck_assert_str_eq(c->pwd, "/srv/app");
+	ck_assert_str_eq(c->user, "1000:1000");
 	ck_assert_int_eq(c->n_files, 3);
 	ck_assert(memmem(c->files[0].content, c->files[0].len, "p@ss: word #1\n\0nul", 18) != NULL);
 	ck_assert_str_eq(c->fspf_path, "/.sconify/fspf");
 	ck_assert(memcmp(c->fspf_key, fspf_key, 32) == 0);
 	ck_assert_int_eq(c->fspf_tag_len, 16);
+	cleanup_policy_config sc_policy_config *w = NULL;
+	ck_assert_ok(sc_policy_resolve(p, "worker", &w, &err), err);
+	ck_assert_ptr_null(w->user);
 	cleanup_policy_config sc_policy_config *none = NULL;
 	ck_assert_fails(sc_policy_resolve(p, "nope", &none, &err), err, SCONIFY_ERR_NOT_FOUND,
 	                "service `nope' not found");
