@@ -37,6 +37,7 @@
 #include "core/buf.h"
 #include "core/error.h"
 #include "core/fsutil.h"
+#include "core/hex.h"
 #include "core/json-util.h"
 #include "core/openssl-util.h"
 #include "core/secret.h"
@@ -75,22 +76,7 @@ static void curl_init(void)
 
 static bool lower_hex(const char *s, size_t n)
 {
-	if (strlen(s) != n)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return true;
-}
-
-static void hex_encode(const uint8_t *in, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * n] = '\0';
+	return strlen(s) == n && sc_hex_decode(s, n, NULL, true);
 }
 
 static int check_key_hash(const char *hash, const char *what, sconify_error_t *err)
@@ -151,7 +137,7 @@ static int spki_hash(X509 *cert, char out[HASH_HEX + 1], sconify_error_t *err)
 	OPENSSL_free(der);
 	if (!ok)
 		return sc_error(err, SCONIFY_ERR_GENERIC, 0, "SHA-256 failed");
-	hex_encode(md, sizeof(md), out);
+	sc_hex_encode(md, sizeof(md), out);
 	return 0;
 }
 
@@ -746,12 +732,18 @@ int sconify_session_put(sconify_cas_t *cas, const char *yaml, size_t len, sconif
 	return 0;
 }
 
+static int check_session_name(const char *name, sconify_error_t *err)
+{
+	if (sc_policy_valid_session_name(name))
+		return 0;
+	cleanup_free char *q = sc_quote(name, 80);
+	return sc_error(err, SCONIFY_ERR_USAGE, 0, "`%s' is not a session name", q);
+}
+
 int sconify_session_get(sconify_cas_t *cas, const char *name, sconify_session_t *ret, sconify_error_t *err)
 {
-	if (!sc_policy_valid_session_name(name)) {
-		cleanup_free char *q = sc_quote(name, 80);
-		return sc_error(err, SCONIFY_ERR_USAGE, 0, "`%s' is not a session name", q);
-	}
+	if (check_session_name(name, err) < 0)
+		return -1;
 	conn_opts o = session_conn(cas);
 	cleanup_free char *path = xasprintf("/v1/sessions/%s", name);
 	_cleanup_(response_clear) response r = {0};
@@ -784,7 +776,7 @@ int sconify_session_get(sconify_cas_t *cas, const char *name, sconify_session_t 
 	char hex[HASH_HEX + 1];
 	unsigned int mdlen = 0;
 	EVP_Digest(s.yaml, n, md, &mdlen, EVP_sha256(), NULL);
-	hex_encode(md, sizeof(md), hex);
+	sc_hex_encode(md, sizeof(md), hex);
 	if (strcmp(hex, s.hash) != 0)
 		return sc_error(err, SCONIFY_ERR_INTEGRITY, 0, "%s: the policy's hash is not the one given",
 		                what);
@@ -795,10 +787,8 @@ int sconify_session_get(sconify_cas_t *cas, const char *name, sconify_session_t 
 
 int sconify_session_delete(sconify_cas_t *cas, const char *name, sconify_error_t *err)
 {
-	if (!sc_policy_valid_session_name(name)) {
-		cleanup_free char *q = sc_quote(name, 80);
-		return sc_error(err, SCONIFY_ERR_USAGE, 0, "`%s' is not a session name", q);
-	}
+	if (check_session_name(name, err) < 0)
+		return -1;
 	conn_opts o = session_conn(cas);
 	cleanup_free char *path = xasprintf("/v1/sessions/%s", name);
 	_cleanup_(response_clear) response r = {0};

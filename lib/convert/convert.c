@@ -516,6 +516,24 @@ typedef struct {
 	sc_digest diff_id;
 } layer_out;
 
+/* Commits a layer written through a compressor between two hash writers
+ * (digest_w after it, diff_w before it) and describes it in ret. */
+static int commit_layer(conv *v, sc_blob_upload *u, sc_writer *digest_w, sc_writer *diff_w,
+                        sc_compression target, layer_out *ret, sconify_error_t *err)
+{
+	sc_digest digest;
+	uint64_t size = 0;
+	sc_hash_writer_result(digest_w, &digest, &size);
+	sc_hash_writer_result(diff_w, &ret->diff_id, NULL);
+	if (v->cc.dst->ops->blob_commit(v->cc.dst, u, &digest, size, err) < 0)
+		return -1;
+	ret->out = (sc_descriptor){.media_type = xstrdup(sc_layer_media_type(false, target, false)),
+	                           .digest = digest,
+	                           .size = size};
+	ret->out.json = sc_descriptor_json_new(ret->out.media_type, &digest, size);
+	return 0;
+}
+
 /* Reads a source layer through the plan: into a new blob when it is
  * rewritten, else only to hash what it holds (authenticated files, the
  * executable) while the blob itself is passed through. */
@@ -586,17 +604,9 @@ static int process_layer(conv *v, rewrite_ctx *rc, const sc_descriptor *in, cons
 	if (!rewrite)
 		return 0;
 
-	sc_digest digest;
-	uint64_t size = 0;
-	sc_hash_writer_result(digest_w, &digest, &size);
-	sc_hash_writer_result(diff_w, &ret->diff_id, NULL);
-	if (v->cc.dst->ops->blob_commit(v->cc.dst, u, &digest, size, err) < 0)
+	if (commit_layer(v, u, digest_w, diff_w, target, ret, err) < 0)
 		return -1;
 	sc_copy_progress(&v->cc, SCONIFY_EVENT_BLOB_DONE, &in->digest, in->size, in->size);
-	ret->out = (sc_descriptor){.media_type = xstrdup(sc_layer_media_type(false, target, false)),
-	                           .digest = digest,
-	                           .size = size};
-	ret->out.json = sc_descriptor_json_new(ret->out.media_type, &digest, size);
 	return 0;
 }
 
@@ -745,17 +755,7 @@ static int runtime_layer(conv *v, const char *runtime, size_t runtime_len, const
 		v->cc.dst->ops->blob_abort(v->cc.dst, u);
 		return sc_error_wrap(err, "writing the runtime layer");
 	}
-	sc_digest digest;
-	uint64_t size = 0;
-	sc_hash_writer_result(digest_w, &digest, &size);
-	sc_hash_writer_result(diff_w, &ret->diff_id, NULL);
-	if (v->cc.dst->ops->blob_commit(v->cc.dst, u, &digest, size, err) < 0)
-		return -1;
-	ret->out = (sc_descriptor){.media_type = xstrdup(sc_layer_media_type(false, target, false)),
-	                           .digest = digest,
-	                           .size = size};
-	ret->out.json = sc_descriptor_json_new(ret->out.media_type, &digest, size);
-	return 0;
+	return commit_layer(v, u, digest_w, diff_w, target, ret, err);
 }
 
 /* ---- the config ---- */

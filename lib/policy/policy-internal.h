@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/secret.h"
 #include "policy.h"
 
 /* A secret reference found in a text: `$$SCONE::name[:enc]$$'. */
@@ -40,11 +41,8 @@ bool sc_policy_valid_path(const char *s, size_t n);
 bool sc_policy_utf8_valid(const char *s, size_t n);
 
 /* A growable byte buffer whose old blocks are wiped when it grows (it holds
- * secrets). */
-typedef struct {
-	char *data;
-	size_t len, alloc;
-} sc_wbuf;
+ * secrets): core/secret.h's, without a cap (emitted documents are ours). */
+typedef sc_secret sc_wbuf;
 void sc_wbuf_append(sc_wbuf *b, const void *p, size_t n);
 /* NUL-terminated; the buffer is left empty. */
 char *sc_wbuf_steal(sc_wbuf *b, size_t *ret_len);

@@ -39,24 +39,8 @@ static void wipe_strv(char **v)
 
 void sc_wbuf_append(sc_wbuf *b, const void *p, size_t n)
 {
-	if (b->alloc - b->len < n + 1) {
-		size_t want = b->alloc ? b->alloc : 256;
-		while (want - b->len < n + 1) {
-			if (want > SIZE_MAX / 2)
-				abort();
-			want *= 2;
-		}
-		char *d = xmalloc(want);
-		if (b->len)
-			memcpy(d, b->data, b->len);
-		sc_policy_wipe(b->data, b->alloc);
-		free(b->data);
-		b->data = d;
-		b->alloc = want;
-	}
-	memcpy(b->data + b->len, p, n);
-	b->len += n;
-	b->data[b->len] = '\0';
+	if (!sc_secret_append(b, p, n, SIZE_MAX / 2))
+		abort();
 }
 
 char *sc_wbuf_steal(sc_wbuf *b, size_t *ret_len)
@@ -72,9 +56,7 @@ char *sc_wbuf_steal(sc_wbuf *b, size_t *ret_len)
 
 void sc_wbuf_free(sc_wbuf *b)
 {
-	sc_policy_wipe(b->data, b->alloc);
-	free(b->data);
-	*b = (sc_wbuf){0};
+	sc_secret_free(b);
 }
 
 /* ---- small checks ---- */

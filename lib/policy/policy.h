@@ -10,7 +10,8 @@
  * tags, duplicate keys or unknown fields; every string capped), the checks
  * across fields, the deterministic emitter, `$$SCONE::name$$' references and
  * their expansion, and the canonical hash (hash.c, the only file that needs
- * lib/digest and OpenSSL: the static runtime leaves it out).
+ * lib/digest: the static runtime leaves it out; buffers holding secrets are
+ * core/secret.h's, wiped with OPENSSL_cleanse).
  *
  * Secrets: fspf_key and secret values are wiped when freed and never go into
  * a message. Errors name the document, the line and the field path
