@@ -14,7 +14,7 @@ build_pkgs="gcc libc6-dev meson ninja-build pkg-config
   libsodium-dev libseccomp-dev libyaml-dev libevent-dev libsqlite3-dev"
 demo_pkgs="python3 zstd docker-registry skopeo umoci bubblewrap busybox-static gzip"
 test_pkgs="check python3 skopeo umoci zstd gzip clang-format time docker-registry apache2-utils openssl
-  bubblewrap busybox-static musl-tools python3-nacl slowhttptest"
+  bubblewrap busybox-static musl-tools python3-nacl python3-cryptography slowhttptest"
 
 aarch64_pkgs="gcc-aarch64-linux-gnu libc6-dev:arm64 libyaml-dev:arm64 libssl-dev:arm64 libjansson-dev:arm64 qemu-user-static
   check:arm64 libsubunit-dev:arm64"
