@@ -279,6 +279,9 @@ static int run(sc_rt_session *session)
 		wait_code(child);
 		return EXIT_RUNTIME;
 	}
+	/* Served on a thread of its own (one system call less per open); by
+	 * the loop below when the thread cannot start. */
+	(void)sc_rt_supervisor_start(sup, NULL);
 	if (write(sock, "G", 1) != 1) {
 		sc_error_errno(&err, errno, "starting the application");
 		print_error(err);

@@ -102,6 +102,10 @@ int sc_rt_resolve(const sc_rt_fsops *ops, const char *root, const char *base, co
 		resolved[len] = '\0';
 		if (missing)
 			continue;
+		/* A last component that is not followed needs no look: nothing
+		 * comes after it. */
+		if (last && !trailing_slash && (flags & SC_RT_RESOLVE_NOFOLLOW))
+			continue;
 
 		mode_t type = 0;
 		int s = ops->lstat_type(ops->ctx, resolved, &type);

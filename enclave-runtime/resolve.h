@@ -17,7 +17,9 @@
 #define SC_RT_MAX_SYMLINKS 40
 
 typedef struct {
-	/* The S_IFMT bits of path without following a last symlink, or -errno. */
+	/* The S_IFMT bits of path without following a last symlink, or -errno.
+	 * The walk only tells S_IFLNK from the rest: any other value (0) may
+	 * stand for "exists and is not a symlink". */
 	int (*lstat_type)(void *ctx, const char *path, mode_t *ret_type);
 	/* The target of symlink path, NUL-terminated into buf, or -errno.
 	 * -EXDEV means "not a file system path" (a magic link to a pipe, a

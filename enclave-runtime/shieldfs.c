@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -84,6 +86,85 @@ int sc_rt_shield_open(const char *path, const uint8_t key[SC_SHIELD_KEY_BYTES],
 	return 0;
 }
 
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25 /* Linux 6.1 */
+#endif
+#define SC_RT_HUGE_PAGE (2u << 20)
+
+/* Gives the memfd of a large file 2 MiB pages (transparent huge pages)
+ * before it is filled, where the kernel allows it: with 4 KiB pages the
+ * kernel allocates, charges and later looks up every page one by one, when
+ * the plaintext is written (pwrite) and again on each of the application's
+ * reads of it, which made both cost 3-4 times as much CPU as with huge pages
+ * (docs/runtime.md). memfds take huge pages only when the machine's shmem
+ * policy says so (/sys/kernel/mm/transparent_hugepage/shmem_enabled, "never"
+ * by default), but MADV_COLLAPSE (Linux 6.1) builds them regardless of that
+ * policy: every whole 2 MiB extent gets one page touched, is mapped at an
+ * aligned address and collapsed. Best effort: an older kernel (EINVAL), no
+ * free huge page (ENOMEM, EAGAIN) or no memory for the mapping leave 4 KiB
+ * pages, which work the same. The memfd keeps the file's size, so the shield
+ * writes into these pages instead of truncating (shield.h). The kernel
+ * clears each new huge page: the extents are split over the threads that
+ * decrypt the file next. */
+typedef struct {
+	char *at;
+	size_t len;
+} collapse_job;
+
+static void *collapse(void *arg)
+{
+	collapse_job *j = arg;
+	(void)madvise(j->at, j->len, MADV_COLLAPSE);
+	return NULL;
+}
+
+static void huge_pages(int memfd, uint64_t size, unsigned threads)
+{
+	uint64_t whole = size / SC_RT_HUGE_PAGE * SC_RT_HUGE_PAGE;
+	if (whole == 0 || whole > SIZE_MAX - SC_RT_HUGE_PAGE || ftruncate(memfd, (off_t)size) < 0)
+		return;
+	/* An extent with no page at all is not collapsed (the kernel takes it
+	 * for truncated): one zero byte in each. */
+	for (uint64_t off = 0; off < whole; off += SC_RT_HUGE_PAGE)
+		if (pwrite(memfd, "", 1, (off_t)off) != 1)
+			return;
+	/* A huge page can back a mapping only at a 2 MiB aligned address. */
+	size_t span = (size_t)whole + SC_RT_HUGE_PAGE;
+	void *area = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (area == MAP_FAILED)
+		return;
+	uintptr_t at = ((uintptr_t)area + SC_RT_HUGE_PAGE - 1) & ~(uintptr_t)(SC_RT_HUGE_PAGE - 1);
+	char *m = mmap((void *)at, (size_t)whole, PROT_READ, MAP_SHARED | MAP_FIXED, memfd, 0);
+	if (m != MAP_FAILED) {
+		uint64_t extents = whole / SC_RT_HUGE_PAGE;
+		if (threads > SC_SHIELD_THREADS_MAX)
+			threads = SC_SHIELD_THREADS_MAX;
+		if (threads > extents)
+			threads = (unsigned)extents;
+		if (threads < 1)
+			threads = 1;
+		collapse_job jobs[SC_SHIELD_THREADS_MAX];
+		pthread_t tids[SC_SHIELD_THREADS_MAX];
+		bool started[SC_SHIELD_THREADS_MAX] = {false};
+		uint64_t next = 0;
+		for (unsigned t = 0; t < threads; t++) {
+			uint64_t count = extents / threads + (t < extents % threads);
+			jobs[t] = (collapse_job){.at = m + next * SC_RT_HUGE_PAGE,
+			                         .len = (size_t)(count * SC_RT_HUGE_PAGE)};
+			next += count;
+		}
+		for (unsigned t = 1; t < threads; t++)
+			started[t] = pthread_create(&tids[t], NULL, collapse, &jobs[t]) == 0;
+		collapse(&jobs[0]);
+		for (unsigned t = 1; t < threads; t++)
+			if (started[t])
+				pthread_join(tids[t], NULL);
+			else
+				collapse(&jobs[t]);
+	}
+	munmap(area, span);
+}
+
 static int decrypt(sc_rt_shield *sh, const char *path, const sc_shield_entry *e, int *ret_memfd,
                    sconify_error_t *err)
 {
@@ -107,6 +188,8 @@ static int decrypt(sc_rt_shield *sh, const char *path, const sc_shield_entry *e,
 	 * failure, and it is closed then anyway. A large file is split over
 	 * the CPUs we may run on: the application waits for all of it. */
 	unsigned threads = e->size >= SC_RT_PARALLEL_MIN ? sh->threads : 1;
+	if (e->size >= SC_RT_PARALLEL_MIN)
+		huge_pages(memfd, e->size, threads);
 	if (sc_shield_file_to_fd_parallel(f, in, memfd, threads, err) < 0)
 		return -1;
 	if (fcntl(memfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0)

@@ -7,7 +7,11 @@
 #include <linux/filter.h>
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,6 +21,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/strutil.h"
@@ -122,6 +127,12 @@ struct sc_rt_supervisor {
 	char *path;   /* SC_RT_PATH_MAX + 1 */
 	char *base;   /* SC_RT_PATH_MAX + 1 */
 	char *target; /* SC_RT_PATH_MAX + 1 */
+	/* Serving on a thread of its own (sc_rt_supervisor_start). */
+	bool threaded;
+	pthread_t thread;
+	atomic_bool stop;
+	int done[2];           /* pipe: a byte when the thread failed, EOF when it ended */
+	sconify_error_t error; /* the thread's failure */
 };
 
 static int probe_addfd(int listener, uint32_t flags)
@@ -171,6 +182,7 @@ int sc_rt_supervisor_new(int listener, sc_rt_provider *provider, sc_rt_log_fn lo
 	s->path = xmalloc(SC_RT_PATH_MAX + 1);
 	s->base = xmalloc(SC_RT_PATH_MAX + 1);
 	s->target = xmalloc(SC_RT_PATH_MAX + 1);
+	s->done[0] = s->done[1] = -1;
 	*ret = s;
 	return 0;
 }
@@ -179,6 +191,10 @@ void sc_rt_supervisor_free(sc_rt_supervisor *s)
 {
 	if (s == NULL)
 		return;
+	sc_rt_supervisor_stop(s);
+	if (s->done[0] >= 0)
+		close(s->done[0]);
+	sconify_error_free(&s->error);
 	if (s->listener >= 0)
 		close(s->listener);
 	free(s->req);
@@ -191,7 +207,7 @@ void sc_rt_supervisor_free(sc_rt_supervisor *s)
 
 int sc_rt_supervisor_fd(sc_rt_supervisor *s)
 {
-	return s->listener;
+	return s->threaded ? s->done[0] : s->listener;
 }
 
 static void logf_(sc_rt_supervisor *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -228,7 +244,12 @@ static ssize_t read_remote(pid_t pid, uint64_t addr, void *buf, size_t size)
 }
 
 /* A NUL-terminated string at addr in the caller. process_vm_readv stops
- * at the first unmapped page, so a string ending right before one reads. */
+ * at the first unmapped page, so a string ending right before one reads.
+ * The kernel pins every page it reads from, so the first read takes at most
+ * SC_RT_PATH_FIRST bytes and no read crosses a (4 KiB) page boundary: a
+ * typical path costs one pinned page, not the two a 4 KiB read touches. */
+#define SC_RT_PATH_FIRST 256
+#define SC_RT_PAGE_MIN 4096u
 static int read_cstring(pid_t pid, uint64_t addr, char *buf, size_t size)
 {
 	size_t got = 0;
@@ -236,7 +257,12 @@ static int read_cstring(pid_t pid, uint64_t addr, char *buf, size_t size)
 		uint64_t a = addr + got;
 		if (a < addr)
 			return -EFAULT;
-		ssize_t n = read_remote(pid, a, buf + got, size - got);
+		size_t want = SC_RT_PAGE_MIN - (size_t)(a & (SC_RT_PAGE_MIN - 1));
+		if (got == 0 && want > SC_RT_PATH_FIRST)
+			want = SC_RT_PATH_FIRST;
+		if (want > size - got)
+			want = size - got;
+		ssize_t n = read_remote(pid, a, buf + got, want);
 		if (n == -EPERM || n == -ESRCH)
 			return (int)n;
 		if (n <= 0)
@@ -263,13 +289,21 @@ typedef struct {
 	pid_t tid;
 } target_ctx;
 
+/* The walk asks only "a symlink or not" (resolve.h): readlink(2) with a
+ * one-byte buffer answers that (EINVAL: not a link) without the inode
+ * attributes and the struct stat that lstat(2) fetches and copies, on the
+ * path of every unprotected open. */
 static int fs_lstat_type(void *ctx, const char *path, mode_t *ret_type)
 {
 	(void)ctx;
-	struct stat st;
-	if (fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
+	char byte;
+	if (readlink(path, &byte, 1) >= 0) {
+		*ret_type = S_IFLNK;
+		return 0;
+	}
+	if (errno != EINVAL)
 		return -errno;
-	*ret_type = st.st_mode & S_IFMT;
+	*ret_type = 0;
 	return 0;
 }
 
@@ -391,8 +425,12 @@ static void decide(sc_rt_supervisor *s, sc_rt_answer *ret, int *ret_flags)
 		c.resolve = how.resolve;
 	}
 	/* What was read belongs to the process that asked only if it still
-	 * waits: not to one that reused its pid after it died. */
-	if (!id_valid(s, req->id)) {
+	 * waits, not to one that reused its pid after it died. The answer needs
+	 * no check of its own: the kernel delivers it (SEND, ADDFD) only to the
+	 * notification's id, i.e. to a caller that has been waiting since
+	 * RECV, so whatever was read by its pid was its own. Only what we do
+	 * besides answering (a log line) checks first. */
+	if ((r == -EPERM || r == -ESRCH) && !id_valid(s, req->id)) {
 		*ret = (sc_rt_answer){.verdict = SC_RT_ERRNO, .error = EINTR};
 		return;
 	}
@@ -448,11 +486,8 @@ static void decide(sc_rt_supervisor *s, sc_rt_answer *ret, int *ret_flags)
 	cleanup_free char *resolved = NULL;
 	r = sc_rt_resolve(&ops, root, s->base, s->path, rflags, &resolved);
 	/* Everything above read the caller's memory and /proc entries by pid:
-	 * valid only if the caller is still the one waiting. */
-	if (!id_valid(s, req->id)) {
-		*ret = (sc_rt_answer){.verdict = SC_RT_ERRNO, .error = EINTR};
-		return;
-	}
+	 * valid only if the caller is still the one waiting, which the kernel
+	 * checks when it takes the answer (above). */
 	if (r == -EXDEV) {
 		*ret = (sc_rt_answer){.verdict = SC_RT_CONTINUE};
 		return;
@@ -465,12 +500,16 @@ static void decide(sc_rt_supervisor *s, sc_rt_answer *ret, int *ret_flags)
 	cleanup_error sconify_error_t err = NULL;
 	sc_rt_answer a = {.verdict = SC_RT_CONTINUE};
 	if (s->provider->open(s->provider, resolved, (int)c.flags, &a, &err) < 0) {
+		if (!id_valid(s, req->id)) { /* not the caller's path: no log line */
+			*ret = (sc_rt_answer){.verdict = SC_RT_ERRNO, .error = EINTR};
+			return;
+		}
 		cleanup_free char *q = sc_quote(resolved, SC_QUOTE_MAX);
 		logf_(s, "open of `%s' failed: %s", q, sconify_error_message(err));
 		*ret = (sc_rt_answer){.verdict = SC_RT_ERRNO, .error = EIO};
 		return;
 	}
-	if (err) { /* an answer with something to say: verification failed */
+	if (err && id_valid(s, req->id)) { /* an answer with something to say: verification failed */
 		cleanup_free char *q = sc_quote(resolved, SC_QUOTE_MAX);
 		logf_(s, "open of `%s' refused: %s", q, sconify_error_message(err));
 	}
@@ -478,12 +517,19 @@ static void decide(sc_rt_supervisor *s, sc_rt_answer *ret, int *ret_flags)
 	*ret = a;
 }
 
-int sc_rt_supervisor_handle(sc_rt_supervisor *s, sconify_error_t *err)
+/* Receives and answers one notification: 0, or 1 when no process uses the
+ * filter any more (only when the listener is read without poll), or -1. */
+static int serve_one(sc_rt_supervisor *s, sconify_error_t *err)
 {
 	memset(s->req, 0, s->sizes.seccomp_notif);
 	if (ioctl(s->listener, SECCOMP_IOCTL_NOTIF_RECV, s->req) < 0) {
-		/* ENOENT: the caller died (or was interrupted) before we got it. */
-		if (errno == EINTR || errno == ENOENT || errno == EAGAIN)
+		/* ENOENT: the caller died (or was interrupted) before we got it,
+		 * or nobody is left to ask: the listener then says POLLHUP. */
+		if (errno == ENOENT) {
+			struct pollfd p = {.fd = s->listener, .events = POLLIN};
+			return poll(&p, 1, 0) == 1 && (p.revents & POLLHUP) && !(p.revents & POLLIN) ? 1 : 0;
+		}
+		if (errno == EINTR || errno == EAGAIN)
 			return 0;
 		return sc_error_errno(err, errno, "receiving a seccomp notification");
 	}
@@ -520,4 +566,98 @@ int sc_rt_supervisor_handle(sc_rt_supervisor *s, sconify_error_t *err)
 	if (ioctl(s->listener, SECCOMP_IOCTL_NOTIF_SEND, s->resp) < 0 && errno != ENOENT)
 		return sc_error_errno(err, errno, "answering a seccomp notification");
 	return 0;
+}
+
+int sc_rt_supervisor_handle(sc_rt_supervisor *s, sconify_error_t *err)
+{
+	if (!s->threaded)
+		return serve_one(s, err) < 0 ? -1 : 0;
+	/* The serving thread wrote a byte: it failed, and has ended. */
+	char byte;
+	ssize_t n = read(s->done[0], &byte, 1);
+	if (n == 1 && s->error) {
+		sc_error_move(err, &s->error);
+		return -1;
+	}
+	return 0;
+}
+
+/* Interrupts the serving thread's wait in SECCOMP_IOCTL_NOTIF_RECV. */
+#define SC_RT_WAKE_SIGNAL (SIGRTMIN + 3)
+
+static void wake_handler(int sig)
+{
+	(void)sig;
+}
+
+static void *serve(void *arg)
+{
+	sc_rt_supervisor *s = arg;
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SC_RT_WAKE_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	int r = 0;
+	while (r == 0 && !atomic_load(&s->stop))
+		r = serve_one(s, &s->error);
+	if (r < 0) {
+		ssize_t n;
+		do
+			n = write(s->done[1], "E", 1);
+		while (n < 0 && errno == EINTR);
+	}
+	/* EOF: the main loop stops listening (or learns of the failure). */
+	close(s->done[1]);
+	s->done[1] = -1;
+	return NULL;
+}
+
+int sc_rt_supervisor_start(sc_rt_supervisor *s, sconify_error_t *err)
+{
+	if (s->threaded)
+		return 0;
+	struct sigaction sa = {.sa_handler = wake_handler}; /* no SA_RESTART: RECV ends with EINTR */
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SC_RT_WAKE_SIGNAL, &sa, NULL) < 0)
+		return sc_error_errno(err, errno, "sigaction");
+	/* Only the serving thread takes the signal (sent to it alone). */
+	sigset_t set, old;
+	sigemptyset(&set);
+	sigaddset(&set, SC_RT_WAKE_SIGNAL);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	if (pipe2(s->done, O_CLOEXEC) < 0)
+		return sc_error_errno(err, errno, "pipe");
+	atomic_store(&s->stop, false);
+	int e = pthread_create(&s->thread, NULL, serve, s);
+	if (e != 0) {
+		close(s->done[0]);
+		close(s->done[1]);
+		s->done[0] = s->done[1] = -1;
+		return sc_error_errno(err, e, "starting the supervisor thread");
+	}
+	s->threaded = true;
+	return 0;
+}
+
+void sc_rt_supervisor_stop(sc_rt_supervisor *s)
+{
+	if (s == NULL || !s->threaded)
+		return;
+	atomic_store(&s->stop, true);
+	/* A signal that lands just before the thread enters RECV is lost:
+	 * send it again until the thread has ended. */
+	for (;;) {
+		pthread_kill(s->thread, SC_RT_WAKE_SIGNAL);
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 5 * 1000 * 1000;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		int e = pthread_timedjoin_np(s->thread, NULL, &ts);
+		if (e == 0 || e != ETIMEDOUT)
+			break;
+	}
+	s->threaded = false;
 }

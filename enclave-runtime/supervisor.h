@@ -37,7 +37,19 @@ SC_DEFINE_CLEANUP(sc_rt_supervisor *, sc_rt_supervisor_free)
 int sc_rt_supervisor_fd(sc_rt_supervisor *s);
 /* Receives and answers one notification (call when the fd is readable). A
  * caller that died meanwhile is not an error. Fails only when the listener
- * itself broke. */
+ * itself broke. After sc_rt_supervisor_start, the fd is the serving thread's:
+ * readable when it failed (handle then returns its error), hung up when no
+ * process uses the filter any more. */
 int sc_rt_supervisor_handle(sc_rt_supervisor *s, sconify_error_t *err);
+
+/* Serves notifications on a thread of its own that waits in
+ * SECCOMP_IOCTL_NOTIF_RECV, instead of in the caller's poll loop: one system
+ * call less per open, and with SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP the caller
+ * hands its CPU to that thread directly. Uses SIGRTMIN+3 to interrupt it
+ * (sc_rt_supervisor_stop, _free). On failure nothing changed: serve from the
+ * poll loop. */
+int sc_rt_supervisor_start(sc_rt_supervisor *s, sconify_error_t *err);
+/* Ends the serving thread (after the notification at hand); _free does it. */
+void sc_rt_supervisor_stop(sc_rt_supervisor *s);
 
 #endif

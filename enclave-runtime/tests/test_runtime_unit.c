@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -647,6 +648,60 @@ START_TEST(shield_verifies_a_large_file_over_threads_and_keeps_nothing_of_a_tamp
 }
 END_TEST
 
+/* The runtime gives a large file's memfd its size (and huge pages) before
+ * the shield fills it: written in place, and emptied when a chunk fails. */
+START_TEST(shield_writes_a_presized_output_in_place_and_empties_it_on_failure)
+{
+	_cleanup_(shield_fixture_clear) shield_fixture fx = {0};
+	shield_fixture_make(&fx);
+	cleanup_error sconify_error_t err = NULL;
+	size_t n = 5 * 4096 + 99;
+	cleanup_free uint8_t *plain = xmalloc(n), *ct = xmalloc(n);
+	for (size_t i = 0; i < n; i++)
+		plain[i] = (uint8_t)(i * 7 + 3);
+	uint8_t id[SC_SHIELD_FILE_ID_BYTES];
+	ck_assert_ok(sc_shield_file_id_random(id, &err), err);
+	cleanup_shield_encoder sc_shield_encoder *enc = NULL;
+	ck_assert_ok(sc_shield_encryptor_new(fx.key, id, n, 4096, &enc, &err), err);
+	ck_assert_ok(sc_shield_encoder_update(enc, plain, n, ct, &err), err);
+	cleanup_shield_entry sc_shield_entry *e = NULL;
+	ck_assert_ok(sc_shield_encoder_finish(enc, &e, &err), err);
+	cleanup_free char *path = xasprintf("%s/enc/sized", fx.dir);
+	write_file(path, ct, n);
+
+	for (int tampered = 0; tampered < 2; tampered++) {
+		if (tampered) {
+			ct[4096 + 1] ^= 1;
+			write_file(path, ct, n);
+		}
+		cleanup_close int in = open(path, O_RDONLY | O_CLOEXEC);
+		ck_assert_int_ge(in, 0);
+		cleanup_close int out = memfd_create("sized", MFD_CLOEXEC);
+		ck_assert_int_ge(out, 0);
+		/* Stale bytes of the right size: all of them must be replaced. */
+		cleanup_free uint8_t *stale = xmalloc(n);
+		memset(stale, 0xa5, n);
+		ck_assert_int_eq(pwrite(out, stale, n, 0), (ssize_t)n);
+		cleanup_shield_file sc_shield_file *f = NULL;
+		ck_assert_ok(sc_shield_file_new(fx.key, e, &f, &err), err);
+		struct stat st;
+		if (!tampered) {
+			ck_assert_ok(sc_shield_file_to_fd_parallel(f, in, out, 2, &err), err);
+			ck_assert_int_eq(fstat(out, &st), 0);
+			ck_assert_int_eq(st.st_size, (off_t)n);
+			cleanup_free uint8_t *back = xmalloc(n);
+			ck_assert_int_eq(pread(out, back, n, 0), (ssize_t)n);
+			ck_assert_mem_eq(back, plain, n);
+		} else {
+			ck_assert_fails(sc_shield_file_to_fd_parallel(f, in, out, 2, &err), err,
+			                SCONIFY_ERR_INTEGRITY, "authentication failed");
+			ck_assert_int_eq(fstat(out, &st), 0);
+			ck_assert_int_eq(st.st_size, 0);
+		}
+	}
+}
+END_TEST
+
 START_TEST(shield_open_refuses_a_wrong_pin_or_key)
 {
 	_cleanup_(shield_fixture_clear) shield_fixture fx = {0};
@@ -791,6 +846,7 @@ static Suite *runtime_suite(void)
 	tcase_add_test(tc, shield_provider_serves_verified_plaintext_and_hides_the_rest);
 	tcase_add_test(tc, shield_provider_answers_eio_for_a_tampered_file);
 	tcase_add_test(tc, shield_verifies_a_large_file_over_threads_and_keeps_nothing_of_a_tampered_one);
+	tcase_add_test(tc, shield_writes_a_presized_output_in_place_and_empties_it_on_failure);
 	tcase_add_test(tc, shield_open_refuses_a_wrong_pin_or_key);
 	tcase_add_test(tc, launch_check_names_both_values);
 	tcase_add_test(tc, user_lookup_resolves_numbers_and_names_from_the_files);

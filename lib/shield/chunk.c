@@ -431,8 +431,11 @@ static int to_fd(sc_shield_file *f, sc_reader *in, int out_fd, uint8_t *buf, sco
 	return 0;
 }
 
-/* Failure is undone by truncating, so the output must be a regular file. */
-static int prepare_out(int out_fd, sconify_error_t *err)
+/* Failure is undone by truncating, so the output must be a regular file.
+ * One that already has the file's size is kept as it is: success overwrites
+ * every byte of it, failure truncates it to 0 all the same, and the caller
+ * may have prepared its pages (the runtime's huge pages). */
+static int prepare_out(int out_fd, uint64_t size, sconify_error_t *err)
 {
 	struct stat st;
 	if (fstat(out_fd, &st) < 0)
@@ -440,6 +443,8 @@ static int prepare_out(int out_fd, sconify_error_t *err)
 	if (!S_ISREG(st.st_mode))
 		return sc_error(err, SCONIFY_ERR_USAGE, 0,
 		                "the shield writes plaintext to regular files only");
+	if (st.st_size >= 0 && (uint64_t)st.st_size == size)
+		return 0;
 	if (ftruncate(out_fd, 0) < 0)
 		return sc_error(err, SCONIFY_ERR_IO, errno, "truncating the output of the shield");
 	return 0;
@@ -457,7 +462,7 @@ static int finish_out(int out_fd, int r, sconify_error_t *err)
 
 int sc_shield_file_to_fd(sc_shield_file *f, sc_reader *in, int out_fd, sconify_error_t *err)
 {
-	if (prepare_out(out_fd, err) < 0)
+	if (prepare_out(out_fd, f->e->size, err) < 0)
 		return -1;
 	size_t cap = f->e->size < f->e->chunk_size ? (size_t)f->e->size : f->e->chunk_size;
 	uint8_t *buf = xmalloc(cap > 0 ? cap : 1);
@@ -624,7 +629,7 @@ static int to_fd_parallel(sc_shield_file *f, int in_fd, int out_fd, unsigned thr
 int sc_shield_file_to_fd_parallel(sc_shield_file *f, int in_fd, int out_fd, unsigned threads,
                                   sconify_error_t *err)
 {
-	if (prepare_out(out_fd, err) < 0)
+	if (prepare_out(out_fd, f->e->size, err) < 0)
 		return -1;
 	int r = to_fd_parallel(f, in_fd, out_fd, threads, err);
 	return finish_out(out_fd, r, err);

@@ -132,7 +132,10 @@ int sc_shield_file_read_chunk(sc_shield_file *f, uint64_t index, const void *in,
  * Only verified chunks are ever written; on any failure out_fd is truncated to
  * 0 bytes before returning, so a caller that hands out out_fd only on success
  * never releases a byte of a file that did not verify completely. out_fd must
- * not be visible to anyone else until this returned. */
+ * not be visible to anyone else until this returned. An out_fd that already
+ * has the entry's size is written in place (every byte of it is overwritten
+ * on success), so a caller may prepare its pages; any other is truncated to
+ * 0 bytes first. */
 int sc_shield_file_to_fd(sc_shield_file *f, sc_reader *in, int out_fd, sconify_error_t *err);
 /* sc_shield_file_to_fd for a stored file given as a descriptor (read with
  * pread, so its offset is neither used nor moved), its chunks split into
