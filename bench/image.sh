@@ -14,6 +14,15 @@
 # pass 1 only, timestamps of a --debug run), and the shield's encryption
 # throughput next to `openssl speed -evp aes-256-gcm' on one core (goal: 70 %).
 # Numbers, never assertions. NO_PHASES=1 skips the profiling runs.
+# BASELINE=BUILD_DIR also runs that build's conversions, interleaved (a
+# before/after under the same load).
+#
+# Both registries run on this machine, and a registry's share of the CPU is
+# large: docker-registry 2.8 (go1.19: SHA-256 without the SHA extensions)
+# spends about 7 ms of CPU per MiB it receives, hashing and writing. Case (b)
+# sends twice skopeo's bytes (ciphertext does not compress), so registry B
+# alone then costs about as much CPU as skopeo's whole copy: on two cores the
+# ratios of (b) cannot get near 1.3x whatever sconify does.
 #
 #   meson setup build-bench --buildtype=release -Dtests=disabled && ninja -C build-bench
 #   bench/image.sh [BUILD_DIR]

@@ -881,6 +881,17 @@ static int convert_image(conv *v, const sc_document *m, sc_doc_out *ret, sconify
 	if (sc_shield_builder_new(0, &regions, err) < 0 || add_regions(v, regions, err) < 0)
 		return -1;
 	cleanup_planner sc_planner *planner = sc_planner_new(regions, &v->cc.limits);
+	{
+		/* Pass 1 hashes the candidates for the executable, so that its
+		 * layer is not read again for it (a failure here is reported
+		 * after pass 1, where it was before). */
+		_cleanup_(launch_clear) launch early = {0};
+		cleanup_error sconify_error_t ignored = NULL;
+		if (launch_from(v, cfg, &early, &ignored) == 0) {
+			const char *slash = strrchr(early.argv[0], '/');
+			sc_planner_hash_executables(planner, slash ? slash + 1 : early.argv[0]);
+		}
+	}
 	for (size_t i = 0; i < m->n_layers; i++) {
 		cleanup_free char *what = xasprintf("layer %s", m->layers[i].digest.str);
 		cleanup_reader sc_reader *plain = NULL;
@@ -932,11 +943,15 @@ static int convert_image(conv *v, const sc_document *m, sc_doc_out *ret, sconify
 	        v->multi ? xasprintf("%s-%s", v->o->service_name ? v->o->service_name : "service",
 	                             image_arch(&cfg->platform))
 	                 : xstrdup(v->o->service_name ? v->o->service_name : "service");
+	/* The executable's digest, when pass 1 hashed it; else its layer is
+	 * read in pass 2 to hash it. */
+	sc_digest exe_digest;
+	bool exe_known = sc_planner_digest(planner, &exe, &exe_digest);
 	pass2 p2 = {.v = v,
 	            .m = m,
 	            .cfg = cfg,
 	            .plan = plan,
-	            .exe = &exe,
+	            .exe = exe_known ? NULL : &exe,
 	            .exe_hash = exe_hash,
 	            .results = results,
 	            .outs = outs};
@@ -959,8 +974,9 @@ static int convert_image(conv *v, const sc_document *m, sc_doc_out *ret, sconify
 	/* The measurement of what will run. */
 	char measurement[SC_MEASURE_HEX + 1] = {0};
 	if (r == 0) {
-		sc_digest exe_digest, runtime_digest;
-		sc_hasher_final(exe_hash, &exe_digest);
+		sc_digest runtime_digest;
+		if (!exe_known)
+			sc_hasher_final(exe_hash, &exe_digest);
 		sc_digest_of(SC_SHA256, runtime, runtime_len, &runtime_digest);
 		/* the metadata as the runtime will open it */
 		cleanup_shield_metadata sc_shield_metadata *opened = NULL;

@@ -21,6 +21,13 @@ struct rec {
 	size_t file;
 };
 
+/* A content hashed in pass 1 (a candidate for the executable). */
+struct hashed {
+	uint32_t layer;
+	uint64_t data_offset;
+	sc_digest digest;
+};
+
 struct sc_planner {
 	const sc_shield_builder *regions;
 	sconify_limits_t limits;
@@ -28,6 +35,11 @@ struct sc_planner {
 	unsigned n_layers;
 	struct rec *recs; /* in the order met */
 	size_t n_recs, recs_alloc;
+	char *exe_name;     /* hash executables whose name starts with it; NULL: none */
+	sc_hasher *hashing; /* the data of the entry being read */
+	uint64_t hash_left;
+	struct hashed *hashed;
+	size_t n_hashed, hashed_alloc;
 };
 
 sc_planner *sc_planner_new(const sc_shield_builder *regions, const sconify_limits_t *limits)
@@ -45,6 +57,9 @@ void sc_planner_free(sc_planner *p)
 		return;
 	sc_tree_free(p->tree);
 	free(p->recs);
+	free(p->exe_name);
+	sc_hasher_free(p->hashing);
+	free(p->hashed);
 	free(p);
 }
 
@@ -53,9 +68,67 @@ static char *absolute(const char *tree_path)
 	return xasprintf("/%s", tree_path);
 }
 
+void sc_planner_hash_executables(sc_planner *p, const char *name)
+{
+	free(p->exe_name);
+	p->exe_name = name && *name ? xstrdup(name) : NULL;
+}
+
+bool sc_planner_digest(const sc_planner *p, const sc_plan_location *loc, sc_digest *ret)
+{
+	for (size_t i = 0; i < p->n_hashed; i++)
+		if (p->hashed[i].layer == loc->layer && p->hashed[i].data_offset == loc->data_offset) {
+			*ret = p->hashed[i].digest;
+			return true;
+		}
+	return false;
+}
+
+static void hashed_done(sc_planner *p)
+{
+	sc_hasher_final(p->hashing, &p->hashed[p->n_hashed - 1].digest);
+	sc_hasher_free(p->hashing);
+	p->hashing = NULL;
+}
+
+/* A candidate for the executable: its data go through a hasher. */
+static int hash_candidate(sc_planner *p, const sc_layer_entry *e)
+{
+	if (p->exe_name == NULL || e->type != SC_ENTRY_FILE || (e->mode & 0111) == 0)
+		return 0;
+	const char *slash = strrchr(e->path, '/');
+	if (strncmp(slash ? slash + 1 : e->path, p->exe_name, strlen(p->exe_name)) != 0)
+		return 0;
+	if (p->n_hashed == p->hashed_alloc) {
+		p->hashed_alloc = p->hashed_alloc ? 2 * p->hashed_alloc : 16;
+		p->hashed = xreallocarray(p->hashed, p->hashed_alloc, sizeof(*p->hashed));
+	}
+	p->hashed[p->n_hashed++] = (struct hashed){.layer = p->n_layers, .data_offset = e->data_offset};
+	p->hashing = sc_hasher_new(SC_SHA256);
+	p->hash_left = e->size;
+	if (e->size > 0)
+		return SC_SCAN_WANT_DATA;
+	hashed_done(p);
+	return 0;
+}
+
+static int on_data(void *userdata, const void *buf, size_t len, sconify_error_t *err)
+{
+	sc_planner *p = userdata;
+	if (p->hashing == NULL || len > p->hash_left)
+		return sc_error(err, SCONIFY_ERR_INTEGRITY, 0, "more data than the entry holds");
+	sc_hasher_update(p->hashing, buf, len);
+	p->hash_left -= len;
+	if (p->hash_left == 0)
+		hashed_done(p);
+	return 0;
+}
+
 static int on_entry(void *userdata, const sc_layer_entry *e, sconify_error_t *err)
 {
 	sc_planner *p = userdata;
+	if (p->hashing) /* the last candidate's data ended early */
+		return sc_error(err, SCONIFY_ERR_INTEGRITY, 0, "an entry's data ended early");
 	if (sc_tree_apply(p->tree, e, err) < 0)
 		return -1;
 	if (e->whiteout != SC_WH_NONE || (e->type != SC_ENTRY_FILE && e->type != SC_ENTRY_HARDLINK))
@@ -82,16 +155,19 @@ static int on_entry(void *userdata, const sc_layer_entry *e, sconify_error_t *er
 	        .data = e->type == SC_ENTRY_FILE,
 	        .encrypted_path = sc_shield_builder_region_of(p->regions, abs) == SC_SHIELD_ENCRYPTED,
 	};
-	return 0;
+	return hash_candidate(p, e);
 }
 
 int sc_planner_add_layer(sc_planner *p, sc_reader *layer, const char *what, sc_digest *ret_diff_id,
                          sconify_error_t *err)
 {
-	sc_layer_scan_opts o = {.limits = &p->limits, .on_entry = on_entry, .userdata = p, .what = what};
+	sc_layer_scan_opts o = {
+	        .limits = &p->limits, .on_entry = on_entry, .on_data = on_data, .userdata = p, .what = what};
 	if (sc_tree_begin_layer(p->tree, p->n_layers, err) < 0 ||
 	    sc_layer_scan(layer, &o, ret_diff_id, NULL, err) < 0 || sc_tree_end_layer(p->tree, err) < 0)
 		return -1;
+	if (p->hashing)
+		return sc_error(err, SCONIFY_ERR_INTEGRITY, 0, "%s: an entry's data ended early", what);
 	p->n_layers++;
 	return 0;
 }

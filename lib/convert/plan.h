@@ -87,6 +87,16 @@ void sc_plan_location_clear(sc_plan_location *l);
 /* NOT_FOUND unless a regular file is there. */
 int sc_planner_locate(sc_planner *p, const char *path, sc_plan_location *ret, sconify_error_t *err);
 
+/* Before the first layer: hashes (sha256), while the layers are read, the
+ * data of every regular file with an execute bit whose last name component
+ * starts with name (the command's last component: "python3" also finds
+ * "python3.11" behind a symlink), so that the executable the measurement
+ * covers need not be read again (sc_planner_digest). */
+void sc_planner_hash_executables(sc_planner *p, const char *name);
+/* The sha256 of the content at loc (from sc_planner_locate) when pass 1
+ * hashed it: true and *ret set, else false. */
+bool sc_planner_digest(const sc_planner *p, const sc_plan_location *loc, sc_digest *ret);
+
 /* Decides. Fails when a hard link joins names of different regions. */
 int sc_planner_finish(sc_planner *p, sc_plan **ret, sconify_error_t *err);
 

@@ -618,9 +618,30 @@ static int scan_entry(struct scan *s, struct archive_entry *ae, uint64_t start, 
 	e.offset = start;
 	e.data_offset = end;
 	e.ae = ae;
-	if (o->on_entry(o->userdata, &e, err) < 0)
+	int r = o->on_entry(o->userdata, &e, err);
+	if (r < 0)
 		return sc_error_wrap(err, "%s", what_of(s));
-	return 0;
+	return r == SC_SCAN_WANT_DATA && o->on_data && e.type == SC_ENTRY_FILE && e.size > 0
+	               ? SC_SCAN_WANT_DATA
+	               : 0;
+}
+
+/* The data of the current entry, to on_data (libarchive's blocks point into
+ * the chunks: no copy). */
+static int entry_data(struct scan *s, struct archive *a, const sc_layer_scan_opts *o, sconify_error_t *err)
+{
+	for (;;) {
+		const void *buf;
+		size_t len;
+		la_int64_t off;
+		int rc = archive_read_data_block(a, &buf, &len, &off);
+		if (rc == ARCHIVE_EOF)
+			return 0;
+		if (rc != ARCHIVE_OK)
+			return archive_failure(s, a, err);
+		if (len > 0 && o->on_data(o->userdata, buf, len, err) < 0)
+			return sc_error_wrap(err, "%s", what_of(s));
+	}
 }
 
 /* After libarchive's end of archive: [start, end) is what it consumed for the
@@ -752,7 +773,8 @@ int sc_layer_scan(sc_reader *r, const sc_layer_scan_opts *o, sc_digest *ret_diff
 				                "%s: not a tar archive: header at %llu, expected at %llu",
 				                what_of(&s), (unsigned long long)hstart,
 				                (unsigned long long)start);
-			if (scan_entry(&s, ae, start, end, o, err) < 0)
+			int want = scan_entry(&s, ae, start, end, o, err);
+			if (want < 0 || (want == SC_SCAN_WANT_DATA && entry_data(&s, a, o, err) < 0))
 				return -1;
 			if (archive_read_data_skip(a) != ARCHIVE_OK)
 				return archive_failure(&s, a, err);

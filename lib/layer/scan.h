@@ -60,12 +60,19 @@ typedef struct {
 	struct archive_entry *ae; /* the raw entry, valid during the callback only */
 } sc_layer_entry;
 
-/* Called once per entry, in tar order. Returning < 0 stops the scan with err. */
+/* Called once per entry, in tar order. Returning < 0 stops the scan with err;
+ * returning SC_SCAN_WANT_DATA for a regular file (with on_data set) hands its
+ * data to on_data before the next entry is read. */
 typedef int (*sc_layer_entry_fn)(void *userdata, const sc_layer_entry *e, sconify_error_t *err);
+#define SC_SCAN_WANT_DATA 1
+/* A piece of the data of the entry whose on_entry asked for it, in order;
+ * the pieces add up to its size. Returning < 0 stops the scan with err. */
+typedef int (*sc_layer_data_fn)(void *userdata, const void *buf, size_t len, sconify_error_t *err);
 
 typedef struct {
 	const sconify_limits_t *limits; /* filled */
 	sc_layer_entry_fn on_entry;     /* may be NULL; sees whiteouts too */
+	sc_layer_data_fn on_data;       /* may be NULL */
 	void *userdata;
 	sc_writer *tee;   /* receives every byte of the stream, in order; may be NULL */
 	const char *what; /* names the layer in messages, e.g. "layer sha256:ab..." */
