@@ -2,10 +2,11 @@
 /*
  * sconify-cas: the configuration and attestation service (docs/cas.md,
  * docs/attestation.md). main.c parses options and sets up the identity and
- * the keys, http.c serves HTTPS with libevent and routes the REST calls,
- * store.c keeps sessions and the audit log in SQLite, provider.c verifies
- * evidence. Linux/POSIX: one event loop handles requests; every write goes
- * to the store's writer thread, which commits whatever queued while its last
+ * the keys, http.c routes the REST calls on lib/httpd's hardened HTTPS
+ * server, store.c keeps sessions and the audit log in SQLite (lib/store's
+ * house settings and group-commit writer), provider.c verifies evidence.
+ * Linux/POSIX: one event loop handles requests; every write goes to the
+ * store's writer thread, which commits whatever queued while its last
  * COMMIT was in flight as one transaction (group commit). A reply that
  * acknowledges a write (a session change, a key release's audit row) is sent
  * from the write's completion, on the loop, after its COMMIT returned.

@@ -17,16 +17,13 @@
  *
  * Two connections: the loop's reads only (it and the cache belong to the
  * loop's thread); every write goes through the other, owned by the writer
- * thread once cas_store_writer_start() ran. The writer commits what queued
- * while its previous COMMIT was in flight as one transaction (group commit,
- * docs/cas.md) and hands the finished writes back through a pipe; their
- * done callbacks run on the loop, in cas_store_writer_complete().
+ * thread once cas_store_writer_start() ran. The writer is lib/store's group
+ * commit: it commits what queued while its previous COMMIT was in flight as
+ * one transaction (docs/cas.md) and hands the finished writes back through a
+ * pipe; their done callbacks run on the loop, in cas_store_writer_complete().
  */
 #include <sys/queue.h>
 
-#include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +38,7 @@
 #include "core/strutil.h"
 #include "core/xalloc.h"
 #include "policy/policy-internal.h"
+#include "store/writer.h"
 
 #define KEY_CHECK "sconify-cas database key check v1"
 
@@ -54,58 +52,20 @@ typedef struct centry {
 } centry;
 
 struct cas_store {
-	sqlite3 *db;  /* the loop's connection: reads only */
-	sqlite3 *wdb; /* every write; the writer thread's once it runs */
-	/* group commit (cas_store_writer_start) */
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool running, stop;
-	cas_write *queue, **queue_tail; /* submitted, not yet taken */
-	cas_write *done, **done_tail;   /* committed (or failed), not yet completed */
-	int wfd[2];                     /* a byte per finished transaction */
-	cas_writer_stats stats;
+	sqlite3 *db;             /* the loop's connection: reads only */
+	sqlite3 *wdb;            /* every write; the writer thread's once it runs */
+	sc_store_writer *writer; /* group commit, between _writer_start() and _writer_stop() */
+	cas_writer_stats stats;  /* of the last writer, once stopped */
 	uint8_t key[SC_CAS_DB_KEY_BYTES];
 	centry *buckets[CACHE_BUCKETS];
 	TAILQ_HEAD(centry_head_unused, centry) lru; /* most recent first */
 	size_t cache_bytes, cache_max;
 };
 
-static void fatal_if_io(sqlite3 *db)
+static void cas_fatal(const char *message)
 {
-	if ((sqlite3_extended_errcode(db) & 0xff) == SQLITE_IOERR) {
-		fprintf(stderr, "sconify-cas: fatal: store I/O error (%s): stopping; no write is retried\n",
-		        sqlite3_errmsg(db));
-		_exit(70);
-	}
-}
-
-SC_DEFINE_CLEANUP(sqlite3_stmt *, sqlite3_finalize)
-#define cleanup_stmt _cleanup_(sqlite3_finalizep)
-
-static int db_error(sqlite3 *db, const char *what, sconify_error_t *err)
-{
-	fatal_if_io(db);
-	return sc_error(err, SCONIFY_ERR_IO, 0, "store: %s: %s", what, sqlite3_errmsg(db));
-}
-
-static int exec(sqlite3 *db, const char *sql, sconify_error_t *err)
-{
-	char *msg = NULL;
-	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		fatal_if_io(db);
-		sc_error(err, SCONIFY_ERR_IO, 0, "store: %s", msg ? msg : sqlite3_errmsg(db));
-		sqlite3_free(msg);
-		return -1;
-	}
-	return 0;
-}
-
-static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **ret, sconify_error_t *err)
-{
-	if (sqlite3_prepare_v2(db, sql, -1, ret, NULL) != SQLITE_OK)
-		return db_error(db, "prepare", err);
-	return 0;
+	fprintf(stderr, "sconify-cas: fatal: %s\n", message);
+	_exit(70);
 }
 
 static size_t bucket_of(const char *name)
@@ -186,7 +146,7 @@ static int check_key(cas_store *s, sconify_error_t *err)
 {
 	static const char aad[] = "meta\0key_check";
 	cleanup_stmt sqlite3_stmt *st = NULL;
-	if (prepare(s->wdb, "SELECT value FROM meta WHERE key = 'key_check'", &st, err) < 0)
+	if (sc_store_prepare(s->wdb, "SELECT value FROM meta WHERE key = 'key_check'", &st, err) < 0)
 		return -1;
 	int r = sqlite3_step(st);
 	if (r == SQLITE_ROW) {
@@ -202,32 +162,16 @@ static int check_key(cas_store *s, sconify_error_t *err)
 		return 0;
 	}
 	if (r != SQLITE_DONE)
-		return db_error(s->wdb, "reading meta", err);
+		return sc_store_error(s->wdb, "reading meta", err);
 	cleanup_free uint8_t *sealed = NULL;
 	size_t sealed_len = 0;
 	sc_cas_seal(s->key, aad, sizeof(aad), KEY_CHECK, strlen(KEY_CHECK), &sealed, &sealed_len);
 	cleanup_stmt sqlite3_stmt *ins = NULL;
-	if (prepare(s->wdb, "INSERT INTO meta(key, value) VALUES ('key_check', ?)", &ins, err) < 0)
+	if (sc_store_prepare(s->wdb, "INSERT INTO meta(key, value) VALUES ('key_check', ?)", &ins, err) < 0)
 		return -1;
 	sqlite3_bind_blob(ins, 1, sealed, (int)sealed_len, SQLITE_STATIC);
 	if (sqlite3_step(ins) != SQLITE_DONE)
-		return db_error(s->wdb, "writing meta", err);
-	return 0;
-}
-
-static int open_db(const char *path, sqlite3 **ret, sconify_error_t *err)
-{
-	sqlite3 *db = NULL;
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-	                    NULL) != SQLITE_OK) {
-		cleanup_free char *q = sc_quote(path, SC_QUOTE_MAX);
-		sc_error(err, SCONIFY_ERR_IO, 0, "store `%s': %s", q,
-		         db ? sqlite3_errmsg(db) : "cannot open");
-		sqlite3_close(db);
-		return -1;
-	}
-	sqlite3_busy_timeout(db, 5000);
-	*ret = db;
+		return sc_store_error(s->wdb, "writing meta", err);
 	return 0;
 }
 
@@ -237,34 +181,34 @@ int cas_store_open(const char *path, const uint8_t key[SC_CAS_DB_KEY_BYTES], cas
 	_cleanup_(cas_store_freep) cas_store *s = xzalloc(sizeof(*s));
 	TAILQ_INIT(&s->lru);
 	memcpy(s->key, key, SC_CAS_DB_KEY_BYTES);
-	s->wfd[0] = s->wfd[1] = -1;
-	if (open_db(path, &s->wdb, err) < 0)
-		return -1;
+	/* An I/O error ends the process (review item 15), naming it. */
+	sc_store_set_fatal_handler(cas_fatal);
 	/* WAL + FULL: a commit is on disk (WAL fsynced) before COMMIT returns. */
-	if (exec(s->wdb, "PRAGMA journal_mode=WAL", err) < 0 ||
-	    exec(s->wdb, "PRAGMA synchronous=FULL", err) < 0 ||
-	    exec(s->wdb, "PRAGMA foreign_keys=ON", err) < 0 ||
-	    exec(s->wdb,
-	         "BEGIN IMMEDIATE;"
-	         "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB NOT NULL);"
-	         "CREATE TABLE IF NOT EXISTS sessions(name TEXT PRIMARY KEY, hash TEXT NOT NULL,"
-	         " creator TEXT NOT NULL, sealed BLOB NOT NULL, created INTEGER NOT NULL,"
-	         " updated INTEGER NOT NULL);"
-	         "CREATE INDEX IF NOT EXISTS sessions_creator ON sessions(creator);"
-	         "CREATE TABLE IF NOT EXISTS audit(id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL,"
-	         " client TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, outcome TEXT NOT NULL,"
-	         " detail TEXT NOT NULL);",
-	         err) < 0)
+	if (sc_store_open(path, 0, &s->wdb, err) < 0)
+		return -1;
+	if (sc_store_exec(s->wdb,
+	                  "BEGIN IMMEDIATE;"
+	                  "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB NOT NULL);"
+	                  "CREATE TABLE IF NOT EXISTS sessions(name TEXT PRIMARY KEY, hash TEXT NOT NULL,"
+	                  " creator TEXT NOT NULL, sealed BLOB NOT NULL, created INTEGER NOT NULL,"
+	                  " updated INTEGER NOT NULL);"
+	                  "CREATE INDEX IF NOT EXISTS sessions_creator ON sessions(creator);"
+	                  "CREATE TABLE IF NOT EXISTS audit(id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT "
+	                  "NOT NULL,"
+	                  " client TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, outcome TEXT "
+	                  "NOT NULL,"
+	                  " detail TEXT NOT NULL);",
+	                  err) < 0)
 		return sc_error_wrap(err, "opening the store");
 	if (check_key(s, err) < 0) {
 		sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
 	}
-	if (exec(s->wdb, "COMMIT", err) < 0)
+	if (sc_store_exec(s->wdb, "COMMIT", err) < 0)
 		return -1;
 	/* The loop's connection only reads: each statement sees what was
 	 * committed when it started (WAL readers do not wait for the writer). */
-	if (open_db(path, &s->db, err) < 0 || exec(s->db, "PRAGMA query_only=1", err) < 0)
+	if (sc_store_open(path, SC_STORE_READ_ONLY, &s->db, err) < 0)
 		return sc_error_wrap(err, "opening the store");
 	*ret = steal_pointer(&s);
 	return 0;
@@ -376,7 +320,8 @@ static int decode_row(const char *name, const uint8_t *plain, size_t len, sc_pol
 int cas_store_get(cas_store *s, const char *name, cas_session **ret, sconify_error_t *err)
 {
 	cleanup_stmt sqlite3_stmt *st = NULL;
-	if (prepare(s->db,
+	if (sc_store_prepare(
+	            s->db,
 	            "SELECT hash, creator, length(sealed), substr(sealed, 2, ?) FROM sessions WHERE name = ?",
 	            &st, err) < 0)
 		return -1;
@@ -386,7 +331,7 @@ int cas_store_get(cas_store *s, const char *name, cas_session **ret, sconify_err
 	if (r == SQLITE_DONE)
 		return sc_error(err, SCONIFY_ERR_NOT_FOUND, 0, "session `%s' not found", name);
 	if (r != SQLITE_ROW)
-		return db_error(s->db, "reading a session", err);
+		return sc_store_error(s->db, "reading a session", err);
 	const char *hash = (const char *)sqlite3_column_text(st, 0);
 	const char *creator = (const char *)sqlite3_column_text(st, 1);
 	sqlite3_int64 row_bytes = sqlite3_column_int64(st, 2);
@@ -406,14 +351,15 @@ int cas_store_get(cas_store *s, const char *name, cas_session **ret, sconify_err
 		return 0;
 	}
 	cleanup_stmt sqlite3_stmt *full = NULL;
-	if (prepare(s->db, "SELECT hash, creator, sealed FROM sessions WHERE name = ?", &full, err) < 0)
+	if (sc_store_prepare(s->db, "SELECT hash, creator, sealed FROM sessions WHERE name = ?", &full, err) <
+	    0)
 		return -1;
 	sqlite3_bind_text(full, 1, name, -1, SQLITE_STATIC);
 	r = sqlite3_step(full);
 	if (r == SQLITE_DONE)
 		return sc_error(err, SCONIFY_ERR_NOT_FOUND, 0, "session `%s' not found", name);
 	if (r != SQLITE_ROW)
-		return db_error(s->db, "reading a session", err);
+		return sc_store_error(s->db, "reading a session", err);
 	hash = (const char *)sqlite3_column_text(full, 0);
 	creator = (const char *)sqlite3_column_text(full, 1);
 	const uint8_t *sealed = sqlite3_column_blob(full, 2);
@@ -458,13 +404,14 @@ int cas_store_usage(cas_store *s, const char *creator, size_t *ret_count, size_t
                     sconify_error_t *err)
 {
 	cleanup_stmt sqlite3_stmt *st = NULL;
-	if (prepare(s->db,
+	if (sc_store_prepare(
+	            s->db,
 	            "SELECT count(*), coalesce(sum(length(sealed)), 0) FROM sessions WHERE creator = ?", &st,
 	            err) < 0)
 		return -1;
 	sqlite3_bind_text(st, 1, creator, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_ROW)
-		return db_error(s->db, "reading sessions", err);
+		return sc_store_error(s->db, "reading sessions", err);
 	*ret_count = (size_t)sqlite3_column_int64(st, 0);
 	*ret_bytes = (size_t)sqlite3_column_int64(st, 1);
 	return 0;
@@ -474,14 +421,15 @@ int cas_store_has_children(cas_store *s, const char *ns, bool *ret, sconify_erro
 {
 	cleanup_stmt sqlite3_stmt *st = NULL;
 	/* substr, not LIKE: `_' is a LIKE wildcard and a valid name character. */
-	if (prepare(s->db, "SELECT 1 FROM sessions WHERE substr(name, 1, ?) = ? LIMIT 1", &st, err) < 0)
+	if (sc_store_prepare(s->db, "SELECT 1 FROM sessions WHERE substr(name, 1, ?) = ? LIMIT 1", &st, err) <
+	    0)
 		return -1;
 	cleanup_free char *prefix = xasprintf("%s/", ns);
 	sqlite3_bind_int(st, 1, (int)strlen(prefix));
 	sqlite3_bind_text(st, 2, prefix, -1, SQLITE_STATIC);
 	int r = sqlite3_step(st);
 	if (r != SQLITE_ROW && r != SQLITE_DONE)
-		return db_error(s->db, "reading sessions", err);
+		return sc_store_error(s->db, "reading sessions", err);
 	*ret = r == SQLITE_ROW;
 	return 0;
 }
@@ -494,7 +442,8 @@ static int insert_audit(cas_store *s, const cas_audit *a, sconify_error_t *err)
 	gmtime_r(&t, &tm);
 	strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	cleanup_stmt sqlite3_stmt *st = NULL;
-	if (prepare(s->wdb,
+	if (sc_store_prepare(
+	            s->wdb,
 	            "INSERT INTO audit(time, client, action, target, outcome, detail) VALUES (?, ?, ?, ?, ?, "
 	            "?)",
 	            &st, err) < 0)
@@ -506,7 +455,7 @@ static int insert_audit(cas_store *s, const cas_audit *a, sconify_error_t *err)
 	sqlite3_bind_text(st, 5, a->outcome, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 6, a->detail ? a->detail : "", -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		return db_error(s->wdb, "writing the audit log", err);
+		return sc_store_error(s->wdb, "writing the audit log", err);
 	return 0;
 }
 
@@ -514,11 +463,11 @@ static int write_session(cas_store *s, const char *name, const cas_session *sess
 {
 	if (sess == NULL) {
 		cleanup_stmt sqlite3_stmt *st = NULL;
-		if (prepare(s->wdb, "DELETE FROM sessions WHERE name = ?", &st, err) < 0)
+		if (sc_store_prepare(s->wdb, "DELETE FROM sessions WHERE name = ?", &st, err) < 0)
 			return -1;
 		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 		if (sqlite3_step(st) != SQLITE_DONE)
-			return db_error(s->wdb, "deleting a session", err);
+			return sc_store_error(s->wdb, "deleting a session", err);
 		return 0;
 	}
 	char *yaml = NULL;
@@ -538,7 +487,8 @@ static int write_session(cas_store *s, const char *name, const cas_session *sess
 	OPENSSL_cleanse(plain, plain_len);
 	free(plain);
 	cleanup_stmt sqlite3_stmt *st = NULL;
-	if (prepare(s->wdb,
+	if (sc_store_prepare(
+	            s->wdb,
 	            "INSERT INTO sessions(name, hash, creator, sealed, created, updated) VALUES (?1, ?2, ?3, "
 	            "?4, ?5, ?5)"
 	            " ON CONFLICT(name) DO UPDATE SET hash = ?2, creator = ?3, sealed = ?4, updated = ?5",
@@ -550,7 +500,7 @@ static int write_session(cas_store *s, const char *name, const cas_session *sess
 	sqlite3_bind_blob(st, 4, sealed, (int)sealed_len, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, (sqlite3_int64)time(NULL));
 	if (sqlite3_step(st) != SQLITE_DONE)
-		return db_error(s->wdb, "writing a session", err);
+		return sc_store_error(s->wdb, "writing a session", err);
 	return 0;
 }
 
@@ -562,12 +512,12 @@ static int insert_audits(cas_store *s, const cas_audit *a, size_t n, size_t max_
 	if (max_rows > 0) {
 		/* Retention: the newest max_rows rows stay. */
 		cleanup_stmt sqlite3_stmt *st = NULL;
-		if (prepare(s->wdb, "DELETE FROM audit WHERE id <= (SELECT max(id) FROM audit) - ?", &st,
-		            err) < 0)
+		if (sc_store_prepare(s->wdb, "DELETE FROM audit WHERE id <= (SELECT max(id) FROM audit) - ?",
+		                     &st, err) < 0)
 			return -1;
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)max_rows);
 		if (sqlite3_step(st) != SQLITE_DONE)
-			return db_error(s->wdb, "trimming the audit log", err);
+			return sc_store_error(s->wdb, "trimming the audit log", err);
 	}
 	return 0;
 }
@@ -577,14 +527,14 @@ static int insert_audits(cas_store *s, const cas_audit *a, size_t n, size_t max_
 static int sync_write(cas_store *s, const char *name, const cas_session *sess, bool put, const cas_audit *a,
                       size_t n, size_t max_rows, sconify_error_t *err)
 {
-	if (s->running)
+	if (s->writer)
 		abort(); /* the writer thread owns the write connection */
 	if (put)
 		cache_forget(s, name);
-	if (exec(s->wdb, "BEGIN IMMEDIATE", err) < 0)
+	if (sc_store_exec(s->wdb, "BEGIN IMMEDIATE", err) < 0)
 		return -1;
 	if ((put && write_session(s, name, sess, err) < 0) || insert_audits(s, a, n, max_rows, err) < 0 ||
-	    exec(s->wdb, "COMMIT", err) < 0) {
+	    sc_store_exec(s->wdb, "COMMIT", err) < 0) {
 		sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
 	}
@@ -607,10 +557,10 @@ int cas_store_audit_many(cas_store *s, const cas_audit *a, size_t n, size_t max_
 	return sync_write(s, NULL, NULL, false, a, n, max_rows, err);
 }
 
-/* ---- group commit: the writer thread ---- */
+/* ---- group commit: lib/store's writer thread ---- */
 
 struct cas_write {
-	cas_write *next;
+	cas_store *s;
 	char *name;        /* put: the session's name */
 	cas_session *sess; /* put: the new version (owned), NULL: delete */
 	bool put;
@@ -619,7 +569,6 @@ struct cas_write {
 	size_t max_rows;
 	cas_write_done_fn done;
 	void *arg;
-	sconify_error_t err; /* set by the writer when this write failed */
 };
 
 static char *dup_or_null(const char *x)
@@ -639,19 +588,36 @@ static void write_free(cas_write *w)
 		free((char *)w->audits[i].detail);
 	}
 	free(w->audits);
-	sconify_error_free(&w->err);
 	free(w);
+}
+
+/* On the writer thread, inside the write's savepoint. */
+static int apply_write(sqlite3 *db, void *arg, sconify_error_t *err)
+{
+	cas_write *w = arg;
+	(void)db; /* w->s->wdb */
+	if (w->put && write_session(w->s, w->name, w->sess, err) < 0)
+		return -1;
+	return insert_audits(w->s, w->audits, w->n_audits, w->max_rows, err);
+}
+
+/* On the loop. */
+static void write_done(void *arg, sconify_error_t err)
+{
+	cas_write *w = arg;
+	if (w->done)
+		w->done(w->arg, err);
+	else if (err)
+		fprintf(stderr, "sconify-cas: error: %s\n", sconify_error_message(err));
+	write_free(w);
 }
 
 static void submit(cas_store *s, cas_write *w)
 {
-	if (!s->running)
+	if (s->writer == NULL)
 		abort(); /* cas_store_writer_start() first */
-	pthread_mutex_lock(&s->mu);
-	*s->queue_tail = w;
-	s->queue_tail = &w->next;
-	pthread_cond_signal(&s->cv);
-	pthread_mutex_unlock(&s->mu);
+	w->s = s;
+	sc_store_writer_submit(s->writer, apply_write, write_done, w);
 }
 
 static cas_write *new_write(const cas_audit *a, size_t n, cas_write_done_fn done, void *arg)
@@ -687,155 +653,47 @@ void cas_store_audit_async(cas_store *s, const cas_audit *a, size_t n, size_t ma
 	submit(s, w);
 }
 
-static int apply(cas_store *s, cas_write *w)
-{
-	if (w->put && write_session(s, w->name, w->sess, &w->err) < 0)
-		return -1;
-	return insert_audits(s, w->audits, w->n_audits, w->max_rows, &w->err);
-}
-
-static double mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-/* One transaction for the whole batch; each write in a savepoint of its own,
- * so that one failing write (not an I/O error: those end the process) does
- * not take the others with it. */
-static void commit_batch(cas_store *s, cas_write *batch)
-{
-	sconify_error_t err = NULL;
-	if (exec(s->wdb, "BEGIN IMMEDIATE", &err) == 0) {
-		for (cas_write *w = batch; w; w = w->next) {
-			if (exec(s->wdb, "SAVEPOINT w", &w->err) < 0)
-				continue;
-			if (apply(s, w) < 0)
-				sqlite3_exec(s->wdb, "ROLLBACK TO w", NULL, NULL, NULL);
-			sqlite3_exec(s->wdb, "RELEASE w", NULL, NULL, NULL);
-		}
-		if (exec(s->wdb, "COMMIT", &err) == 0)
-			return;
-		sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
-	}
-	for (cas_write *w = batch; w; w = w->next)
-		if (w->err == NULL)
-			sc_error(&w->err, sconify_error_kind(err), 0, "%s", sconify_error_message(err));
-	sconify_error_free(&err);
-}
-
-static void *writer_main(void *arg)
-{
-	cas_store *s = arg;
-	pthread_mutex_lock(&s->mu);
-	for (;;) {
-		while (s->queue == NULL && !s->stop)
-			pthread_cond_wait(&s->cv, &s->mu);
-		if (s->queue == NULL)
-			break;
-		/* Everything that queued while the last commit was in flight. */
-		cas_write *batch = s->queue;
-		s->queue = NULL;
-		s->queue_tail = &s->queue;
-		pthread_mutex_unlock(&s->mu);
-		double t0 = mono_ms();
-		commit_batch(s, batch);
-		double dt = mono_ms() - t0;
-		size_t n = 0;
-		cas_write *last = batch;
-		for (cas_write *w = batch; w; w = w->next, n++)
-			last = w;
-		pthread_mutex_lock(&s->mu);
-		s->stats.transactions++;
-		s->stats.writes += n;
-		s->stats.commit_ms += dt;
-		if (n > s->stats.max_batch)
-			s->stats.max_batch = n;
-		*s->done_tail = batch;
-		s->done_tail = &last->next;
-		pthread_mutex_unlock(&s->mu);
-		char one = 1;
-		while (write(s->wfd[1], &one, 1) < 0 && errno == EINTR)
-			;
-		pthread_mutex_lock(&s->mu);
-	}
-	pthread_mutex_unlock(&s->mu);
-	return NULL;
-}
-
 int cas_store_writer_start(cas_store *s, int *ret_fd, sconify_error_t *err)
 {
-	if (s->running)
+	if (s->writer)
 		abort();
-	if (pipe(s->wfd) != 0)
-		return sc_error(err, SCONIFY_ERR_IO, errno, "store: pipe");
-	for (int i = 0; i < 2; i++) {
-		fcntl(s->wfd[i], F_SETFD, FD_CLOEXEC);
-		fcntl(s->wfd[i], F_SETFL, fcntl(s->wfd[i], F_GETFL) | O_NONBLOCK);
-	}
-	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->cv, NULL);
-	s->queue = s->done = NULL;
-	s->queue_tail = &s->queue;
-	s->done_tail = &s->done;
-	s->stop = false;
-	int r = pthread_create(&s->thread, NULL, writer_main, s);
-	if (r != 0) {
-		close(s->wfd[0]), close(s->wfd[1]);
-		s->wfd[0] = s->wfd[1] = -1;
-		return sc_error(err, SCONIFY_ERR_GENERIC, r, "store: cannot start the writer thread");
-	}
-	s->running = true;
-	*ret_fd = s->wfd[0];
+	if (sc_store_writer_start(s->wdb, &s->writer, err) < 0)
+		return -1;
+	*ret_fd = sc_store_writer_fd(s->writer);
 	return 0;
 }
 
 void cas_store_writer_complete(cas_store *s)
 {
-	char buf[256];
-	while (read(s->wfd[0], buf, sizeof(buf)) > 0)
-		;
-	pthread_mutex_lock(&s->mu);
-	cas_write *done = s->done;
-	s->done = NULL;
-	s->done_tail = &s->done;
-	pthread_mutex_unlock(&s->mu);
-	while (done) {
-		cas_write *w = done;
-		done = w->next;
-		if (w->done)
-			w->done(w->arg, w->err);
-		else if (w->err)
-			fprintf(stderr, "sconify-cas: error: %s\n", sconify_error_message(w->err));
-		write_free(w);
-	}
+	sc_store_writer_complete(s->writer);
+}
+
+static void copy_stats(sc_store_writer *w, cas_writer_stats *ret)
+{
+	sc_store_stats st;
+	sc_store_writer_stats(w, &st);
+	*ret = (cas_writer_stats){
+	        .transactions = st.transactions,
+	        .writes = st.writes,
+	        .max_batch = st.max_batch,
+	        .commit_ms = st.commit_ms,
+	};
 }
 
 void cas_store_writer_stats(cas_store *s, cas_writer_stats *ret)
 {
-	if (!s->running) {
+	if (s->writer == NULL) {
 		*ret = s->stats;
 		return;
 	}
-	pthread_mutex_lock(&s->mu);
-	*ret = s->stats;
-	pthread_mutex_unlock(&s->mu);
+	copy_stats(s->writer, ret);
 }
 
 void cas_store_writer_stop(cas_store *s)
 {
-	if (!s->running)
+	if (s->writer == NULL)
 		return;
-	pthread_mutex_lock(&s->mu);
-	s->stop = true;
-	pthread_cond_signal(&s->cv);
-	pthread_mutex_unlock(&s->mu);
-	pthread_join(s->thread, NULL);
-	s->running = false;
-	cas_store_writer_complete(s);
-	pthread_mutex_destroy(&s->mu);
-	pthread_cond_destroy(&s->cv);
-	close(s->wfd[0]), close(s->wfd[1]);
-	s->wfd[0] = s->wfd[1] = -1;
+	sc_store_writer_stop(s->writer);
+	copy_stats(s->writer, &s->stats);
+	sc_store_writer_free(steal_pointer(&s->writer));
 }

@@ -51,7 +51,7 @@ static void fix_checksum(unsigned char *h, bool sgn)
 	long sum = 0;
 	for (int i = 0; i < 512; i++)
 		sum += sgn ? (signed char)h[i] : h[i];
-	snprintf((char *)h + 148, 8, "%06lo", (unsigned long)sum);
+	snprintf((char *)h + 148, 8, "%06lo", (unsigned long)sum & 0777777ul); /* six octal digits */
 }
 
 /* Appends a header; returns its offset in b. */
