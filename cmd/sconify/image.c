@@ -57,6 +57,23 @@ static void push(const char ***v, size_t *n, const char *s)
 	(*v)[*n] = NULL;
 }
 
+/* The session goes to the CAS after the image is written and before its
+ * tag moves (sconify_image_options_t.session_ready). */
+typedef struct {
+	sconify_cas_t *cas;
+	sconify_session_t sess;
+	bool uploaded;
+} upload;
+
+static int upload_session(void *userdata, const char *yaml, size_t len, sconify_error_t *err)
+{
+	upload *u = userdata;
+	if (sconify_session_upload(u->cas, yaml, len, &u->sess, err) < 0)
+		return -1;
+	u->uploaded = true;
+	return 0;
+}
+
 int cmd_image(int argc, char **argv)
 {
 	enum {
@@ -265,24 +282,26 @@ int cmd_image(int argc, char **argv)
 
 	sconify_error_t err = NULL;
 	sconify_image_result_t res = {0};
+	upload u = {.cas = cas};
+	if (cas) {
+		opts.session_ready = upload_session;
+		opts.session_ready_userdata = &u;
+	}
 	if (sconify_image(from, to ? to : "", &opts, &res, &err) < 0) {
+		if (u.uploaded)
+			fprintf(stderr,
+			        "sconify image: session `%s' is at the CAS (hash %s), but the image's tag "
+			        "did "
+			        "not move\n",
+			        u.sess.name, u.sess.hash);
+		sconify_session_free(&u.sess);
 		status = cli_fail(&err);
 		goto out;
 	}
-	sconify_session_t sess = {0};
-	if (cas) {
-		if (sconify_session_upload(cas, res.session_yaml, res.session_len, &sess, &err) < 0) {
-			if (res.digest)
-				printf("%s\n", res.digest);
-			fprintf(stderr,
-			        "sconify image: the image is written, but its session is not at the CAS\n");
-			sconify_image_result_free(&res);
-			status = cli_fail(&err);
-			goto out;
-		}
+	sconify_session_t sess = u.sess;
+	if (cas)
 		fprintf(stderr, "sconify image: session `%s' %s at %s, hash %s\n", sess.name,
 		        sess.created ? "created" : "updated", sconify_cas_url(cas), sess.hash);
-	}
 	if (json || opts.dry_run) {
 		/* The session's facts go into the result object: names and hex only,
 		 * the URL without quotes or backslashes (sconify_cas_open checked). */

@@ -1194,6 +1194,9 @@ static int do_image(conv *v, sconify_image_result_t *res, sconify_error_t *err)
 		r = sc_policy_emit(v->policy, &yaml, &yaml_len, err);
 	if (r == 0 && v->o->session_out)
 		r = prepare_file(v->o->session_out, yaml, yaml_len, &tmp, err);
+	if (r == 0 && v->o->session_ready &&
+	    (r = v->o->session_ready(v->o->session_ready_userdata, yaml, yaml_len, err)) < 0)
+		sc_error_wrap(err, "the image is written but its tag did not move");
 	if (r == 0)
 		r = v->cc.dst->ops->commit(v->cc.dst, out.media_type, &out.digest, out.size, err);
 	if (r == 0 && tmp) {

@@ -233,6 +233,12 @@ typedef struct {
 	const char *sign_key;
 	sconify_password_fn password;
 	void *password_userdata;
+	/* Called with the session policy (canonical YAML, secret) once the image
+	 * is written and before the destination's tag moves: the CLI uploads it
+	 * to the CAS here, so that a tag never names an image whose session is
+	 * missing. A failure leaves the tag where it was. NULL: none. */
+	int (*session_ready)(void *userdata, const char *yaml, size_t len, sconify_error_t *err);
+	void *session_ready_userdata;
 	/* platform, all_platforms, compress (of rewritten layers), jobs, limits,
 	 * progress, registries, retries, debug: as for copy. */
 	sconify_copy_options_t copy;

@@ -214,6 +214,29 @@ class SessionTests(harness.TestCase):
         self.assertIn("HTTP 404", p.stderr_text)
         self.assert_no_key_in_outputs(self.volume_key(key_out))
 
+    def test_refused_upload_leaves_the_tag_where_it_was(self):
+        # The session goes to the CAS before the tag moves: another identity
+        # converting into `web' (owned by the first) is refused by the CAS,
+        # and the destination tag still names the first conversion.
+        with Registry(self.tmp) as reg:
+            p = self.convert(reg)
+            self.assertEqual(p.returncode, 0, p.stderr_text)
+            first = json.loads(p.stdout_text)["digest"]
+            bob = self.identity_file("bob")
+            p = self.convert(reg, "--identity", bob["pem"])
+            self.assertEqual(p.returncode, 1, p.stderr_text)
+            self.assertIn("HTTP 403", p.stderr_text)
+            self.assertIn("tag did not move", p.stderr_text)
+            raw = harness.run(["skopeo", "inspect", "--tls-verify=false", "--raw",
+                               f"docker://{reg.host}/confidential/web:1"], check=True).stdout
+            self.assertEqual("sha256:" + hashlib.sha256(raw).hexdigest(), first)
+            # A fresh destination gets no tag at all.
+            p = self.convert(reg, "--identity", bob["pem"], to="confidential/other:1")
+            self.assertEqual(p.returncode, 1, p.stderr_text)
+            q = harness.run(["skopeo", "inspect", "--tls-verify=false", "--raw",
+                             f"docker://{reg.host}/confidential/other:1"])
+            self.assertNotEqual(q.returncode, 0)
+
     def test_session_get_prints_the_policy_for_its_owner(self):
         doc = os.path.join(self.tmp, "p.yml")
         write_policy(doc, "printed")
