@@ -3,6 +3,7 @@
 #   scripts/deps.sh build   compiler, meson and the libraries libsconify links
 #   scripts/deps.sh demo    build + what scripts/demo.sh needs to make its sample image
 #   scripts/deps.sh test    build + what the tests drive (skopeo, umoci, python3, ...)
+#   scripts/deps.sh bench   test + the load generators bench/ drives (wrk)
 #   scripts/deps.sh aarch64 the cross compiler and arm64 libraries for
 #                           enclave-runtime/build-aarch64.sh, and qemu-user
 set -eu
@@ -15,6 +16,8 @@ build_pkgs="gcc libc6-dev meson ninja-build pkg-config
 demo_pkgs="python3 zstd docker-registry skopeo umoci bubblewrap busybox-static gzip"
 test_pkgs="check python3 skopeo umoci zstd gzip clang-format time docker-registry apache2-utils openssl
   bubblewrap busybox-static musl-tools python3-nacl python3-cryptography slowhttptest"
+
+bench_pkgs="wrk"
 
 aarch64_pkgs="gcc-aarch64-linux-gnu libc6-dev:arm64 libyaml-dev:arm64 libssl-dev:arm64 libjansson-dev:arm64 qemu-user-static
   check:arm64 libsubunit-dev:arm64"
@@ -29,8 +32,9 @@ aarch64)
 	;;
 demo) pkgs="$build_pkgs $demo_pkgs" ;;
 test) pkgs="$build_pkgs $test_pkgs" ;;
+bench) pkgs="$build_pkgs $test_pkgs $bench_pkgs" ;;
 *)
-	echo "usage: $0 [build|demo|test|aarch64]" >&2
+	echo "usage: $0 [build|demo|test|bench|aarch64]" >&2
 	exit 2
 	;;
 esac

@@ -189,5 +189,6 @@ int cmd_sign(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_session(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

@@ -19,6 +19,7 @@ static const struct {
         {"keygen", cmd_keygen, "make a signing key pair in cosign's format"},
         {"sign", cmd_sign, "sign an image in a registry the way cosign does"},
         {"verify", cmd_verify, "check that a key's signature covers an image's digest"},
+        {"serve", cmd_serve, "convert images when a registry reports a push (webhook service)"},
 };
 
 static void usage(FILE *f)

@@ -358,6 +358,29 @@ SCONIFY_PUBLIC int sconify_config_dir(char **ret, sconify_error_t *err);
 SCONIFY_PUBLIC int sconify_identity_ensure(const char *path, char **ret_path, char **ret_hash,
                                            bool *ret_created, sconify_error_t *err);
 
+/* ---- sconify serve: convert on registry push (docs/serve.md) ---- */
+
+typedef struct {
+	const char *config; /* the YAML configuration file */
+	/* The sconify executable the workers run (`sconify image', `inspect',
+	 * `sign'): each conversion is a process of its own. */
+	const char *self_exe;
+	bool log_json;     /* one JSON object a line, else text */
+	unsigned grace_ms; /* SIGTERM: how long running jobs may finish before they are requeued */
+	/* Log lines (no newline), already formatted; NULL: none. */
+	void (*log)(void *userdata, const char *line);
+	void *log_userdata;
+	/* Called once listening, with log_userdata and the address bound
+	 * ("127.0.0.1:8080"). */
+	void (*ready)(void *userdata, const char *address);
+} sconify_serve_options_t;
+
+/* Checks a configuration as `serve' would load it; *ret_summary (may be
+ * NULL) gets one line describing it. */
+SCONIFY_PUBLIC int sconify_serve_check(const char *config, char **ret_summary, sconify_error_t *err);
+/* Runs the service until SIGTERM or SIGINT. */
+SCONIFY_PUBLIC int sconify_serve(const sconify_serve_options_t *opts, sconify_error_t *err);
+
 #ifdef __cplusplus
 }
 #endif
