@@ -22,7 +22,7 @@ version=$(sed -n "s/^  version: '\(.*\)',$/\1/p" "$src/meson.build")
 # and runtime_logic_sources), with the same warnings.
 logic="provider.c resolve.c session.c shieldfs.c supervisor.c pid1.c launch.c agent.c"
 core="core/buf.c core/error.c core/stream.c core/secret.c core/strutil.c core/xalloc.c core/base64.c core/hex.c measure/measure.c policy/parse.c
-policy/policy.c shield/chunk.c shield/key.c shield/metadata.c cas/access.c cas/attest.c cas/config.c"
+policy/policy.c policy/yamltree.c shield/chunk.c shield/key.c shield/metadata.c cas/access.c cas/attest.c cas/config.c"
 srcs=
 for f in $logic; do srcs="$srcs $src/enclave-runtime/$f"; done
 for f in $core; do srcs="$srcs $src/lib/$f"; done

@@ -96,6 +96,21 @@ static bool path_component_valid(const char *s, size_t n)
 	}
 }
 
+const char *sc_ref_path_bad_component(const char *path, size_t *ret_len)
+{
+	for (const char *c = path;;) {
+		const char *end = strchr(c, '/');
+		size_t n = end ? (size_t)(end - c) : strlen(c);
+		if (!path_component_valid(c, n)) {
+			*ret_len = n;
+			return c;
+		}
+		if (end == NULL)
+			return NULL;
+		c = end + 1;
+	}
+}
+
 static bool domain_component_valid(const char *s, size_t n)
 {
 	if (n == 0 || !is_alnum(s[0]) || !is_alnum(s[n - 1]))
@@ -106,7 +121,7 @@ static bool domain_component_valid(const char *s, size_t n)
 	return true;
 }
 
-static bool domain_valid(const char *s)
+bool sc_ref_domain_valid(const char *s)
 {
 	const char *port = NULL;
 	if (s[0] == '[') {
@@ -223,24 +238,19 @@ int sc_docker_ref_parse(const char *s, sc_docker_ref **ret, sconify_error_t *err
 	for (const char *c = path; *c; c++)
 		if (*c >= 'A' && *c <= 'Z')
 			return FAIL("repository name must be lowercase", q);
-	if (!domain_valid(domain)) {
+	if (!sc_ref_domain_valid(domain)) {
 		cleanup_free char *qd = sc_quote(domain, SC_QUOTE_MAX);
 		return FAIL("invalid registry `%s'", q, qd);
 	}
-	for (const char *c = path;;) {
-		const char *end = strchr(c, '/');
-		size_t n = end ? (size_t)(end - c) : strlen(c);
-		if (n == 0)
-			return FAIL("empty path component", q);
-		if (!path_component_valid(c, n)) {
-			cleanup_free char *qc = sc_quote_n(c, n, SC_QUOTE_MAX);
-			return FAIL("invalid path component `%s' (lowercase letters and digits, separated by "
-			            "`.', `_', `__' or dashes)",
-			            q, qc);
-		}
-		if (end == NULL)
-			break;
-		c = end + 1;
+	size_t bad_len;
+	const char *bad = sc_ref_path_bad_component(path, &bad_len);
+	if (bad && bad_len == 0)
+		return FAIL("empty path component", q);
+	if (bad) {
+		cleanup_free char *qc = sc_quote_n(bad, bad_len, SC_QUOTE_MAX);
+		return FAIL("invalid path component `%s' (lowercase letters and digits, separated by "
+		            "`.', `_', `__' or dashes)",
+		            q, qc);
 	}
 	if (strlen(domain) + 1 + strlen(path) > NAME_MAX_TOTAL)
 		return FAIL("repository name must not be more than %d characters", q, NAME_MAX_TOTAL);

@@ -8,6 +8,7 @@
 #define SC_REFERENCE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "core/cleanup.h"
 #include "sconify.h"
@@ -38,5 +39,13 @@ char *sc_docker_ref_name(const sc_docker_ref *r);
 char *sc_docker_ref_familiar(const sc_docker_ref *r);
 
 bool sc_tag_valid(const char *tag);
+
+/* The grammar's pieces, for names that arrive apart (webhook events), with
+ * no length caps. The domain: (domain-name | "[" ipv6 "]") [":" digits]. */
+bool sc_ref_domain_valid(const char *s);
+/* The path: components of [a-z0-9]+ ((\.|_|__|-+) [a-z0-9]+)* joined by `/'.
+ * Returns NULL when path is valid, else its first bad component, of *ret_len
+ * bytes (0: an empty component). */
+const char *sc_ref_path_bad_component(const char *path, size_t *ret_len);
 
 #endif

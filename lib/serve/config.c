@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The configuration of `sconify serve'. Parsed the way session policies are
- * (lib/policy/parse.c): libyaml events become a small tree, refusing what a
- * configuration has no use for and an attacker or a typo does (anchors and
- * aliases, tags, several documents, duplicate keys, which libyaml accepts),
- * with caps on size, depth and node count; then the tree is checked against
- * the schema, collecting every problem with its line and key path so that
- * `sconify serve --check' can list them all.
+ * The configuration of `sconify serve'. Read the way session policies are,
+ * by lib/policy/yamltree.c: a small tree of libyaml's events, refusing what
+ * a configuration has no use for and an attacker or a typo does (anchors and
+ * aliases, tags, several documents, duplicate keys), with caps on size,
+ * depth and node count; then the tree is checked against the schema,
+ * collecting every problem with its line and key path so that `sconify
+ * serve --check' can list them all.
  *
  * Secrets (tokens, HMAC secrets, header values) pass through the tree's
  * scalars, which are wiped when the tree is freed, and end in sc_secret
@@ -17,8 +17,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <openssl/crypto.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,13 +24,14 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <yaml.h>
 
 #include "core/cleanup.h"
 #include "core/fsutil.h"
 #include "core/strutil.h"
 #include "core/xalloc.h"
+#include "measure/measure.h"
 #include "policy/policy.h"
+#include "policy/yamltree.h"
 #include "ref/reference.h"
 
 #define MAX_BYTES (1024 * 1024)
@@ -50,266 +49,23 @@
 #define SECRET_FILE_CAP 65536 /* a secret file */
 #define MAX_RULE_NAME 64
 
-/* ---- problems ---- */
-
 typedef struct {
-	size_t line;
-	size_t seq; /* order of discovery, to keep the sort stable */
-	sconify_error_kind_t kind;
-	char *msg;
-} cerr;
-
-typedef struct {
-	const char *what;     /* the file, in messages */
+	sc_yaml_ctx y;
 	const char *base_dir; /* relative file names start here */
-	cerr *errs;
-	size_t n_errs;
-	size_t dropped;
 } cctx;
 
-__attribute__((format(printf, 5, 6))) static void fail(cctx *c, size_t line, sconify_error_kind_t kind,
-                                                       const char *path, const char *fmt, ...)
-{
-	if (c->n_errs >= MAX_ERRORS) {
-		c->dropped++;
-		return;
-	}
-	va_list ap;
-	va_start(ap, fmt);
-	cleanup_free char *m = xvasprintf(fmt, ap);
-	va_end(ap);
-	c->errs = xreallocarray(c->errs, c->n_errs + 1, sizeof(*c->errs));
-	cerr *e = &c->errs[c->n_errs++];
-	e->line = line;
-	e->seq = c->n_errs - 1;
-	e->kind = kind;
-	if (path && *path)
-		e->msg = xasprintf("%s:%zu: %s: %s", c->what, line, path, m);
-	else
-		e->msg = xasprintf("%s:%zu: %s", c->what, line, m);
-}
+#define fail(c, ...) sc_yaml_fail(&(c)->y, __VA_ARGS__)
+#define bad(c, line, path, ...) sc_yaml_fail(&(c)->y, line, SCONIFY_ERR_INVALID, path, __VA_ARGS__)
 
-#define bad(c, line, path, ...) fail(c, line, SCONIFY_ERR_INVALID, path, __VA_ARGS__)
-
-/* ---- the tree ---- */
-
-typedef enum { CN_SCALAR, CN_MAP, CN_SEQ } cn_type;
-
-typedef struct cnode cnode;
-struct cnode {
-	cn_type type;
-	size_t line;
-	char *str; /* scalar, NUL-terminated (may hold NUL bytes before len) */
-	size_t len;
-	bool plain;
-	cnode **kids; /* seq: items; map: key, value, key, value... */
-	size_t n, alloc;
+static const sc_yaml_limits limits = {
+        .max_bytes = MAX_BYTES,
+        .max_depth = MAX_DEPTH,
+        .max_nodes = MAX_NODES,
+        .max_keys = MAX_KEYS,
+        .empty = "empty document: the configuration is a mapping",
 };
 
-static void cnode_free(cnode *n)
-{
-	if (n == NULL)
-		return;
-	for (size_t i = 0; i < n->n; i++)
-		cnode_free(n->kids[i]);
-	free(n->kids);
-	if (n->str) {
-		OPENSSL_cleanse(n->str, n->len);
-		free(n->str);
-	}
-	free(n);
-}
-SC_DEFINE_CLEANUP(cnode *, cnode_free)
-
-static void cnode_add(cnode *parent, cnode *kid)
-{
-	if (parent->n == parent->alloc) {
-		parent->alloc = parent->alloc ? 2 * parent->alloc : 8;
-		parent->kids = xreallocarray(parent->kids, parent->alloc, sizeof(*parent->kids));
-	}
-	parent->kids[parent->n++] = kid;
-}
-
-/* Attaches n (owned) below the innermost open collection, or as the root. */
-static bool attach(cctx *c, cnode **stack, size_t depth, cnode **root, cnode *n)
-{
-	if (depth == 0) {
-		*root = n;
-		return true;
-	}
-	cnode *parent = stack[depth - 1];
-	if (parent->type == CN_MAP && parent->n % 2 == 0) {
-		if (n->type != CN_SCALAR) {
-			bad(c, n->line, NULL, "mapping keys must be plain strings");
-			cnode_free(n);
-			return false;
-		}
-		if (parent->n / 2 >= MAX_KEYS) {
-			fail(c, n->line, SCONIFY_ERR_LIMIT, NULL,
-			     "too many keys in one mapping (more than %u)", MAX_KEYS);
-			cnode_free(n);
-			return false;
-		}
-		for (size_t i = 0; i < parent->n; i += 2) {
-			const cnode *k = parent->kids[i];
-			if (k->len == n->len && memcmp(k->str, n->str, n->len) == 0) {
-				cleanup_free char *q = sc_quote_n(n->str, n->len, 64);
-				bad(c, n->line, NULL, "duplicate key `%s' (first on line %zu)", q, k->line);
-				cnode_free(n);
-				return false;
-			}
-		}
-	}
-	cnode_add(parent, n);
-	return true;
-}
-
-/* Returns the document's root, or NULL after recording why. */
-static cnode *build_tree(cctx *c, const char *data, size_t len)
-{
-	yaml_parser_t parser;
-	if (!yaml_parser_initialize(&parser))
-		abort();
-	yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
-
-	cnode *stack[MAX_DEPTH + 1];
-	size_t depth = 0, nodes = 0, docs = 0;
-	cnode *root = NULL;
-	bool ok = true, done = false;
-	while (ok && !done) {
-		yaml_event_t ev;
-		if (!yaml_parser_parse(&parser, &ev)) {
-			/* libyaml's problem texts are fixed strings that never
-			 * quote the input. */
-			size_t line = parser.problem_mark.line + 1;
-			if (parser.context)
-				bad(c, line, NULL, "not valid YAML: %s %s",
-				    parser.problem ? parser.problem : "error", parser.context);
-			else
-				bad(c, line, NULL, "not valid YAML: %s",
-				    parser.problem ? parser.problem : "error");
-			ok = false;
-			break;
-		}
-		size_t line = ev.start_mark.line + 1;
-		switch (ev.type) {
-		case YAML_STREAM_END_EVENT:
-			done = true;
-			break;
-		case YAML_DOCUMENT_START_EVENT:
-			if (++docs > 1) {
-				bad(c, line, NULL, "more than one YAML document");
-				ok = false;
-			} else if (ev.data.document_start.tag_directives.start !=
-			           ev.data.document_start.tag_directives.end) {
-				bad(c, line, NULL, "YAML tags are not allowed");
-				ok = false;
-			}
-			break;
-		case YAML_ALIAS_EVENT:
-			bad(c, line, NULL, "YAML anchors and aliases are not allowed");
-			ok = false;
-			break;
-		case YAML_SCALAR_EVENT:
-		case YAML_SEQUENCE_START_EVENT:
-		case YAML_MAPPING_START_EVENT: {
-			const yaml_char_t *anchor, *tag;
-			if (ev.type == YAML_SCALAR_EVENT)
-				anchor = ev.data.scalar.anchor, tag = ev.data.scalar.tag;
-			else if (ev.type == YAML_SEQUENCE_START_EVENT)
-				anchor = ev.data.sequence_start.anchor, tag = ev.data.sequence_start.tag;
-			else
-				anchor = ev.data.mapping_start.anchor, tag = ev.data.mapping_start.tag;
-			if (anchor) {
-				bad(c, line, NULL, "YAML anchors and aliases are not allowed");
-				ok = false;
-			} else if (tag) {
-				bad(c, line, NULL, "YAML tags are not allowed");
-				ok = false;
-			} else if (++nodes > MAX_NODES) {
-				fail(c, line, SCONIFY_ERR_LIMIT, NULL, "too many YAML nodes (more than %u)",
-				     MAX_NODES);
-				ok = false;
-			}
-			if (!ok) {
-				if (ev.type == YAML_SCALAR_EVENT)
-					OPENSSL_cleanse(ev.data.scalar.value, ev.data.scalar.length);
-				break;
-			}
-			cnode *n = xzalloc(sizeof(*n));
-			n->line = line;
-			if (ev.type == YAML_SCALAR_EVENT) {
-				n->type = CN_SCALAR;
-				n->len = ev.data.scalar.length;
-				n->str = xmemdup(ev.data.scalar.value, n->len + 1);
-				n->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-				/* libyaml's copy of a scalar may be a secret too. */
-				OPENSSL_cleanse(ev.data.scalar.value, n->len);
-			} else {
-				n->type = ev.type == YAML_SEQUENCE_START_EVENT ? CN_SEQ : CN_MAP;
-				if (depth >= MAX_DEPTH) {
-					fail(c, line, SCONIFY_ERR_LIMIT, NULL, "nested deeper than %u levels",
-					     MAX_DEPTH);
-					cnode_free(n);
-					ok = false;
-					break;
-				}
-			}
-			if (!attach(c, stack, depth, &root, n)) {
-				ok = false;
-				break;
-			}
-			if (n->type != CN_SCALAR)
-				stack[depth++] = n;
-			break;
-		}
-		case YAML_SEQUENCE_END_EVENT:
-		case YAML_MAPPING_END_EVENT:
-			depth--;
-			break;
-		default:
-			break;
-		}
-		yaml_event_delete(&ev);
-	}
-	yaml_parser_delete(&parser);
-	if (!ok) {
-		cnode_free(root);
-		return NULL;
-	}
-	if (root == NULL)
-		bad(c, 1, NULL, "empty document: the configuration is a mapping");
-	return root;
-}
-
 /* ---- schema helpers ---- */
-
-static char *path_key(const char *parent, const char *key)
-{
-	return *parent ? xasprintf("%s.%s", parent, key) : xstrdup(key);
-}
-
-static char *path_index(const char *parent, size_t i)
-{
-	return xasprintf("%s[%zu]", parent, i);
-}
-
-static const char *type_name(const cnode *n)
-{
-	return n->type == CN_MAP ? "a mapping" : n->type == CN_SEQ ? "a list" : "a string";
-}
-
-static bool want(cctx *c, const cnode *n, cn_type t, const char *path)
-{
-	if (n->type == t)
-		return true;
-	bad(c, n->line, path, "expected %s, found %s",
-	    t == CN_MAP   ? "a mapping"
-	    : t == CN_SEQ ? "a list"
-	                  : "a string",
-	    type_name(n));
-	return false;
-}
 
 /* Printable ASCII or UTF-8 continuation: no control bytes. */
 static bool no_controls(const char *s, size_t n)
@@ -324,9 +80,9 @@ static bool no_controls(const char *s, size_t n)
 
 /* A scalar as a string of 1 to max bytes without control characters. NULL
  * on error. Not for secrets: the value may be quoted. */
-static char *get_str(cctx *c, const cnode *n, const char *path, size_t max)
+static char *get_str(cctx *c, const sc_yaml_node *n, const char *path, size_t max)
 {
-	if (!want(c, n, CN_SCALAR, path))
+	if (!sc_yaml_want(&c->y, n, SC_YAML_SCALAR, path))
 		return NULL;
 	if (n->len > max) {
 		fail(c, n->line, SCONIFY_ERR_LIMIT, path, "longer than %zu bytes", max);
@@ -343,9 +99,9 @@ static char *get_str(cctx *c, const cnode *n, const char *path, size_t max)
 	return xmemdup(n->str, n->len + 1);
 }
 
-static bool get_bool(cctx *c, const cnode *n, const char *path, bool *ret)
+static bool get_bool(cctx *c, const sc_yaml_node *n, const char *path, bool *ret)
 {
-	if (!want(c, n, CN_SCALAR, path))
+	if (!sc_yaml_want(&c->y, n, SC_YAML_SCALAR, path))
 		return false;
 	if (strcmp(n->str, "true") == 0) {
 		*ret = true;
@@ -360,10 +116,10 @@ static bool get_bool(cctx *c, const cnode *n, const char *path, bool *ret)
 	return false;
 }
 
-static bool get_uint(cctx *c, const cnode *n, const char *path, unsigned long long min,
+static bool get_uint(cctx *c, const sc_yaml_node *n, const char *path, unsigned long long min,
                      unsigned long long max, unsigned long long *ret)
 {
-	if (!want(c, n, CN_SCALAR, path))
+	if (!sc_yaml_want(&c->y, n, SC_YAML_SCALAR, path))
 		return false;
 	unsigned long long v;
 	if (n->len > 20 || memchr(n->str, '\0', n->len) || !sc_parse_u64(n->str, &v)) {
@@ -380,10 +136,10 @@ static bool get_uint(cctx *c, const cnode *n, const char *path, unsigned long lo
 }
 
 /* Seconds, with up to three decimals ("0.25"), as milliseconds. */
-static bool get_seconds(cctx *c, const cnode *n, const char *path, unsigned min_ms, unsigned max_ms,
+static bool get_seconds(cctx *c, const sc_yaml_node *n, const char *path, unsigned min_ms, unsigned max_ms,
                         unsigned *ret_ms)
 {
-	if (!want(c, n, CN_SCALAR, path))
+	if (!sc_yaml_want(&c->y, n, SC_YAML_SCALAR, path))
 		return false;
 	const char *s = n->str;
 	unsigned long long whole = 0, frac = 0;
@@ -413,36 +169,9 @@ static bool get_seconds(cctx *c, const cnode *n, const char *path, unsigned min_
 	return true;
 }
 
-typedef struct {
-	const char *key;
-	const cnode *val;
-	size_t line; /* of the key */
-} field;
-
-/* Sorts a mapping's entries into fs (known keys); every other key is an
- * error. Keys are quoted in messages: a key is never a secret. */
-static void fields(cctx *c, const cnode *map, const char *path, field *fs, size_t nf)
+static bool is_null(const sc_yaml_node *n)
 {
-	for (size_t i = 0; i + 1 < map->n; i += 2) {
-		const cnode *k = map->kids[i];
-		bool known = false;
-		for (size_t f = 0; f < nf; f++) {
-			if (strlen(fs[f].key) == k->len && memcmp(fs[f].key, k->str, k->len) == 0) {
-				fs[f].val = map->kids[i + 1];
-				fs[f].line = k->line;
-				known = true;
-			}
-		}
-		if (!known) {
-			cleanup_free char *q = sc_quote_n(k->str, k->len, 64);
-			bad(c, k->line, path, "unknown key `%s'", q);
-		}
-	}
-}
-
-static bool is_null(const cnode *n)
-{
-	return n->type == CN_SCALAR && n->plain &&
+	return n->type == SC_YAML_SCALAR && n->plain &&
 	       (n->len == 0 || strcmp(n->str, "~") == 0 || strcmp(n->str, "null") == 0);
 }
 
@@ -459,7 +188,7 @@ typedef enum { F_REGULAR, F_SECRET, F_DIRECTORY } file_kind;
 
 /* Checks that the file the config names at n exists as what it should be.
  * Returns its resolved name, or NULL after recording the problem. */
-static char *get_file(cctx *c, const cnode *n, const char *path, file_kind kind)
+static char *get_file(cctx *c, const sc_yaml_node *n, const char *path, file_kind kind)
 {
 	cleanup_free char *s = get_str(c, n, path, PATH_MAX);
 	if (s == NULL)
@@ -543,19 +272,19 @@ static bool add_secret(cctx *c, size_t line, const char *path, sc_secret **v, si
 }
 
 /* An inline secret, or a list of them. */
-static void get_inline_secrets(cctx *c, const cnode *n, const char *path, secret_kind kind, sc_secret **v,
-                               size_t *nv)
+static void get_inline_secrets(cctx *c, const sc_yaml_node *n, const char *path, secret_kind kind,
+                               sc_secret **v, size_t *nv)
 {
-	if (n->type == CN_SEQ) {
+	if (n->type == SC_YAML_SEQ) {
 		if (n->n == 0)
 			bad(c, n->line, path, "empty list");
 		for (size_t i = 0; i < n->n; i++) {
-			cleanup_free char *ip = path_index(path, i);
+			cleanup_free char *ip = sc_yaml_path_index(path, i);
 			get_inline_secrets(c, n->kids[i], ip, kind, v, nv);
 		}
 		return;
 	}
-	if (!want(c, n, CN_SCALAR, path))
+	if (!sc_yaml_want(&c->y, n, SC_YAML_SCALAR, path))
 		return;
 	const char *problem = secret_problem(kind, n->str, n->len);
 	if (problem) {
@@ -567,7 +296,7 @@ static void get_inline_secrets(cctx *c, const cnode *n, const char *path, secret
 
 /* A secret file: one secret a line (several while one is rotated out),
  * white space around each trimmed, empty lines skipped. */
-static void get_secret_file(cctx *c, const cnode *n, const char *path, secret_kind kind, sc_secret **v,
+static void get_secret_file(cctx *c, const sc_yaml_node *n, const char *path, secret_kind kind, sc_secret **v,
                             size_t *nv)
 {
 	cleanup_free char *file = get_file(c, n, path, F_SECRET);
@@ -651,23 +380,23 @@ static bool reserved_header(const char *s)
 }
 
 /* who: a source kind, or -1 for the operator. */
-static void parse_auth_one(cctx *c, int who, const cnode *n, const char *path, sc_serve_auth *a)
+static void parse_auth_one(cctx *c, int who, const sc_yaml_node *n, const char *path, sc_serve_auth *a)
 {
-	if (!want(c, n, CN_MAP, path))
+	if (!sc_yaml_want(&c->y, n, SC_YAML_MAP, path))
 		return;
-	field fs[] = {{.key = "bearer"},
-	              {.key = "bearer_file"},
-	              {.key = "header"},
-	              {.key = "hmac_secret"},
-	              {.key = "hmac_secret_file"}};
+	sc_yaml_field fs[] = {{.key = "bearer"},
+	                      {.key = "bearer_file"},
+	                      {.key = "header"},
+	                      {.key = "hmac_secret"},
+	                      {.key = "hmac_secret_file"}};
 	enum { A_BEARER, A_BEARER_FILE, A_HEADER, A_HMAC, A_HMAC_FILE, A_N };
-	fields(c, n, path, fs, A_N);
+	sc_yaml_fields(&c->y, n, path, fs, A_N);
 	a->configured = true;
 	bool github = who == SC_SOURCE_GITHUB, op = who < 0;
 	for (size_t i = 0; i < A_N; i++) {
 		if (fs[i].val == NULL)
 			continue;
-		cleanup_free char *fp = path_key(path, fs[i].key);
+		cleanup_free char *fp = sc_yaml_path_key(path, fs[i].key);
 		bool hmac = i == A_HMAC || i == A_HMAC_FILE;
 		if (github && !hmac) {
 			bad(c, fs[i].line, fp,
@@ -696,13 +425,13 @@ static void parse_auth_one(cctx *c, int who, const cnode *n, const char *path, s
 			get_secret_file(c, fs[i].val, fp, S_HMAC, &a->hmac, &a->n_hmac);
 			break;
 		case A_HEADER: {
-			const cnode *h = fs[i].val;
-			if (!want(c, h, CN_MAP, fp))
+			const sc_yaml_node *h = fs[i].val;
+			if (!sc_yaml_want(&c->y, h, SC_YAML_MAP, fp))
 				break;
-			field hf[] = {{.key = "name"}, {.key = "value"}, {.key = "value_file"}};
-			fields(c, h, fp, hf, 3);
+			sc_yaml_field hf[] = {{.key = "name"}, {.key = "value"}, {.key = "value_file"}};
+			sc_yaml_fields(&c->y, h, fp, hf, 3);
 			if (hf[0].val) {
-				cleanup_free char *np = path_key(fp, "name");
+				cleanup_free char *np = sc_yaml_path_key(fp, "name");
 				cleanup_free char *name = get_str(c, hf[0].val, np, 128);
 				if (name && !valid_header_name(name)) {
 					cleanup_free char *q = sc_quote(name, 64);
@@ -714,16 +443,16 @@ static void parse_auth_one(cctx *c, int who, const cnode *n, const char *path, s
 					a->header_name = steal_pointer(&name);
 				}
 			} else {
-				cleanup_free char *np = path_key(fp, "name");
+				cleanup_free char *np = sc_yaml_path_key(fp, "name");
 				bad(c, h->line, np, "missing (required)");
 			}
 			if (hf[1].val) {
-				cleanup_free char *vp = path_key(fp, "value");
+				cleanup_free char *vp = sc_yaml_path_key(fp, "value");
 				get_inline_secrets(c, hf[1].val, vp, S_HEADER, &a->header_value,
 				                   &a->n_header_value);
 			}
 			if (hf[2].val) {
-				cleanup_free char *vp = path_key(fp, "value_file");
+				cleanup_free char *vp = sc_yaml_path_key(fp, "value_file");
 				get_secret_file(c, hf[2].val, vp, S_HEADER, &a->header_value,
 				                &a->n_header_value);
 			}
@@ -743,14 +472,14 @@ static void parse_auth_one(cctx *c, int who, const cnode *n, const char *path, s
 		           : "bearer, bearer_file or header");
 }
 
-static void parse_auth(cctx *c, sc_serve_config *cfg, const cnode *n)
+static void parse_auth(cctx *c, sc_serve_config *cfg, const sc_yaml_node *n)
 {
-	if (!want(c, n, CN_MAP, "auth"))
+	if (!sc_yaml_want(&c->y, n, SC_YAML_MAP, "auth"))
 		return;
 	for (size_t i = 0; i + 1 < n->n; i += 2) {
-		const cnode *k = n->kids[i], *v = n->kids[i + 1];
+		const sc_yaml_node *k = n->kids[i], *v = n->kids[i + 1];
 		cleanup_free char *q = sc_quote_n(k->str, k->len, 64);
-		cleanup_free char *p = path_key("auth", q);
+		cleanup_free char *p = sc_yaml_path_key("auth", q);
 		if (strcmp(k->str, "operator") == 0 && k->len == 8) {
 			parse_auth_one(c, -1, v, p, &cfg->operator_);
 			continue;
@@ -819,25 +548,6 @@ static bool lower_hex64(const char *s)
 		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
 			return false;
 	return true;
-}
-
-/* Absolute, no empty, `.' or `..' component (the root itself is fine). */
-static bool valid_region(const char *s)
-{
-	if (s[0] != '/')
-		return false;
-	if (strcmp(s, "/") == 0)
-		return true;
-	const char *p = s + 1;
-	for (;;) {
-		const char *slash = strchr(p, '/');
-		size_t n = slash ? (size_t)(slash - p) : strlen(p);
-		if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
-			return false;
-		if (slash == NULL)
-			return true;
-		p = slash + 1;
-	}
 }
 
 /* "os/arch[/variant]" */
@@ -928,10 +638,10 @@ static const sc_serve_push sample_push = {
 };
 
 /* A list of strings, each checked by ok (NULL: any). */
-static bool get_strv(cctx *c, const cnode *n, const char *path, size_t max_len, bool (*ok)(const char *),
-                     const char *ok_what, char ***ret, size_t *ret_n)
+static bool get_strv(cctx *c, const sc_yaml_node *n, const char *path, size_t max_len,
+                     bool (*ok)(const char *), const char *ok_what, char ***ret, size_t *ret_n)
 {
-	if (!want(c, n, CN_SEQ, path))
+	if (!sc_yaml_want(&c->y, n, SC_YAML_SEQ, path))
 		return false;
 	if (n->n > MAX_LIST) {
 		fail(c, n->line, SCONIFY_ERR_LIMIT, path, "too many entries (more than %u)", MAX_LIST);
@@ -941,7 +651,7 @@ static bool get_strv(cctx *c, const cnode *n, const char *path, size_t max_len, 
 	size_t k = 0;
 	bool all = true;
 	for (size_t i = 0; i < n->n; i++) {
-		cleanup_free char *p = path_index(path, i);
+		cleanup_free char *p = sc_yaml_path_index(path, i);
 		char *s = get_str(c, n->kids[i], p, max_len);
 		if (s && ok && !ok(s)) {
 			cleanup_free char *q = sc_quote(s, 80);
@@ -964,14 +674,14 @@ static bool get_strv(cctx *c, const cnode *n, const char *path, size_t max_len, 
 	return true;
 }
 
-static void parse_source(cctx *c, sc_serve_rule *r, const cnode *n, const char *path)
+static void parse_source(cctx *c, sc_serve_rule *r, const sc_yaml_node *n, const char *path)
 {
-	if (!want(c, n, CN_MAP, path))
+	if (!sc_yaml_want(&c->y, n, SC_YAML_MAP, path))
 		return;
-	field fs[] = {{.key = "from"}, {.key = "registry"}, {.key = "repository"}, {.key = "tag"}};
-	fields(c, n, path, fs, 4);
+	sc_yaml_field fs[] = {{.key = "from"}, {.key = "registry"}, {.key = "repository"}, {.key = "tag"}};
+	sc_yaml_fields(&c->y, n, path, fs, 4);
 	if (fs[0].val) {
-		cleanup_free char *fp = path_key(path, "from");
+		cleanup_free char *fp = sc_yaml_path_key(path, "from");
 		cleanup_free char *s = get_str(c, fs[0].val, fp, 64);
 		int k = s ? sc_source_kind_from_name(s) : -1;
 		if (s && k < 0) {
@@ -984,7 +694,7 @@ static void parse_source(cctx *c, sc_serve_rule *r, const cnode *n, const char *
 	for (size_t i = 1; i < 4; i++) {
 		if (fs[i].val == NULL)
 			continue;
-		cleanup_free char *fp = path_key(path, fs[i].key);
+		cleanup_free char *fp = sc_yaml_path_key(path, fs[i].key);
 		char *s = get_str(c, fs[i].val, fp, MAX_PATTERN);
 		if (s && !valid_pattern(s)) {
 			bad(c, fs[i].val->line, fp, "a pattern has no spaces");
@@ -999,7 +709,8 @@ static void parse_source(cctx *c, sc_serve_rule *r, const cnode *n, const char *
 }
 
 /* Expands t with the sample push; on failure records why and returns NULL. */
-static char *expand_sample(cctx *c, const cnode *n, const char *path, const char *t, const sc_serve_rule *r)
+static char *expand_sample(cctx *c, const sc_yaml_node *n, const char *path, const char *t,
+                           const sc_serve_rule *r)
 {
 	cleanup_error sconify_error_t e = NULL;
 	char *out = NULL;
@@ -1010,7 +721,7 @@ static char *expand_sample(cctx *c, const cnode *n, const char *path, const char
 	return out;
 }
 
-static void check_destination(cctx *c, const cnode *n, const char *path, const sc_serve_rule *r)
+static void check_destination(cctx *c, const sc_yaml_node *n, const char *path, const sc_serve_rule *r)
 {
 	cleanup_free char *d = expand_sample(c, n, path, r->destination, r);
 	if (d == NULL)
@@ -1050,7 +761,7 @@ static void check_destination(cctx *c, const cnode *n, const char *path, const s
 	}
 }
 
-static void parse_rule(cctx *c, sc_serve_config *cfg, size_t index, const cnode *n, const char *path)
+static void parse_rule(cctx *c, sc_serve_config *cfg, size_t index, const sc_yaml_node *n, const char *path)
 {
 	sc_serve_rule *r = &cfg->rules[index];
 	*r = (sc_serve_rule){
@@ -1059,11 +770,11 @@ static void parse_rule(cctx *c, sc_serve_config *cfg, size_t index, const cnode 
 	        .src_tls_verify = true,
 	        .dest_tls_verify = true,
 	};
-	if (!want(c, n, CN_MAP, path)) {
+	if (!sc_yaml_want(&c->y, n, SC_YAML_MAP, path)) {
 		r->name = xasprintf("rule-%zu", index + 1);
 		return;
 	}
-	field fs[] = {
+	sc_yaml_field fs[] = {
 	        {.key = "name"},
 	        {.key = "source"},
 	        {.key = "destination"},
@@ -1116,8 +827,8 @@ static void parse_rule(cctx *c, sc_serve_config *cfg, size_t index, const cnode 
 		R_DEST_CERT,
 		R_N
 	};
-	fields(c, n, path, fs, R_N);
-#define FP(i) cleanup_free char *fp = path_key(path, fs[i].key)
+	sc_yaml_fields(&c->y, n, path, fs, R_N);
+#define FP(i) cleanup_free char *fp = sc_yaml_path_key(path, fs[i].key)
 
 	if (fs[R_NAME].val) {
 		FP(R_NAME);
@@ -1146,39 +857,39 @@ static void parse_rule(cctx *c, sc_serve_config *cfg, size_t index, const cnode 
 		if (r->destination)
 			check_destination(c, fs[R_DEST].val, fp, r);
 	} else {
-		cleanup_free char *fp = path_key(path, "destination");
+		cleanup_free char *fp = sc_yaml_path_key(path, "destination");
 		bad(c, n->line, fp, "missing (required)");
 	}
 	if (fs[R_DIR].val) {
 		FP(R_DIR);
-		get_strv(c, fs[R_DIR].val, fp, PATH_MAX, valid_region,
+		get_strv(c, fs[R_DIR].val, fp, PATH_MAX, sc_measure_path_normal,
 		         "an absolute path without empty, `.' or `..' components", &r->dir, &r->n_dir);
 	}
 	if (fs[R_AUTHENTICATED].val) {
 		FP(R_AUTHENTICATED);
-		get_strv(c, fs[R_AUTHENTICATED].val, fp, PATH_MAX, valid_region,
+		get_strv(c, fs[R_AUTHENTICATED].val, fp, PATH_MAX, sc_measure_path_normal,
 		         "an absolute path without empty, `.' or `..' components", &r->authenticated,
 		         &r->n_authenticated);
 	}
 	if (fs[R_ENV].val) {
 		FP(R_ENV);
-		const cnode *ev = fs[R_ENV].val;
-		if (want(c, ev, CN_MAP, fp)) {
+		const sc_yaml_node *ev = fs[R_ENV].val;
+		if (sc_yaml_want(&c->y, ev, SC_YAML_MAP, fp)) {
 			if (ev->n / 2 > MAX_LIST) {
 				fail(c, ev->line, SCONIFY_ERR_LIMIT, fp, "more than %u variables", MAX_LIST);
 			} else {
 				r->env = xcalloc(ev->n / 2 + 1, sizeof(char *));
 				for (size_t i = 0; i + 1 < ev->n; i += 2) {
-					const cnode *k = ev->kids[i], *v = ev->kids[i + 1];
+					const sc_yaml_node *k = ev->kids[i], *v = ev->kids[i + 1];
 					cleanup_free char *q = sc_quote_n(k->str, k->len, 64);
-					cleanup_free char *vp = path_key(fp, q);
+					cleanup_free char *vp = sc_yaml_path_key(fp, q);
 					if (k->len == 0 || k->len > 1024 || memchr(k->str, '=', k->len) ||
 					    !no_controls(k->str, k->len)) {
 						bad(c, k->line, vp,
 						    "invalid variable name (1 to 1024 bytes, no `=')");
 						continue;
 					}
-					if (!want(c, v, CN_SCALAR, vp))
+					if (!sc_yaml_want(&c->y, v, SC_YAML_SCALAR, vp))
 						continue;
 					if (v->len > MAX_STRING || memchr(v->str, '\0', v->len)) {
 						bad(c, v->line, vp,
@@ -1324,9 +1035,9 @@ static void parse_rule(cctx *c, sc_serve_config *cfg, size_t index, const cnode 
 #undef FP
 }
 
-static void parse_rules(cctx *c, sc_serve_config *cfg, const cnode *n)
+static void parse_rules(cctx *c, sc_serve_config *cfg, const sc_yaml_node *n)
 {
-	if (!want(c, n, CN_SEQ, "rules"))
+	if (!sc_yaml_want(&c->y, n, SC_YAML_SEQ, "rules"))
 		return;
 	if (n->n == 0) {
 		bad(c, n->line, "rules", "empty: at least one rule is needed");
@@ -1338,14 +1049,14 @@ static void parse_rules(cctx *c, sc_serve_config *cfg, const cnode *n)
 	}
 	cfg->rules = xcalloc(n->n, sizeof(*cfg->rules));
 	for (size_t i = 0; i < n->n; i++) {
-		cleanup_free char *p = path_index("rules", i);
+		cleanup_free char *p = sc_yaml_path_index("rules", i);
 		parse_rule(c, cfg, i, n->kids[i], p);
 		cfg->n_rules = i + 1;
 	}
 	for (size_t i = 0; i < cfg->n_rules; i++)
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(cfg->rules[i].name, cfg->rules[j].name) == 0) {
-				cleanup_free char *p = path_index("rules", i);
+				cleanup_free char *p = sc_yaml_path_index("rules", i);
 				cleanup_free char *q = sc_quote(cfg->rules[i].name, 80);
 				bad(c, cfg->rules[i].line, p, "duplicate rule name `%s' (first on line %zu)",
 				    q, cfg->rules[j].line);
@@ -1355,14 +1066,14 @@ static void parse_rules(cctx *c, sc_serve_config *cfg, const cnode *n)
 
 /* ---- the root ---- */
 
-static void parse_root(cctx *c, sc_serve_config *cfg, const cnode *root)
+static void parse_root(cctx *c, sc_serve_config *cfg, const sc_yaml_node *root)
 {
-	if (!want(c, root, CN_MAP, ""))
+	if (!sc_yaml_want(&c->y, root, SC_YAML_MAP, ""))
 		return;
-	field fs[] = {{.key = "listen"}, {.key = "tls"},    {.key = "state_dir"}, {.key = "workers"},
-	              {.key = "retry"},  {.key = "limits"}, {.key = "auth"},      {.key = "rules"}};
+	sc_yaml_field fs[] = {{.key = "listen"}, {.key = "tls"},    {.key = "state_dir"}, {.key = "workers"},
+	                      {.key = "retry"},  {.key = "limits"}, {.key = "auth"},      {.key = "rules"}};
 	enum { K_LISTEN, K_TLS, K_STATE, K_WORKERS, K_RETRY, K_LIMITS, K_AUTH, K_RULES, K_N };
-	fields(c, root, "", fs, K_N);
+	sc_yaml_fields(&c->y, root, "", fs, K_N);
 
 	if (fs[K_LISTEN].val) {
 		char *l = get_str(c, fs[K_LISTEN].val, "listen", 300);
@@ -1376,10 +1087,10 @@ static void parse_root(cctx *c, sc_serve_config *cfg, const cnode *root)
 		}
 	}
 	if (fs[K_TLS].val && !is_null(fs[K_TLS].val)) {
-		const cnode *t = fs[K_TLS].val;
-		if (want(c, t, CN_MAP, "tls")) {
-			field tf[] = {{.key = "cert"}, {.key = "key"}};
-			fields(c, t, "tls", tf, 2);
+		const sc_yaml_node *t = fs[K_TLS].val;
+		if (sc_yaml_want(&c->y, t, SC_YAML_MAP, "tls")) {
+			sc_yaml_field tf[] = {{.key = "cert"}, {.key = "key"}};
+			sc_yaml_fields(&c->y, t, "tls", tf, 2);
 			if (tf[0].val)
 				cfg->tls_cert = get_file(c, tf[0].val, "tls.cert", F_REGULAR);
 			if (tf[1].val)
@@ -1401,10 +1112,11 @@ static void parse_root(cctx *c, sc_serve_config *cfg, const cnode *root)
 			cfg->workers = (unsigned)v;
 	}
 	if (fs[K_RETRY].val) {
-		const cnode *r = fs[K_RETRY].val;
-		if (want(c, r, CN_MAP, "retry")) {
-			field rf[] = {{.key = "attempts"}, {.key = "backoff"}, {.key = "max_backoff"}};
-			fields(c, r, "retry", rf, 3);
+		const sc_yaml_node *r = fs[K_RETRY].val;
+		if (sc_yaml_want(&c->y, r, SC_YAML_MAP, "retry")) {
+			sc_yaml_field rf[] = {
+			        {.key = "attempts"}, {.key = "backoff"}, {.key = "max_backoff"}};
+			sc_yaml_fields(&c->y, r, "retry", rf, 3);
 			unsigned long long v;
 			if (rf[0].val && get_uint(c, rf[0].val, "retry.attempts", 1, 100, &v))
 				cfg->max_attempts = (unsigned)v;
@@ -1418,14 +1130,14 @@ static void parse_root(cctx *c, sc_serve_config *cfg, const cnode *root)
 		}
 	}
 	if (fs[K_LIMITS].val) {
-		const cnode *l = fs[K_LIMITS].val;
-		if (want(c, l, CN_MAP, "limits")) {
-			field lf[] = {{.key = "body"},
-			              {.key = "connections"},
-			              {.key = "per_ip"},
-			              {.key = "request_timeout"},
-			              {.key = "replay_window"}};
-			fields(c, l, "limits", lf, 5);
+		const sc_yaml_node *l = fs[K_LIMITS].val;
+		if (sc_yaml_want(&c->y, l, SC_YAML_MAP, "limits")) {
+			sc_yaml_field lf[] = {{.key = "body"},
+			                      {.key = "connections"},
+			                      {.key = "per_ip"},
+			                      {.key = "request_timeout"},
+			                      {.key = "replay_window"}};
+			sc_yaml_fields(&c->y, l, "limits", lf, 5);
 			unsigned long long v;
 			if (lf[0].val && get_uint(c, lf[0].val, "limits.body", 1024, 64 * 1024 * 1024, &v))
 				cfg->max_body = (size_t)v;
@@ -1449,14 +1161,6 @@ static void parse_root(cctx *c, sc_serve_config *cfg, const cnode *root)
 		parse_rules(c, cfg, fs[K_RULES].val);
 	else
 		bad(c, root->line, "rules", "missing (required): at least one rule is needed");
-}
-
-static int errcmp(const void *a, const void *b)
-{
-	const cerr *x = a, *y = b;
-	if (x->line != y->line)
-		return x->line < y->line ? -1 : 1;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 void sc_serve_config_free(sc_serve_config *c)
@@ -1499,45 +1203,35 @@ static sc_serve_config *config_new(const char *what)
 static void run(cctx *c, const char *data, size_t len, sc_serve_config **ret)
 {
 	*ret = NULL;
-	if (len > MAX_BYTES) {
-		fail(c, 1, SCONIFY_ERR_LIMIT, NULL, "larger than the limit of %u bytes", MAX_BYTES);
-		return;
-	}
-	if (memchr(data, '\0', len)) {
-		bad(c, 1, NULL, "not valid YAML: contains a NUL byte");
-		return;
-	}
-	_cleanup_(cnode_freep) cnode *root = build_tree(c, data, len);
+	_cleanup_(sc_yaml_node_freep) sc_yaml_node *root = sc_yaml_parse(&c->y, data, len, &limits);
 	if (root == NULL)
 		return;
-	_cleanup_(sc_serve_config_freep) sc_serve_config *cfg = config_new(c->what);
+	_cleanup_(sc_serve_config_freep) sc_serve_config *cfg = config_new(c->y.what);
 	parse_root(c, cfg, root);
-	if (c->n_errs)
-		qsort(c->errs, c->n_errs, sizeof(*c->errs), errcmp);
-	else
+	sc_yaml_sort(&c->y);
+	if (c->y.n_problems == 0)
 		*ret = steal_pointer(&cfg);
 }
 
 static void cctx_free(cctx *c)
 {
-	for (size_t i = 0; i < c->n_errs; i++)
-		free(c->errs[i].msg);
-	free(c->errs);
+	sc_yaml_ctx_free(&c->y);
+}
+
+static cctx cctx_new(const char *what, const char *base_dir)
+{
+	return (cctx){.y = {.what = what, .key_noun = "key", .max_problems = MAX_ERRORS},
+	              .base_dir = base_dir};
 }
 
 int sc_serve_config_parse(const char *what, const char *text, size_t len, const char *base_dir,
                           sc_serve_config **ret, sconify_error_t *err)
 {
-	_cleanup_(cctx_free) cctx c = {.what = what ? what : "config", .base_dir = base_dir ? base_dir : "."};
+	_cleanup_(cctx_free) cctx c = cctx_new(what ? what : "config", base_dir ? base_dir : ".");
 	sc_serve_config *cfg = NULL;
 	run(&c, text, len, &cfg);
-	if (cfg == NULL) {
-		size_t more = c.n_errs - 1 + c.dropped;
-		if (more)
-			return sc_error(err, c.errs[0].kind, 0, "%s (and %zu more problem%s)", c.errs[0].msg,
-			                more, more == 1 ? "" : "s");
-		return sc_error(err, c.errs[0].kind, 0, "%s", c.errs[0].msg);
-	}
+	if (cfg == NULL)
+		return sc_yaml_error(&c.y, err);
 	*ret = cfg;
 	return 0;
 }
@@ -1586,15 +1280,10 @@ char **sc_serve_config_check(const char *path)
 		return out;
 	}
 	cleanup_free char *base = base_of(path);
-	_cleanup_(cctx_free) cctx c = {.what = path, .base_dir = base};
+	_cleanup_(cctx_free) cctx c = cctx_new(path, base);
 	_cleanup_(sc_serve_config_freep) sc_serve_config *cfg = NULL;
 	run(&c, text.data ? text.data : "", text.len, &cfg);
-	char **out = xcalloc(c.n_errs + 2, sizeof(char *));
-	for (size_t i = 0; i < c.n_errs; i++)
-		out[i] = steal_pointer(&c.errs[i].msg);
-	if (c.dropped)
-		out[c.n_errs] = xasprintf("%s: %zu more problems not shown", c.what, c.dropped);
-	return out;
+	return sc_yaml_steal_messages(&c.y);
 }
 
 const sc_serve_rule *sc_serve_config_rule(const sc_serve_config *c, const char *name)

@@ -225,14 +225,9 @@ int sc_serve_authenticate(sc_source_kind source, const sc_serve_auth *auth, cons
 
 /* ---- syntax of what a push names ---- */
 
-static bool is_lower_alnum(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
 static bool is_alnum(char c)
 {
-	return is_lower_alnum(c) || (c >= 'A' && c <= 'Z');
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z');
 }
 
 static bool digest_ok(const char *s)
@@ -240,107 +235,24 @@ static bool digest_ok(const char *s)
 	return sc_startswith(s, "sha256:") && strlen(s) == 7 + 64 && sc_hex_decode(s + 7, 64, NULL, true);
 }
 
-/* distribution's path-component: [a-z0-9]+ ((\.|_|__|-+) [a-z0-9]+)* */
-static bool path_component_ok(const char *s, size_t n)
-{
-	size_t i = 0;
-	for (;;) {
-		size_t start = i;
-		while (i < n && is_lower_alnum(s[i]))
-			i++;
-		if (i == start)
-			return false;
-		if (i == n)
-			return true;
-		if (s[i] == '.') {
-			i++;
-		} else if (s[i] == '_') {
-			i++;
-			if (i < n && s[i] == '_')
-				i++;
-		} else if (s[i] == '-') {
-			while (i < n && s[i] == '-')
-				i++;
-		} else {
-			return false;
-		}
-	}
-}
-
+/* distribution's repository name: path components joined by `/'. */
 static bool repository_ok(const char *s)
 {
-	size_t len = strlen(s);
-	if (len == 0 || len > NAME_MAX_TOTAL)
-		return false;
-	for (const char *c = s;;) {
-		const char *end = strchr(c, '/');
-		size_t n = end ? (size_t)(end - c) : strlen(c);
-		if (!path_component_ok(c, n))
-			return false;
-		if (end == NULL)
-			return true;
-		c = end + 1;
-	}
+	size_t len = strlen(s), bad_len;
+	return len > 0 && len <= NAME_MAX_TOTAL && sc_ref_path_bad_component(s, &bad_len) == NULL;
 }
 
-static bool domain_component_ok(const char *s, size_t n)
-{
-	if (n == 0 || !is_alnum(s[0]) || !is_alnum(s[n - 1]))
-		return false;
-	for (size_t i = 1; i + 1 < n; i++)
-		if (!is_alnum(s[i]) && s[i] != '-')
-			return false;
-	return true;
-}
-
-/* distribution's domain: (domain-name | "[" ipv6 "]") [":" port] */
+/* distribution's domain: (domain-name | "[" ipv6 "]") [":" port], where the
+ * port is one a registry can listen on (the grammar takes any digits). */
 static bool host_ok(const char *s)
 {
 	size_t len = strlen(s);
-	if (len == 0 || len > NAME_MAX_TOTAL)
+	if (len == 0 || len > NAME_MAX_TOTAL || !sc_ref_domain_valid(s))
 		return false;
-	const char *port = NULL;
-	if (s[0] == '[') {
-		const char *close = strchr(s, ']');
-		if (close == NULL || close == s + 1)
-			return false;
-		for (const char *c = s + 1; c < close; c++)
-			if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f') ||
-			      (*c >= 'A' && *c <= 'F') || *c == ':'))
-				return false;
-		if (close[1] == ':')
-			port = close + 2;
-		else if (close[1] != '\0')
-			return false;
-	} else {
-		const char *colon = strchr(s, ':');
-		size_t hlen = colon ? (size_t)(colon - s) : len;
-		for (const char *c = s;;) {
-			const char *dot = memchr(c, '.', hlen - (size_t)(c - s));
-			size_t n = dot ? (size_t)(dot - c) : hlen - (size_t)(c - s);
-			if (!domain_component_ok(c, n))
-				return false;
-			if (dot == NULL)
-				break;
-			c = dot + 1;
-		}
-		if (colon)
-			port = colon + 1;
-	}
-	if (port) {
-		size_t n = strlen(port);
-		if (n == 0 || n > 5)
-			return false;
-		unsigned long v = 0;
-		for (const char *c = port; *c; c++) {
-			if (*c < '0' || *c > '9')
-				return false;
-			v = v * 10 + (unsigned long)(*c - '0');
-		}
-		if (v == 0 || v > 65535)
-			return false;
-	}
-	return true;
+	const char *colon = strchr(s[0] == '[' ? strchr(s, ']') : s, ':');
+	unsigned long long port;
+	return colon == NULL ||
+	       (strlen(colon + 1) <= 5 && sc_parse_u64(colon + 1, &port) && port >= 1 && port <= 65535);
 }
 
 static int bad_value(sconify_error_t *err, const char *what, const char *key, const char *value,
