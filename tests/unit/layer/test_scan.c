@@ -969,6 +969,287 @@ START_TEST(scan_accepts_libarchive_written_layer)
 }
 END_TEST
 
+/* ---- entry data ------------------------------------------------------------------------------------ */
+
+/* Test content: no two offsets of a file (nor two files) alike over short runs. */
+static char *pattern(size_t n, unsigned seed)
+{
+	char *p = xmalloc(n ? n : 1);
+	for (size_t i = 0; i < n; i++)
+		p[i] = (char)(i * 131 + (i >> 9) * 7 + seed * 17 + 1);
+	return p;
+}
+
+#define MAX_ASKED 16
+
+/* What the scan handed over: entries whose path starts with ask asked for
+ * their data (on_entry returned SC_SCAN_WANT_DATA). */
+struct collect {
+	const char *ask;
+	size_t fail_at; /* on_data fails on this call (from 1); 0: never */
+	size_t entries, data_calls;
+	size_t n; /* entries that asked */
+	char *path[MAX_ASKED];
+	uint64_t size[MAX_ASKED], data_offset[MAX_ASKED];
+	char *data[MAX_ASKED];
+	size_t got[MAX_ASKED], pieces[MAX_ASKED];
+};
+
+static void collect_free(struct collect *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		free(c->path[i]);
+		free(c->data[i]);
+	}
+}
+
+/* The entry that asked last has all its data (none unless it is a regular
+ * file) by the time the next entry is reported. */
+static void assert_previous_complete(const struct collect *c)
+{
+	if (c->n > 0)
+		ck_assert_msg(c->got[c->n - 1] == c->size[c->n - 1],
+		              "`%s': %zu of %llu bytes before the next entry", c->path[c->n - 1],
+		              c->got[c->n - 1], (unsigned long long)c->size[c->n - 1]);
+}
+
+static int ask_entry(void *userdata, const sc_layer_entry *e, sconify_error_t *err)
+{
+	(void)err;
+	struct collect *c = userdata;
+	c->entries++;
+	assert_previous_complete(c);
+	if (strncmp(e->path, c->ask, strlen(c->ask)) != 0)
+		return 0;
+	ck_assert_uint_lt(c->n, MAX_ASKED);
+	size_t i = c->n++;
+	c->path[i] = xstrdup(e->path);
+	c->size[i] = e->type == SC_ENTRY_FILE ? e->size : 0;
+	c->data_offset[i] = e->data_offset;
+	c->data[i] = xmalloc(c->size[i] ? c->size[i] : 1);
+	return SC_SCAN_WANT_DATA;
+}
+
+static int take_data(void *userdata, const void *buf, size_t len, sconify_error_t *err)
+{
+	struct collect *c = userdata;
+	c->data_calls++;
+	ck_assert_uint_gt(c->n, 0);
+	size_t i = c->n - 1;
+	ck_assert_uint_gt(len, 0);
+	ck_assert_msg(c->got[i] + len <= c->size[i], "`%s': %zu bytes past its size %llu", c->path[i],
+	              c->got[i] + len - (size_t)c->size[i], (unsigned long long)c->size[i]);
+	memcpy(c->data[i] + c->got[i], buf, len);
+	c->got[i] += len;
+	c->pieces[i]++;
+	if (c->data_calls == c->fail_at)
+		return sc_error(err, SCONIFY_ERR_INTEGRITY, 0, "`%s': refused by on_data", c->path[i]);
+	return 0;
+}
+
+static int scan_collect(const tarb *b, struct collect *c, sc_digest *ret_diff_id, sconify_error_t *err)
+{
+	cleanup_reader sc_reader *r = sc_mem_reader_new(b->data, b->len);
+	sc_layer_scan_opts o = {.limits = &limits,
+	                        .on_entry = ask_entry,
+	                        .on_data = take_data,
+	                        .userdata = c,
+	                        .what = "layer L"};
+	return sc_layer_scan(r, &o, ret_diff_id, NULL, err);
+}
+
+/* Asked entry i is path, got exactly content, and its data_offset points at
+ * content in the stream. */
+static void assert_got(const struct collect *c, const tarb *b, size_t i, const char *path,
+                       const char *content, size_t size)
+{
+	ck_assert_uint_lt(i, c->n);
+	ck_assert_str_eq(c->path[i], path);
+	ck_assert_uint_eq(c->got[i], size);
+	ck_assert_msg(size == 0 || memcmp(c->data[i], content, size) == 0, "`%s': wrong bytes", path);
+	ck_assert_uint_le(c->data_offset[i] + size, b->len);
+	ck_assert_msg(size == 0 || memcmp(b->data + c->data_offset[i], content, size) == 0,
+	              "`%s': data_offset does not point at its data", path);
+}
+
+/* The scanner reads 1 MiB chunks; libarchive's data blocks never span two. */
+static const size_t data_sizes[] = {
+        0, 1, 511, 512, 513, 100000, (1u << 20) - 1, (1u << 20) + 1, (5u << 20) + 333,
+};
+
+START_TEST(scan_on_data_receives_exactly_the_file_bytes)
+{
+	/* before and after: unasked files, the first of an odd size so that the
+	 * asked file's data straddle the scanner's chunks differently per size */
+	size_t size = data_sizes[_i];
+	cleanup_free char *before = pattern(700001, 1), *content = pattern(size, 2),
+	                  *after = pattern(3000, 3);
+	tarb b = {0};
+	tb_entry(&b, "before", '0', before, 700001, NULL, 0644);
+	tb_entry(&b, "ask/x", '0', content, size, NULL, 0755);
+	tb_entry(&b, "after", '0', after, 3000, NULL, 0644);
+	tb_end(&b);
+	struct collect c = {.ask = "ask/"};
+	cleanup_error sconify_error_t err = NULL;
+	ck_assert_ok(scan_collect(&b, &c, NULL, &err), err);
+	ck_assert_uint_eq(c.entries, 3);
+	ck_assert_uint_eq(c.n, 1);
+	assert_got(&c, &b, 0, "ask/x", content, size);
+	if (size == 0)
+		ck_assert_uint_eq(c.data_calls, 0); /* nothing to hand over */
+	if (size > (1u << 20))
+		ck_assert_uint_gt(c.pieces[0], 1); /* the multi-block path was taken */
+	collect_free(&c);
+	free(b.data);
+}
+END_TEST
+
+START_TEST(scan_on_data_gets_only_the_entries_that_asked)
+{
+	/* asked and unasked files interleaved, large ones among them: each asked
+	 * file gets its own bytes, the others' data are skipped as before */
+	cleanup_free char *big = pattern((3u << 20) + 5, 4), *skipped = pattern((2u << 20) + 77, 5);
+	cleanup_free char *mid = pattern(4097, 6);
+	tarb b = {0};
+	tb_dir(&b, "ask/");
+	tb_file(&b, "ask/one", "1");
+	tb_entry(&b, "no/skipped", '0', skipped, (2u << 20) + 77, NULL, 0755);
+	tb_entry(&b, "ask/big", '0', big, (3u << 20) + 5, NULL, 0755);
+	tb_file(&b, "no/small", "not asked");
+	tb_entry(&b, "ask/mid", '0', mid, 4097, NULL, 0644);
+	tb_entry(&b, "no/big", '0', big, (3u << 20) + 5, NULL, 0644);
+	tb_file(&b, "ask/last", "the end");
+	tb_end(&b);
+	struct collect c = {.ask = "ask"}; /* the directory is "ask" */
+	cleanup_error sconify_error_t err = NULL;
+	ck_assert_ok(scan_collect(&b, &c, NULL, &err), err);
+	ck_assert_uint_eq(c.entries, 8);
+	ck_assert_uint_eq(c.n, 5);
+	assert_got(&c, &b, 0, "ask", NULL, 0); /* a directory: no data */
+	assert_got(&c, &b, 1, "ask/one", "1", 1);
+	assert_got(&c, &b, 2, "ask/big", big, (3u << 20) + 5);
+	assert_got(&c, &b, 3, "ask/mid", mid, 4097);
+	assert_got(&c, &b, 4, "ask/last", "the end", 7);
+	size_t pieces = 0;
+	for (size_t i = 0; i < c.n; i++)
+		pieces += c.pieces[i];
+	ck_assert_uint_eq(c.data_calls, pieces);
+	collect_free(&c);
+	free(b.data);
+}
+END_TEST
+
+START_TEST(scan_on_data_is_not_called_for_entries_without_data)
+{
+	/* asking for a directory's, a link's, a device's or an empty file's
+	 * data is harmless: there is none */
+	tarb b = {0};
+	tb_file(&b, "ask/target", "");
+	tb_dir(&b, "ask/dir/");
+	tb_symlink(&b, "ask/sym", "target");
+	tb_link(&b, "ask/hard", "ask/target");
+	tb_entry(&b, "ask/null", '3', NULL, 0, NULL, 0666);
+	tb_entry(&b, "ask/fifo", '6', NULL, 0, NULL, 0600);
+	tb_file(&b, "ask/.wh.gone", "");
+	tb_file(&b, "ask/after", "data after them");
+	tb_end(&b);
+	struct collect c = {.ask = "ask/"};
+	cleanup_error sconify_error_t err = NULL;
+	ck_assert_ok(scan_collect(&b, &c, NULL, &err), err);
+	ck_assert_uint_eq(c.n, 8);
+	for (size_t i = 0; i < 7; i++)
+		ck_assert_msg(c.pieces[i] == 0, "`%s' got data", c.path[i]);
+	assert_got(&c, &b, 7, "ask/after", "data after them", 15);
+	ck_assert_uint_eq(c.data_calls, 1);
+	collect_free(&c);
+	free(b.data);
+}
+END_TEST
+
+static int want_everything(void *userdata, const sc_layer_entry *e, sconify_error_t *err)
+{
+	record(userdata, e, err);
+	return SC_SCAN_WANT_DATA;
+}
+
+START_TEST(scan_without_on_data_ignores_want_data)
+{
+	/* on_data NULL: asking changes nothing, the listing and the diff_id are
+	 * the same as without asking */
+	cleanup_free char *big = pattern((2u << 20) + 9, 7);
+	tarb b = {0};
+	tb_file(&b, "a", "abc");
+	tb_entry(&b, "big", '0', big, (2u << 20) + 9, NULL, 0755);
+	tb_file(&b, "z", "xyz");
+	tb_end(&b);
+	cleanup_buf sc_buf out;
+	sc_buf_init(&out, SIZE_MAX);
+	cleanup_reader sc_reader *r = sc_mem_reader_new(b.data, b.len);
+	sc_layer_scan_opts o = {.limits = &limits, .on_entry = want_everything, .userdata = &out};
+	sc_digest diff_id, want;
+	cleanup_error sconify_error_t err = NULL;
+	ck_assert_ok(sc_layer_scan(r, &o, &diff_id, NULL, &err), err);
+	ck_assert_str_eq(out.data, "a file size=3\nbig file size=2097161\nz file size=3\n");
+	sc_digest_of(SC_SHA256, b.data, b.len, &want);
+	ck_assert_str_eq(diff_id.str, want.str);
+	free(b.data);
+}
+END_TEST
+
+START_TEST(scan_reading_data_keeps_diff_id_and_later_offsets)
+{
+	/* the bytes on_data took still count in the diff_id, and the entries
+	 * after a large asked file are found where they are */
+	cleanup_free char *big = pattern((4u << 20) + 1000, 8), *tail = pattern(1234, 9);
+	tarb b = {0};
+	tb_entry(&b, "ask/big", '0', big, (4u << 20) + 1000, NULL, 0755);
+	tb_entry(&b, "ask/tail", '0', tail, 1234, NULL, 0644);
+	tb_end(&b);
+	tb_raw(&b, NULL, 10240 - b.len % 10240);
+	struct collect c = {.ask = "ask/"};
+	sc_digest diff_id, want;
+	cleanup_error sconify_error_t err = NULL;
+	ck_assert_ok(scan_collect(&b, &c, &diff_id, &err), err);
+	sc_digest_of(SC_SHA256, b.data, b.len, &want);
+	ck_assert_str_eq(diff_id.str, want.str);
+	assert_got(&c, &b, 0, "ask/big", big, (4u << 20) + 1000);
+	assert_got(&c, &b, 1, "ask/tail", tail, 1234);
+	collect_free(&c);
+	free(b.data);
+}
+END_TEST
+
+START_TEST(scan_stops_at_on_data_failure)
+{
+	/* the first piece of a small file, then the second piece of a large
+	 * one: the scan fails with on_data's error and reports nothing after */
+	cleanup_free char *big = pattern((3u << 20) + 1, 10);
+	tarb b = {0};
+	tb_file(&b, "ask/a", "first");
+	tb_entry(&b, "ask/big", '0', big, (3u << 20) + 1, NULL, 0755);
+	tb_file(&b, "ask/never", "not reached");
+	tb_end(&b);
+	struct collect c = {.ask = "ask/", .fail_at = 1};
+	cleanup_error sconify_error_t err = NULL;
+	ck_assert_fails(scan_collect(&b, &c, NULL, &err), err, SCONIFY_ERR_INTEGRITY,
+	                "layer L: `ask/a': refused by on_data");
+	ck_assert_uint_eq(c.entries, 1);
+	ck_assert_uint_eq(c.data_calls, 1);
+	collect_free(&c);
+	sconify_error_free(&err);
+
+	struct collect c2 = {.ask = "ask/", .fail_at = 3};
+	ck_assert_fails(scan_collect(&b, &c2, NULL, &err), err, SCONIFY_ERR_INTEGRITY,
+	                "layer L: `ask/big': refused by on_data");
+	ck_assert_uint_eq(c2.entries, 2);
+	ck_assert_uint_eq(c2.data_calls, 3);
+	ck_assert_uint_eq(c2.pieces[1], 2);
+	ck_assert_uint_lt(c2.got[1], (3u << 20) + 1);
+	collect_free(&c2);
+	free(b.data);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("layer-scan");
@@ -1029,6 +1310,13 @@ static Suite *suite(void)
 	tcase_add_test(tc, scan_stops_at_callback_failure);
 	tcase_add_test(tc, scan_passes_reader_errors_unchanged);
 	tcase_add_test(tc, scan_accepts_libarchive_written_layer);
+	tcase_add_loop_test(tc, scan_on_data_receives_exactly_the_file_bytes, 0,
+	                    sizeof(data_sizes) / sizeof(data_sizes[0]));
+	tcase_add_test(tc, scan_on_data_gets_only_the_entries_that_asked);
+	tcase_add_test(tc, scan_on_data_is_not_called_for_entries_without_data);
+	tcase_add_test(tc, scan_without_on_data_ignores_want_data);
+	tcase_add_test(tc, scan_reading_data_keeps_diff_id_and_later_offsets);
+	tcase_add_test(tc, scan_stops_at_on_data_failure);
 	suite_add_tcase(s, tc);
 	return s;
 }
