@@ -275,12 +275,59 @@ static int generate_secrets(sc_policy *p, const sc_policy *old, sconify_error_t 
 	return 0;
 }
 
+/* The answer to a client that may not read a session: the same whether the
+ * session exists or not, so that names cannot be enumerated (docs/cas.md,
+ * "Sessions: rules"). */
+static void reply_unknown(struct evhttp_request *req, const char *name)
+{
+	sc_httpd_reply_error(req, 404, "session `%s' not found, or this client may not read it", name);
+}
+
+static bool may_read(const cas_session *sess, const char *id)
+{
+	const sc_policy *p = sess->policy;
+	return sc_cas_session_access(p, p->read, p->n_read, sess->creator, id);
+}
+
+static bool may_update(const cas_session *sess, const char *id)
+{
+	const sc_policy *p = sess->policy;
+	return sc_cas_session_access(p, p->update, p->n_update, sess->creator, id);
+}
+
+/* Whether client id may create sessions in the namespace of name (true for
+ * a top-level name); if not, the refusal has been answered (and audited). */
+static bool namespace_allows(cas_server *s, struct evhttp_request *req, const char *id, const char *action,
+                             const char *name)
+{
+	cleanup_error sconify_error_t err = NULL;
+	cleanup_free char *ns = sc_cas_session_namespace(name);
+	if (ns == NULL)
+		return true;
+	_cleanup_(cas_session_freep) cas_session *nss = NULL;
+	if (cas_store_get(s->store, ns, &nss, &err) < 0) {
+		if (sconify_error_kind(err) == SCONIFY_ERR_NOT_FOUND)
+			sc_httpd_reply_error(req, 404, "namespace `%s' not found", ns);
+		else
+			reply_failure(req, err);
+		return false;
+	}
+	if (!sc_cas_access_allowed(nss->policy->create_sessions, nss->policy->n_create_sessions, nss->creator,
+	                           id)) {
+		audit(s, id, action, name, "refused", "no create_sessions right in the namespace");
+		sc_httpd_reply_error(req, 403, "namespace `%s': this client may not create sessions in it",
+		                     ns);
+		return false;
+	}
+	return true;
+}
+
 static void post_session(cas_server *s, struct evhttp_request *req, const char *id, const char *body,
                          size_t len)
 {
 	cleanup_error sconify_error_t err = NULL;
 	cleanup_policy sc_policy *p = NULL;
-	if (sc_policy_parse(body, len, "session", &p, &err) < 0)
+	if (sc_policy_parse(body, len, "session", &p, &err) < 0 || sc_cas_check_access_policy(p, &err) < 0)
 		return reply_failure(req, err);
 	const char *name = p->name;
 	_cleanup_(cas_session_freep) cas_session *old = NULL;
@@ -292,7 +339,13 @@ static void post_session(cas_server *s, struct evhttp_request *req, const char *
 	_cleanup_(cas_session_freep) cas_session *n = xzalloc(sizeof(*n));
 	const char *action = old ? "session.update" : "session.create";
 	if (old) {
-		if (!sc_cas_access_allowed(old->policy->update, old->policy->n_update, old->creator, id)) {
+		if (!may_update(old, id)) {
+			/* A client that may not read it hears what a create would:
+			 * in a namespace where it may not create sessions, the
+			 * namespace's refusal; elsewhere a create cannot hide that
+			 * the name is taken. */
+			if (!may_read(old, id) && !namespace_allows(s, req, id, action, name))
+				return;
 			audit(s, id, action, name, "refused", "not allowed to update");
 			return sc_httpd_reply_error(req, 403, "session `%s': this client may not update it",
 			                            name);
@@ -311,27 +364,12 @@ static void post_session(cas_server *s, struct evhttp_request *req, const char *
 		}
 		strcpy(n->creator, old->creator);
 	} else {
+		if (!namespace_allows(s, req, id, action, name))
+			return;
 		if (p->predecessor != NULL)
 			return sc_httpd_reply_error(
 			        req, 409, "session `%s' not found, but the document names a predecessor",
 			        name);
-		cleanup_free char *ns = sc_cas_session_namespace(name);
-		if (ns) {
-			_cleanup_(cas_session_freep) cas_session *nss = NULL;
-			if (cas_store_get(s->store, ns, &nss, &err) < 0) {
-				if (sconify_error_kind(err) == SCONIFY_ERR_NOT_FOUND)
-					return sc_httpd_reply_error(req, 404, "namespace `%s' not found", ns);
-				return reply_failure(req, err);
-			}
-			if (!sc_cas_access_allowed(nss->policy->create_sessions,
-			                           nss->policy->n_create_sessions, nss->creator, id)) {
-				audit(s, id, action, name, "refused",
-				      "no create_sessions right in the namespace");
-				return sc_httpd_reply_error(
-				        req, 403, "namespace `%s': this client may not create sessions in it",
-				        ns);
-			}
-		}
 		strcpy(n->creator, id);
 	}
 	size_t n_mine = 0, bytes_mine = 0;
@@ -366,10 +404,15 @@ static void get_session(cas_server *s, struct evhttp_request *req, const char *i
 {
 	cleanup_error sconify_error_t err = NULL;
 	_cleanup_(cas_session_freep) cas_session *sess = NULL;
-	if (cas_store_get(s->store, name, &sess, &err) < 0)
+	if (cas_store_get(s->store, name, &sess, &err) < 0) {
+		if (sconify_error_kind(err) == SCONIFY_ERR_NOT_FOUND)
+			return reply_unknown(req, name);
 		return reply_failure(req, err);
-	if (!sc_cas_access_allowed(sess->policy->read, sess->policy->n_read, sess->creator, id))
-		return sc_httpd_reply_error(req, 403, "session `%s': this client may not read it", name);
+	}
+	if (!may_read(sess, id)) {
+		audit(s, id, "session.read", name, "refused", "not allowed to read");
+		return reply_unknown(req, name);
+	}
 	const char *yaml = NULL;
 	size_t len = 0;
 	if (cas_session_yaml(sess, &yaml, &len, &err) < 0)
@@ -387,10 +430,15 @@ static void delete_session(cas_server *s, struct evhttp_request *req, const char
 {
 	cleanup_error sconify_error_t err = NULL;
 	_cleanup_(cas_session_freep) cas_session *sess = NULL;
-	if (cas_store_get(s->store, name, &sess, &err) < 0)
+	if (cas_store_get(s->store, name, &sess, &err) < 0) {
+		if (sconify_error_kind(err) == SCONIFY_ERR_NOT_FOUND)
+			return reply_unknown(req, name);
 		return reply_failure(req, err);
-	if (!sc_cas_access_allowed(sess->policy->update, sess->policy->n_update, sess->creator, id)) {
+	}
+	if (!may_update(sess, id)) {
 		audit(s, id, "session.delete", name, "refused", "not allowed to update");
+		if (!may_read(sess, id))
+			return reply_unknown(req, name);
 		return sc_httpd_reply_error(req, 403, "session `%s': this client may not delete it", name);
 	}
 	bool children = false;

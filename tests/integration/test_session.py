@@ -199,11 +199,18 @@ class SessionTests(harness.TestCase):
         p = self.run_sconify("session", "get", "web", "--cas", self.url, "-o", owner)
         self.assertEqual(p.returncode, 0, p.stderr_text)
         bob = self.identity_file("bob")
-        for args in (["get", "web"], ["update", owner], ["delete", "web"]):
+        # To bob, who may not read it, `web' looks like a session that does not
+        # exist (get, delete); his update is then a create of a taken name.
+        for args, want in ((["get", "web"], "HTTP 404"), (["update", owner], "HTTP 403"),
+                           (["delete", "web"], "HTTP 404")):
             p = self.run_sconify("session", *args, "--cas", self.url, "--identity", bob["pem"])
             self.assertEqual(p.returncode, 1, args)
-            self.assertIn("HTTP 403", p.stderr_text)
+            self.assertIn(want, p.stderr_text)
             self.assertIn(f"https://{self.url}", p.stderr_text)
+            if want == "HTTP 404":
+                self.assertIn("not found, or this client may not read it", p.stderr_text)
+            else:
+                self.assertIn("this client may not update it", p.stderr_text)
         # Still there, unchanged, for the owner, who may delete it.
         p = self.run_sconify("session", "get", "web", "--cas", self.url, "-o", os.path.join(self.tmp, "again.yml"))
         self.assertEqual(p.stdout_text.split(), ["web", h])

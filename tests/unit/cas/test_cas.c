@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -255,6 +256,88 @@ START_TEST(access_creator_any_none_and_hashes)
 }
 END_TEST
 
+/* A policy read and updated by CREATOR, holding nothing secret. */
+static sc_policy *public_policy(void)
+{
+	sc_policy *p = sc_policy_new("open");
+	sc_policy_service *svc = sc_policy_add_service(p, "app");
+	const char *argv[] = {"/bin/app", NULL};
+	sc_policy_service_set_argv(svc, argv);
+	sc_policy_service_add_measurement(svc, ID_A);
+	return p;
+}
+
+static void set_entry(char **list, const char *entry)
+{
+	free(list[0]);
+	list[0] = xstrdup(entry);
+}
+
+START_TEST(policy_holds_secrets_sees_key_values_generated_secrets_and_files)
+{
+	uint8_t key[SC_POLICY_KEY_BYTES] = {1}, tag[SC_POLICY_TAG_MIN_BYTES] = {2};
+	cleanup_policy sc_policy *p = public_policy();
+	ck_assert(!sc_cas_policy_holds_secrets(p));
+	sc_policy_service_set_fspf(&p->services[0], "/.sconify/fspf", key, tag, sizeof(tag));
+	ck_assert(sc_cas_policy_holds_secrets(p));
+	cleanup_policy sc_policy *given = public_policy();
+	sc_policy_add_secret(given, "pw", SC_POLICY_SECRET_ASCII, "hunter2", 7);
+	ck_assert(sc_cas_policy_holds_secrets(given));
+	cleanup_policy sc_policy *generated = public_policy();
+	sc_policy_add_secret(generated, "pw", SC_POLICY_SECRET_HEX, NULL, 16);
+	ck_assert(sc_cas_policy_holds_secrets(generated));
+	cleanup_policy sc_policy *files = public_policy();
+	sc_policy_image_add_file(sc_policy_add_image(files, "img"), "/etc/app.conf", "x=1", 3);
+	ck_assert(sc_cas_policy_holds_secrets(files));
+}
+END_TEST
+
+START_TEST(any_lets_clients_into_a_session_only_while_it_holds_no_secret)
+{
+	cleanup_policy sc_policy *p = public_policy();
+	set_entry(p->read, "ANY");
+	ck_assert(sc_cas_session_access(p, p->read, p->n_read, ID_A, ID_B));
+	sc_policy_add_secret(p, "pw", SC_POLICY_SECRET_ASCII, "hunter2", 7);
+	ck_assert(!sc_cas_session_access(p, p->read, p->n_read, ID_A, ID_B));
+	ck_assert(!sc_cas_session_access(p, p->read, p->n_read, ID_A, ID_A)); /* ANY is not CREATOR */
+	/* Named clients keep their right beside ANY. */
+	char *list[] = {(char *)"ANY", (char *)"CREATOR", (char *)ID_B};
+	ck_assert(sc_cas_session_access(p, list, 3, ID_A, ID_A));
+	ck_assert(sc_cas_session_access(p, list, 3, ID_A, ID_B));
+	ck_assert(!sc_cas_session_access(p, list, 3, ID_A, NULL));
+	char *none[] = {(char *)"NONE"};
+	ck_assert(!sc_cas_session_access(p, none, 1, ID_A, ID_A));
+}
+END_TEST
+
+START_TEST(access_policy_with_any_and_secrets_is_refused_naming_the_part)
+{
+	cleanup_error sconify_error_t err = NULL;
+	cleanup_policy sc_policy *p = public_policy();
+	set_entry(p->read, "ANY");
+	set_entry(p->update, "ANY");
+	ck_assert_ok(sc_cas_check_access_policy(p, &err), err);
+	sc_policy_add_secret(p, "pw", SC_POLICY_SECRET_ASCII, "hunter2", 7);
+	int r = sc_cas_check_access_policy(p, &err);
+	ck_assert_fails(r, err, SCONIFY_ERR_INVALID, "access_policy.read lists ANY, but the session holds");
+	ck_assert_ptr_nonnull(strstr(sconify_error_message(err), "the value of secret `pw'"));
+	ck_assert_ptr_null(strstr(sconify_error_message(err), "hunter2"));
+	sconify_error_free(&err);
+	set_entry(p->read, "CREATOR");
+	r = sc_cas_check_access_policy(p, &err);
+	ck_assert_fails(r, err, SCONIFY_ERR_INVALID, "access_policy.update lists ANY");
+	sconify_error_free(&err);
+	set_entry(p->update, ID_B);
+	ck_assert_ok(sc_cas_check_access_policy(p, &err), err);
+	uint8_t key[SC_POLICY_KEY_BYTES] = {1}, tag[SC_POLICY_TAG_MIN_BYTES] = {2};
+	cleanup_policy sc_policy *q = public_policy();
+	sc_policy_service_set_fspf(&q->services[0], "/.sconify/fspf", key, tag, sizeof(tag));
+	set_entry(q->read, "ANY");
+	r = sc_cas_check_access_policy(q, &err);
+	ck_assert_fails(r, err, SCONIFY_ERR_INVALID, "the volume key (fspf_key) of service `app'");
+}
+END_TEST
+
 START_TEST(config_id_splits_at_the_last_slash)
 {
 	cleanup_error sconify_error_t err = NULL;
@@ -369,6 +452,9 @@ int main(void)
 	tcase_add_test(tc, config_decode_caps_counts_before_allocating);
 	tcase_add_test(tc, seal_detects_any_flipped_byte_and_other_aad);
 	tcase_add_test(tc, access_creator_any_none_and_hashes);
+	tcase_add_test(tc, policy_holds_secrets_sees_key_values_generated_secrets_and_files);
+	tcase_add_test(tc, any_lets_clients_into_a_session_only_while_it_holds_no_secret);
+	tcase_add_test(tc, access_policy_with_any_and_secrets_is_refused_naming_the_part);
 	tcase_add_test(tc, config_id_splits_at_the_last_slash);
 	tcase_add_test(tc, challenge_is_single_use);
 	tcase_add_test(tc, challenge_expires);
