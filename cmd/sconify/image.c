@@ -38,6 +38,7 @@ static void help(void)
 	       "  --key-file FILE               reuse this volume key\n"
 	       "  --key-out FILE                write the volume key (mode 0600)\n"
 	       "  --session-out FILE            write the session policy (mode 0600: it holds the key)\n"
+	       "  --digest-file FILE            write the result's digest, before the tag moves\n"
 	       "  --reproducible                same input and key give the same digests\n"
 	       "  --dry-run                     print the plan; write nothing\n"
 	       "  --output json                 print what happened as JSON\n"
@@ -91,6 +92,7 @@ int cmd_image(int argc, char **argv)
 		OPT_KEY_FILE,
 		OPT_KEY_OUT,
 		OPT_SESSION_OUT,
+		OPT_DIGEST_FILE,
 		OPT_REPRODUCIBLE,
 		OPT_DRY_RUN,
 		OPT_OUTPUT,
@@ -114,6 +116,7 @@ int cmd_image(int argc, char **argv)
 	        {"key-file", required_argument, NULL, OPT_KEY_FILE},
 	        {"key-out", required_argument, NULL, OPT_KEY_OUT},
 	        {"session-out", required_argument, NULL, OPT_SESSION_OUT},
+	        {"digest-file", required_argument, NULL, OPT_DIGEST_FILE},
 	        {"reproducible", no_argument, NULL, OPT_REPRODUCIBLE},
 	        {"dry-run", no_argument, NULL, OPT_DRY_RUN},
 	        {"output", required_argument, NULL, OPT_OUTPUT},
@@ -205,6 +208,9 @@ int cmd_image(int argc, char **argv)
 			break;
 		case OPT_SESSION_OUT:
 			opts.session_out = optarg;
+			break;
+		case OPT_DIGEST_FILE:
+			opts.digest_file = optarg;
 			break;
 		case OPT_REPRODUCIBLE:
 			opts.reproducible = true;

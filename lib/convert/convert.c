@@ -871,6 +871,18 @@ static int convert_image(conv *v, const sc_document *m, sc_doc_out *ret, sconify
 		                m->digest.str);
 	if (sc_source_config(v->cc.src, &m->config, &cfg, err) < 0)
 		return -1;
+	/* The runtime is already the entrypoint of a converted image: converting
+	 * it again would wrap the runtime in itself (and a webhook service
+	 * would loop on its own output). */
+	const char *version = json_string_value(json_object_get(
+	        json_object_get(json_object_get(cfg->root, "config"), "Labels"), LABEL_VERSION));
+	if (version) {
+		cleanup_free char *q = sc_quote(version, 40);
+		return sc_error(err, SCONIFY_ERR_INVALID, 0,
+		                "image %s is already a confidential image (label " LABEL_VERSION
+		                " says sconify `%s' converted it)",
+		                m->digest.str, q);
+	}
 	if (cfg->n_diff_ids != m->n_layers)
 		return sc_error(err, SCONIFY_ERR_INVALID, 0,
 		                "manifest %s has %zu layers but config %s has %zu diff_ids", m->digest.str,
@@ -1194,6 +1206,13 @@ static int do_image(conv *v, sconify_image_result_t *res, sconify_error_t *err)
 		r = sc_policy_emit(v->policy, &yaml, &yaml_len, err);
 	if (r == 0 && v->o->session_out)
 		r = prepare_file(v->o->session_out, yaml, yaml_len, &tmp, err);
+	/* The digest is on disk before the tag moves: whoever finds the tag
+	 * naming it knows this conversion is complete (sconify serve). */
+	if (r == 0 && v->o->digest_file) {
+		cleanup_free char *line = xasprintf("%s\n", out.digest.str);
+		if (sc_write_file_atomic(v->o->digest_file, line, strlen(line), 0644, err) < 0)
+			r = sc_error_wrap(err, "--digest-file");
+	}
 	if (r == 0 && v->o->session_ready &&
 	    (r = v->o->session_ready(v->o->session_ready_userdata, yaml, yaml_len, err)) < 0)
 		sc_error_wrap(err, "the image is written but its tag did not move");

@@ -15,8 +15,10 @@
  */
 #include "serve/config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -521,6 +523,29 @@ static bool valid_listen(const char *s)
 	return colon[1] != '\0' && strlen(colon + 1) <= 5 && sc_parse_u64(colon + 1, &port) && port <= 65535;
 }
 
+/* Whether a valid listen address is on loopback: 127.0.0.0/8, ::1 (also as
+ * ::ffff:127.x.x.x) or localhost. Names are not resolved: any other is not. */
+static bool listen_is_loopback(const char *s)
+{
+	char host[300];
+	const char *end = s[0] == '[' ? strchr(s, ']') : strrchr(s, ':');
+	const char *start = s[0] == '[' ? s + 1 : s;
+	if (end == NULL || end < start || (size_t)(end - start) >= sizeof(host))
+		return false;
+	memcpy(host, start, (size_t)(end - start));
+	host[end - start] = '\0';
+	if (s[0] == '[') {
+		struct in6_addr a6;
+		if (inet_pton(AF_INET6, host, &a6) != 1)
+			return false;
+		return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+	}
+	if (strcasecmp(host, "localhost") == 0)
+		return true;
+	struct in_addr a4;
+	return inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
+}
+
 /* "https://HOST[:PORT][/]" or "HOST:PORT", as the CAS client takes it. */
 static bool valid_cas(const char *s)
 {
@@ -628,14 +653,46 @@ static void rule_free(sc_serve_rule *r)
 
 #define SAMPLE_DIGEST "sha256:5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"
 
-/* What a template is checked with at load: a push as an event reports it. */
-static const sc_serve_push sample_push = {
-        .source = SC_SOURCE_DISTRIBUTION,
-        .registry = "registry.example:5000",
-        .repository = "apps/web",
-        .tag = "v1",
-        .digest = SAMPLE_DIGEST,
+/* What templates are checked with at load: pushes as events report them.
+ * The second has what real names have and a careless template breaks on: a
+ * nested repository (`/' in {repository}) and a dotted tag (`.' in {tag}). */
+static const sc_serve_push samples[] = {
+        {
+                .source = SC_SOURCE_DISTRIBUTION,
+                .registry = "registry.example:5000",
+                .repository = "apps/web",
+                .tag = "v1",
+                .digest = SAMPLE_DIGEST,
+        },
+        {
+                .source = SC_SOURCE_DISTRIBUTION,
+                .registry = "registry.example:5000",
+                .repository = "team/sub/app",
+                .tag = "v1.0",
+                .digest = SAMPLE_DIGEST,
+        },
 };
+#define N_SAMPLES (sizeof(samples) / sizeof(samples[0]))
+
+/* A sample fitted to a rule, and the strings it owns. */
+typedef struct {
+	sc_serve_push p;
+	char *registry, *repository, *tag;
+	char *shown;  /* "registry/repository:tag" */
+	char *quoted; /* shown, quoted for messages: patterns are text from the file */
+} fitted;
+
+static void fitted_free(fitted *f)
+{
+	free(f->registry);
+	free(f->repository);
+	free(f->tag);
+	free(f->shown);
+	free(f->quoted);
+	*f = (fitted){0};
+}
+
+static void fit_sample(const sc_serve_rule *r, const sc_serve_push *base, fitted *ret);
 
 /* A list of strings, each checked by ok (NULL: any). */
 static bool get_strv(cctx *c, const sc_yaml_node *n, const char *path, size_t max_len,
@@ -674,6 +731,13 @@ static bool get_strv(cctx *c, const sc_yaml_node *n, const char *path, size_t ma
 	return true;
 }
 
+/* Events name the registry themselves (the Host header of the pushing
+ * client for distribution, the body for Harbor and GitHub): a rule without
+ * one would let any sender point conversions at any host. */
+#define REGISTRY_REQUIRED                                                                          \
+	"registry is required (the host[:port] this rule converts from; events name the registry " \
+	"themselves, so a rule must say which it trusts)"
+
 static void parse_source(cctx *c, sc_serve_rule *r, const sc_yaml_node *n, const char *path)
 {
 	if (!sc_yaml_want(&c->y, n, SC_YAML_MAP, path))
@@ -690,6 +754,8 @@ static void parse_source(cctx *c, sc_serve_rule *r, const sc_yaml_node *n, const
 		}
 		r->from = k;
 	}
+	if (fs[1].val == NULL)
+		bad(c, n->line, path, REGISTRY_REQUIRED);
 	char **pats[] = {NULL, &r->registry, &r->repository, &r->tag};
 	for (size_t i = 1; i < 4; i++) {
 		if (fs[i].val == NULL)
@@ -708,60 +774,100 @@ static void parse_source(cctx *c, sc_serve_rule *r, const sc_yaml_node *n, const
 	}
 }
 
-/* Expands t with the sample push; on failure records why and returns NULL. */
+/* Expands t with push p; on failure records why and returns NULL. */
 static char *expand_sample(cctx *c, const sc_yaml_node *n, const char *path, const char *t,
-                           const sc_serve_rule *r)
+                           const sc_serve_rule *r, const sc_serve_push *p)
 {
 	cleanup_error sconify_error_t e = NULL;
 	char *out = NULL;
-	if (sc_serve_expand(t, r, &sample_push, &out, &e) < 0) {
+	if (sc_serve_expand(t, r, p, &out, &e) < 0) {
 		fail(c, n->line, sconify_error_kind(e), path, "%s", sconify_error_message(e));
 		return NULL;
 	}
 	return out;
 }
 
-static void check_destination(cctx *c, const sc_yaml_node *n, const char *path, const sc_serve_rule *r)
+/* Whether d (an expanded destination) names its registry: docker's
+ * implicit docker.io is never what a conversion service means. */
+static bool names_registry(const char *d)
 {
-	cleanup_free char *d = expand_sample(c, n, path, r->destination, r);
-	if (d == NULL)
-		return;
-	cleanup_free char *qt = sc_quote(r->destination, 120);
-	cleanup_free char *qd = sc_quote(d, 160);
-	cleanup_error sconify_error_t e = NULL;
-	cleanup_docker_ref sc_docker_ref *ref = NULL;
-	if (sc_docker_ref_parse(d, &ref, &e) < 0) {
-		bad(c, n->line, path,
-		    "`%s' is not an image reference (for a push of %s/%s:%s it is `%s': %s)", qt,
-		    sample_push.registry, sample_push.repository, sample_push.tag, qd,
-		    sconify_error_message(e));
-		return;
-	}
-	/* The registry is spelt out: docker's implicit docker.io is never
-	 * what a conversion service means. */
 	const char *slash = strchr(d, '/');
 	size_t hl = slash ? (size_t)(slash - d) : 0;
-	bool has_host = slash &&
-	                (memchr(d, '.', hl) || memchr(d, ':', hl) || (hl == 9 && !memcmp(d, "localhost", 9)));
-	const char *last = strrchr(d, '/');
-	if (!has_host) {
-		bad(c, n->line, path,
-		    "`%s' names no registry (it must start with HOST[:PORT]/, e.g. {registry}/)", qt);
-	} else if (ref->digest) {
-		bad(c, n->line, path, "`%s' names a digest: a destination is pushed by tag", qt);
-	} else if (last == NULL || strchr(last, ':') == NULL) {
-		bad(c, n->line, path, "`%s' names no tag (end it with `:{tag}')", qt);
-	} else {
-		cleanup_free char *src =
-		        xasprintf("%s/%s:%s", sample_push.registry, sample_push.repository, sample_push.tag);
+	return slash && (memchr(d, '.', hl) || memchr(d, ':', hl) || (hl == 9 && !memcmp(d, "localhost", 9)));
+}
+
+/* Checks the destination with each sample fitted to the rule; records the
+ * first problem. */
+static void check_destination(cctx *c, const sc_yaml_node *n, const char *path, const sc_serve_rule *r)
+{
+	cleanup_free char *qt = sc_quote(r->destination, 120);
+	for (size_t i = 0; i < N_SAMPLES; i++) {
+		_cleanup_(fitted_free) fitted f = {0};
+		fit_sample(r, &samples[i], &f);
+		cleanup_free char *d = expand_sample(c, n, path, r->destination, r, &f.p);
+		if (d == NULL)
+			return;
+		cleanup_free char *qd = sc_quote(d, 160);
+		cleanup_error sconify_error_t e = NULL;
+		cleanup_docker_ref sc_docker_ref *ref = NULL;
+		if (sc_docker_ref_parse(d, &ref, &e) < 0) {
+			bad(c, n->line, path,
+			    "`%s' is not an image reference (for a push of %s it is `%s': %s)", qt, f.quoted,
+			    qd, sconify_error_message(e));
+			return;
+		}
+		const char *last = strrchr(d, '/');
+		if (!names_registry(d)) {
+			bad(c, n->line, path,
+			    "`%s' names no registry (it must start with HOST[:PORT]/, e.g. {registry}/)", qt);
+			return;
+		}
+		if (ref->digest) {
+			bad(c, n->line, path, "`%s' names a digest: a destination is pushed by tag", qt);
+			return;
+		}
+		if (last == NULL || strchr(last, ':') == NULL) {
+			bad(c, n->line, path, "`%s' names no tag (end it with `:{tag}')", qt);
+			return;
+		}
 		cleanup_free char *dst = sc_docker_ref_string(ref);
-		if (strcmp(src, dst) == 0)
+		if (strcmp(f.shown, dst) == 0) {
 			bad(c, n->line, path,
 			    "`%s' is the pushed image itself: the conversion would replace it", qt);
+			return;
+		}
 	}
 }
 
-static void parse_rule(cctx *c, sc_serve_config *cfg, size_t index, const sc_yaml_node *n, const char *path)
+/* Checks the session template with each sample fitted to the rule. */
+static void check_session(cctx *c, const sc_yaml_node *n, const char *path, const sc_serve_rule *r)
+{
+	for (size_t i = 0; i < N_SAMPLES; i++) {
+		_cleanup_(fitted_free) fitted f = {0};
+		fit_sample(r, &samples[i], &f);
+		cleanup_free char *s = expand_sample(c, n, path, r->session, r, &f.p);
+		if (s == NULL)
+			return;
+		if (sc_serve_session_name_valid(s))
+			continue;
+		cleanup_free char *qt = sc_quote(r->session, 120);
+		cleanup_free char *qs = sc_quote(s, 160);
+		/* The usual mistake: tags may hold `.', which no session name does. */
+		const char *hint =
+		        strstr(r->session, "{tag}") && strchr(f.p.tag, '.')
+		                ? "; tags may hold `.': use {digest_hex} or a template without {tag}"
+		                : "";
+		bad(c, n->line, path,
+		    "`%s' is not a session name (for a push of %s it expands to `%s'; a name is "
+		    "[namespace/]name of letters, digits, `_' and `-'%s)",
+		    qt, f.quoted, qs, hint);
+		return;
+	}
+}
+
+/* *ret_dest_line: the line of the destination, when there is one. */
+static void parse_rule(cctx *c, sc_serve_config *cfg, size_t index, const sc_yaml_node *n, const char *path,
+                       size_t *ret_dest_line)
 {
 	sc_serve_rule *r = &cfg->rules[index];
 	*r = (sc_serve_rule){
@@ -844,15 +950,19 @@ static void parse_rule(cctx *c, sc_serve_config *cfg, size_t index, const sc_yam
 	}
 	if (r->name == NULL)
 		r->name = xasprintf("rule-%zu", index + 1);
-	r->registry = xstrdup("*");
+	/* No default registry: see parse_source(). */
 	r->repository = xstrdup("*");
 	r->tag = xstrdup("*");
 	if (fs[R_SOURCE].val) {
 		FP(R_SOURCE);
 		parse_source(c, r, fs[R_SOURCE].val, fp);
+	} else {
+		cleanup_free char *fp = sc_yaml_path_key(path, "source");
+		bad(c, n->line, fp, REGISTRY_REQUIRED);
 	}
 	if (fs[R_DEST].val) {
 		FP(R_DEST);
+		*ret_dest_line = fs[R_DEST].val->line;
 		r->destination = get_str(c, fs[R_DEST].val, fp, MAX_TEMPLATE);
 		if (r->destination)
 			check_destination(c, fs[R_DEST].val, fp, r);
@@ -947,18 +1057,8 @@ static void parse_rule(cctx *c, sc_serve_config *cfg, size_t index, const sc_yam
 	if (fs[R_SESSION].val) {
 		FP(R_SESSION);
 		r->session = get_str(c, fs[R_SESSION].val, fp, MAX_TEMPLATE);
-		if (r->session) {
-			cleanup_free char *s = expand_sample(c, fs[R_SESSION].val, fp, r->session, r);
-			if (s && !sc_policy_valid_session_name(s)) {
-				cleanup_free char *qt = sc_quote(r->session, 120);
-				cleanup_free char *qs = sc_quote(s, 160);
-				bad(c, fs[R_SESSION].val->line, fp,
-				    "`%s' is not a session name (it expands to `%s'; a name is "
-				    "[namespace/]name of "
-				    "letters, digits, `_' and `-')",
-				    qt, qs);
-			}
-		}
+		if (r->session)
+			check_session(c, fs[R_SESSION].val, fp, r);
 	}
 	if (fs[R_NAMESPACE].val) {
 		FP(R_NAMESPACE);
@@ -1035,6 +1135,71 @@ static void parse_rule(cctx *c, sc_serve_config *cfg, size_t index, const sc_yam
 #undef FP
 }
 
+/* Whether rule i's output would come back as an event some rule converts:
+ * its destination, expanded with the samples fitted to it, checked against
+ * every rule's source patterns (registry, repository, tag; and `from':
+ * the output is reported by the kind of source the input was, as far as
+ * we know). Harbor and GitHub do not report the pushing client's user
+ * agent, so the service cannot tell its own pushes from others' at run
+ * time; this check is what stops the loop.
+ *
+ * It catches the plain loops: a destination inside the source's own
+ * patterns (every repository under apps/ converted to
+ * "{registry}/apps/c/{repository}:{tag}"), the catch-all rule (any
+ * repository and tag, back to the same registry), and one rule feeding
+ * another (an image converted twice). It cannot catch what the samples do
+ * not show: a loop only some names fall into (one rule sends each
+ * repository under apps/ to mirror/{name}, another converts mirror/a*:
+ * apps/api loops, the sample apps/web does not), a pattern no sample could
+ * be fitted to, the same registry under two names (localhost:5000 and
+ * 127.0.0.1:5000: a Host header is whatever the client typed), and a
+ * destination registry whose events arrive as another kind of source.
+ * Expansions that fail were reported by check_destination() and are
+ * skipped here. */
+static void check_feedback(cctx *c, const sc_serve_config *cfg, size_t i, size_t line)
+{
+	const sc_serve_rule *r = &cfg->rules[i];
+	for (size_t s = 0; s < N_SAMPLES; s++) {
+		_cleanup_(fitted_free) fitted f = {0};
+		fit_sample(r, &samples[s], &f);
+		cleanup_error sconify_error_t e = NULL;
+		cleanup_free char *d = NULL;
+		if (sc_serve_expand(r->destination, r, &f.p, &d, &e) < 0)
+			continue;
+		cleanup_docker_ref sc_docker_ref *ref = NULL;
+		if (!names_registry(d) || sc_docker_ref_parse(d, &ref, &e) < 0 || ref->tag == NULL ||
+		    ref->digest)
+			continue;
+		cleanup_free char *dst = sc_docker_ref_string(ref);
+		if (strcmp(dst, f.shown) == 0)
+			continue; /* the pushed image itself: check_destination() said so */
+		for (size_t m = 0; m < cfg->n_rules; m++) {
+			const sc_serve_rule *o = &cfg->rules[m];
+			if (o->registry == NULL)
+				continue;
+			sc_serve_push out = {
+			        .source = r->from >= 0   ? (sc_source_kind)r->from
+			                  : o->from >= 0 ? (sc_source_kind)o->from
+			                                 : SC_SOURCE_DISTRIBUTION,
+			        .registry = ref->domain,
+			        .repository = ref->path,
+			        .tag = ref->tag,
+			        .digest = SAMPLE_DIGEST,
+			};
+			if (!sc_serve_rule_matches(o, &out))
+				continue;
+			cleanup_free char *p = sc_yaml_path_index("rules", i);
+			cleanup_free char *dp = sc_yaml_path_key(p, "destination");
+			cleanup_free char *qd = sc_quote(d, 160);
+			bad(c, line, dp,
+			    "its images would match rules[%zu]'s source: the service would convert its own "
+			    "output (a push of %s goes to `%s')",
+			    m, f.quoted, qd);
+			return;
+		}
+	}
+}
+
 static void parse_rules(cctx *c, sc_serve_config *cfg, const sc_yaml_node *n)
 {
 	if (!sc_yaml_want(&c->y, n, SC_YAML_SEQ, "rules"))
@@ -1048,11 +1213,15 @@ static void parse_rules(cctx *c, sc_serve_config *cfg, const sc_yaml_node *n)
 		return;
 	}
 	cfg->rules = xcalloc(n->n, sizeof(*cfg->rules));
+	cleanup_free size_t *dest_line = xcalloc(n->n, sizeof(size_t));
 	for (size_t i = 0; i < n->n; i++) {
 		cleanup_free char *p = sc_yaml_path_index("rules", i);
-		parse_rule(c, cfg, i, n->kids[i], p);
+		parse_rule(c, cfg, i, n->kids[i], p, &dest_line[i]);
 		cfg->n_rules = i + 1;
 	}
+	for (size_t i = 0; i < cfg->n_rules; i++)
+		if (cfg->rules[i].destination)
+			check_feedback(c, cfg, i, dest_line[i]);
 	for (size_t i = 0; i < cfg->n_rules; i++)
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(cfg->rules[i].name, cfg->rules[j].name) == 0) {
@@ -1132,12 +1301,11 @@ static void parse_root(cctx *c, sc_serve_config *cfg, const sc_yaml_node *root)
 	if (fs[K_LIMITS].val) {
 		const sc_yaml_node *l = fs[K_LIMITS].val;
 		if (sc_yaml_want(&c->y, l, SC_YAML_MAP, "limits")) {
-			sc_yaml_field lf[] = {{.key = "body"},
-			                      {.key = "connections"},
-			                      {.key = "per_ip"},
-			                      {.key = "request_timeout"},
-			                      {.key = "replay_window"}};
-			sc_yaml_fields(&c->y, l, "limits", lf, 5);
+			sc_yaml_field lf[] = {{.key = "body"},          {.key = "connections"},
+			                      {.key = "per_ip"},        {.key = "request_timeout"},
+			                      {.key = "replay_window"}, {.key = "job"},
+			                      {.key = "queue"}};
+			sc_yaml_fields(&c->y, l, "limits", lf, 7);
 			unsigned long long v;
 			if (lf[0].val && get_uint(c, lf[0].val, "limits.body", 1024, 64 * 1024 * 1024, &v))
 				cfg->max_body = (size_t)v;
@@ -1150,6 +1318,14 @@ static void parse_root(cctx *c, sc_serve_config *cfg, const sc_yaml_node *root)
 				            &cfg->request_timeout_ms);
 			if (lf[4].val && get_uint(c, lf[4].val, "limits.replay_window", 60, 365 * 86400, &v))
 				cfg->replay_window_s = (unsigned)v;
+			if (lf[5].val)
+				get_seconds(c, lf[5].val, "limits.job", 10 * 1000, 7 * 86400 * 1000,
+				            &cfg->job_timeout_ms);
+			if (lf[6].val && get_uint(c, lf[6].val, "limits.queue", 1, 10000000, &v))
+				cfg->max_queued = (size_t)v;
+			/* A default per_ip follows a smaller connections. */
+			if (cfg->max_per_ip > cfg->max_connections && lf[2].val == NULL)
+				cfg->max_per_ip = cfg->max_connections;
 			if (cfg->max_per_ip > cfg->max_connections)
 				bad(c, l->line, "limits", "per_ip (%zu) is more than connections (%zu)",
 				    cfg->max_per_ip, cfg->max_connections);
@@ -1157,6 +1333,16 @@ static void parse_root(cctx *c, sc_serve_config *cfg, const sc_yaml_node *root)
 	}
 	if (fs[K_AUTH].val)
 		parse_auth(c, cfg, fs[K_AUTH].val);
+	/* The operator's endpoints list every job (repositories, digests,
+	 * errors): without a credential they are only for this machine. */
+	if (!listen_is_loopback(cfg->listen) && !cfg->operator_.configured) {
+		cleanup_free char *q = sc_quote(cfg->listen, 80);
+		bad(c, fs[K_LISTEN].val ? fs[K_LISTEN].val->line : root->line, "listen",
+		    "`%s' is not a loopback address: configure auth.operator (GET /v1/jobs and "
+		    "/metrics "
+		    "would be open to anyone who reaches it)",
+		    q);
+	}
 	if (fs[K_RULES].val)
 		parse_rules(c, cfg, fs[K_RULES].val);
 	else
@@ -1190,11 +1376,13 @@ static sc_serve_config *config_new(const char *what)
 	c->max_attempts = 5;
 	c->backoff_ms = 10 * 1000;
 	c->max_backoff_ms = 600 * 1000;
-	c->max_body = 1024 * 1024;
+	c->max_body = 256 * 1024;
 	c->max_connections = 1024;
-	c->max_per_ip = 256;
+	c->max_per_ip = 64;
 	c->request_timeout_ms = 30 * 1000;
 	c->replay_window_s = 7 * 86400;
+	c->job_timeout_ms = 3600 * 1000;
+	c->max_queued = 100000;
 	return c;
 }
 
@@ -1326,13 +1514,11 @@ static bool class_has(const tok *t, unsigned char ch)
 	return in != t->negate;
 }
 
-/* Dynamic programming over the pattern's tokens: at[j] says whether the
- * tokens so far match s[0..j). Linear in the pattern times the string: no
- * backtracking blow-up whatever the pattern. */
-static bool glob_match(const char *pat, const char *s, bool slash_stops)
+/* The pattern's tokens, into toks (strlen(pat) + 1 of them); returns how
+ * many. */
+static size_t tokenize(const char *pat, tok *toks)
 {
-	size_t pl = strlen(pat), sl = strlen(s);
-	cleanup_free tok *toks = xcalloc(pl + 1, sizeof(tok));
+	size_t pl = strlen(pat);
 	size_t nt = 0;
 	for (size_t i = 0; i < pl;) {
 		tok *t = &toks[nt++];
@@ -1387,6 +1573,25 @@ static bool glob_match(const char *pat, const char *s, bool slash_stops)
 			i++;
 		}
 	}
+	return nt;
+}
+
+/* Dynamic programming over the pattern's tokens: at[j] says whether the
+ * tokens so far match s[0..j). Linear in the pattern times the string: no
+ * backtracking blow-up whatever the pattern. */
+static bool glob_match(const char *pat, const char *s, bool slash_stops)
+{
+	/* The literal start decides most misses without the table (the load
+	 * checks every rule's output against every rule). */
+	size_t lit = 0;
+	for (; pat[lit] && !strchr("*?[\\", pat[lit]); lit++)
+		if (s[lit] != pat[lit])
+			return false;
+	if (pat[lit] == '\0')
+		return s[lit] == '\0';
+	size_t pl = strlen(pat), sl = strlen(s);
+	cleanup_free tok *toks = xcalloc(pl + 1, sizeof(tok));
+	size_t nt = tokenize(pat, toks);
 	cleanup_free bool *at = xcalloc(sl + 1, sizeof(bool));
 	cleanup_free bool *next = xcalloc(sl + 1, sizeof(bool));
 	at[0] = true;
@@ -1437,16 +1642,112 @@ static char *lower(const char *s)
 	return l;
 }
 
+typedef enum { FIELD_REGISTRY, FIELD_REPOSITORY, FIELD_TAG } push_field;
+
+static bool field_matches(push_field f, const char *pat, const char *s)
+{
+	if (f != FIELD_REGISTRY)
+		return glob_match(pat, s, f == FIELD_REPOSITORY);
+	/* Host names do not care about case. */
+	cleanup_free char *lp = lower(pat);
+	cleanup_free char *ls = lower(s);
+	return glob_match(lp, ls, false);
+}
+
 bool sc_serve_rule_matches(const sc_serve_rule *r, const sc_serve_push *p)
 {
 	if (r->from >= 0 && (int)p->source != r->from)
 		return false;
-	/* Host names do not care about case. */
-	cleanup_free char *rp = lower(r->registry ? r->registry : "*");
-	cleanup_free char *rs = lower(p->registry ? p->registry : "");
-	return glob_match(rp, rs, false) &&
-	       glob_match(r->repository ? r->repository : "*", p->repository ? p->repository : "", true) &&
-	       glob_match(r->tag ? r->tag : "*", p->tag ? p->tag : "", false);
+	/* No registry, no trust: a loaded rule always has one. */
+	if (r->registry == NULL)
+		return false;
+	return field_matches(FIELD_REPOSITORY, r->repository ? r->repository : "*",
+	                     p->repository ? p->repository : "") &&
+	       field_matches(FIELD_TAG, r->tag ? r->tag : "*", p->tag ? p->tag : "") &&
+	       field_matches(FIELD_REGISTRY, r->registry, p->registry ? p->registry : "");
+}
+
+/* A non-empty string pat matches, made by filling its wildcards with
+ * plausible text (a port-like "5000" in registries, "x" elsewhere), or NULL
+ * when that does not give one (a class nothing plausible is in). */
+static char *witness(push_field f, const char *pat)
+{
+	cleanup_free char *lp = f == FIELD_REGISTRY ? lower(pat) : xstrdup(pat);
+	size_t pl = strlen(lp);
+	cleanup_free tok *toks = xcalloc(pl + 1, sizeof(tok));
+	size_t nt = tokenize(lp, toks);
+	const char *star = f == FIELD_REGISTRY ? "5000" : "x";
+	char one = f == FIELD_REGISTRY ? '0' : 'x';
+	cleanup_free char *out = xmalloc(nt * 4 + 1);
+	size_t n = 0;
+	for (size_t k = 0; k < nt; k++) {
+		const tok *t = &toks[k];
+		switch (t->type) {
+		case T_CHAR:
+			out[n++] = t->ch;
+			break;
+		case T_ANY:
+			out[n++] = one;
+			break;
+		case T_STAR:
+		case T_GLOBSTAR:
+			memcpy(out + n, star, strlen(star));
+			n += strlen(star);
+			break;
+		case T_GLOBSTAR_DIR: /* no component at all */
+			break;
+		case T_CLASS: {
+			int pick = class_has(t, (unsigned char)one) ? one : -1;
+			for (int ch = '!'; pick < 0 && ch <= '~'; ch++)
+				if (ch != '/' && class_has(t, (unsigned char)ch))
+					pick = ch;
+			if (pick < 0)
+				return NULL;
+			out[n++] = (char)pick;
+			break;
+		}
+		}
+	}
+	out[n] = '\0';
+	if (n == 0 || !field_matches(f, pat, out))
+		return NULL;
+	return steal_pointer(&out);
+}
+
+/* v when it matches pat (or pat is NULL), else a witness of pat, else v. */
+static char *fit_field(push_field f, const char *pat, const char *v)
+{
+	if (pat && !field_matches(f, pat, v)) {
+		char *w = witness(f, pat);
+		if (w)
+			return w;
+	}
+	return xstrdup(v);
+}
+
+/* The sample base made into a push rule r converts, as far as its patterns
+ * let a sample be made (see witness()). */
+static void fit_sample(const sc_serve_rule *r, const sc_serve_push *base, fitted *ret)
+{
+	fitted f = {0};
+	f.registry = fit_field(FIELD_REGISTRY, r->registry, base->registry);
+	f.repository = fit_field(FIELD_REPOSITORY, r->repository, base->repository);
+	f.tag = fit_field(FIELD_TAG, r->tag, base->tag);
+	f.shown = xasprintf("%s/%s:%s", f.registry, f.repository, f.tag);
+	f.quoted = sc_quote(f.shown, 300);
+	f.p = (sc_serve_push){
+	        .source = r->from >= 0 ? (sc_source_kind)r->from : base->source,
+	        .registry = f.registry,
+	        .repository = f.repository,
+	        .tag = f.tag,
+	        .digest = base->digest,
+	};
+	*ret = f;
+}
+
+bool sc_serve_session_name_valid(const char *s)
+{
+	return s != NULL && sc_policy_valid_session_name(s);
 }
 
 /* ---- templates ---- */

@@ -55,9 +55,12 @@ typedef struct {
 typedef struct {
 	char *name;  /* `name:', default "rule-N" (N from 1, in file order); unique */
 	size_t line; /* where the rule starts in the file */
-	/* source: */
+	/* source: registry is required. Events name the registry themselves
+	 * (distribution: the Host header of the pushing client; Harbor and
+	 * GitHub: the body), so it is the rule's trust in where it converts
+	 * from; "*" trusts any host a sender names. */
 	int from;         /* an sc_source_kind, or -1: any source (`source.from:') */
-	char *registry;   /* pattern for the registry host[:port]; "*" when absent */
+	char *registry;   /* pattern for the registry host[:port] (required) */
 	char *repository; /* pattern for the repository; "*" when absent */
 	char *tag;        /* pattern for the tag; "*" when absent */
 	/* what to do: */
@@ -97,15 +100,23 @@ typedef struct {
 	unsigned max_attempts; /* `retry: {attempts: N}' default 5 */
 	unsigned backoff_ms;   /* `retry: {backoff: SECONDS}' first delay, doubled each time; default 10 s */
 	unsigned max_backoff_ms;     /* `retry: {max_backoff: SECONDS}' default 600 s */
-	size_t max_body;             /* `limits: {body: BYTES}' default 1 MiB */
+	size_t max_body;             /* `limits: {body: BYTES}' default 256 KiB */
 	size_t max_connections;      /* `limits: {connections: N}' default 1024 */
-	size_t max_per_ip;           /* `limits: {per_ip: N}' default 256 */
+	size_t max_per_ip;           /* `limits: {per_ip: N}' default 64 or max_connections if fewer;
+	                              * evhttp buffers a whole body before credentials can be
+	                              * checked: body and per_ip bound what unauthenticated
+	                              * clients can hold */
 	unsigned request_timeout_ms; /* `limits: {request_timeout: SECONDS}' default 30 s */
 	unsigned replay_window_s;    /* `limits: {replay_window: SECONDS}': how long delivery ids are
 	                              * remembered; default 7 days */
+	unsigned job_timeout_ms;     /* `limits: {job: SECONDS}': the wall-clock cap of one job run;
+	                              * default 3600 s, 10 s to 7 days */
+	size_t max_queued;           /* `limits: {queue: N}': deliveries get 503 past this many queued
+	                              * jobs; default 100000, 1 to 10000000 */
 	sc_serve_auth auth[SC_SOURCE__N];
 	/* `auth: {operator: {bearer: ...}}': when configured, GET /v1/jobs and
-	 * /metrics need it (/healthz never does). Only `bearer' applies. */
+	 * /metrics need it (/healthz never does). Only `bearer' applies.
+	 * Required when `listen' is not a loopback address. */
 	sc_serve_auth operator_;
 	sc_serve_rule *rules;
 	size_t n_rules; /* at least one */
@@ -118,7 +129,13 @@ typedef struct {
  * N more problems)". Files it names (secret files, TLS, signing keys) must
  * exist and be regular files; secret files, sign_password_file and tls.key
  * must not be readable by group or others. Anchors, aliases, tags and
- * several documents are refused, as in session policies. */
+ * several documents are refused, as in session policies.
+ *
+ * Templates are tried at load with a few sample pushes (a flat repository
+ * and tag; a nested repository with a dotted tag, fitted to each rule's
+ * patterns): a destination must expand to a tagged image reference that
+ * names its registry and that no rule would match again (the service would
+ * convert its own output), a session to a valid session name. */
 int sc_serve_config_load(const char *path, sc_serve_config **ret, sconify_error_t *err);
 /* The same over text already read: what names it in messages, base_dir is
  * where relative file names are taken from (files are still checked). */
@@ -150,15 +167,19 @@ typedef struct {
  * (the pattern made of `apps', `**' and `web' joined by `/' matches
  * "apps/web", "apps/a/web" and "apps/a/b/web"). Registries match without
  * regard to case. The source must equal r->from unless that is -1. A NULL
- * field of p matches as "". */
+ * field of p matches as ""; a NULL registry pattern matches nothing. */
 bool sc_serve_rule_matches(const sc_serve_rule *r, const sc_serve_push *p);
 
 /* Expands a template: {registry} {repository} {tag} {digest} (sha256:hex)
  * {digest_hex} {name} (the last component of the repository) {rule}. Any
  * other {word}, or an unbalanced brace, is INVALID. The result is checked by
  * the caller (a destination must parse as an image reference, a session as a
- * session name). */
+ * session name, sc_serve_session_name_valid()). */
 int sc_serve_expand(const char *template_, const sc_serve_rule *r, const sc_serve_push *p, char **ret,
                     sconify_error_t *err);
+
+/* Whether s, an expanded session template, is a session name the CAS takes:
+ * [namespace/]name of letters, digits, `_' and `-' (sc_policy_valid_session_name). */
+bool sc_serve_session_name_valid(const char *s);
 
 #endif

@@ -52,6 +52,7 @@ static const char schema[] =
         " UNIQUE(rule, digest));"
         "CREATE INDEX IF NOT EXISTS jobs_due ON jobs(state, next_run_ms, id);"
         "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, id);"
+        "CREATE INDEX IF NOT EXISTS jobs_destination ON jobs(destination);"
         "CREATE TABLE IF NOT EXISTS job_counts(state INTEGER PRIMARY KEY, n INTEGER NOT NULL);"
         "INSERT OR IGNORE INTO job_counts(state, n) VALUES (0, 0), (1, 0), (2, 0), (3, 0);"
         "CREATE TRIGGER IF NOT EXISTS jobs_counts_insert AFTER INSERT ON jobs BEGIN"
@@ -115,6 +116,7 @@ enum {
 	R_NEXT_RUN,
 	R_COUNTS,
 	R_IS_OUTPUT,
+	R_IS_DESTINATION,
 	R__N,
 };
 static const char *const r_sql[R__N] = {
@@ -127,6 +129,7 @@ static const char *const r_sql[R__N] = {
         [R_NEXT_RUN] = "SELECT next_run_ms FROM jobs WHERE state = 0 ORDER BY next_run_ms LIMIT 1",
         [R_COUNTS] = "SELECT state, n FROM job_counts",
         [R_IS_OUTPUT] = "SELECT 1 FROM outputs WHERE digest = ?1",
+        [R_IS_DESTINATION] = "SELECT 1 FROM jobs WHERE destination = ?1 LIMIT 1",
 };
 
 struct sc_queue {
@@ -414,6 +417,17 @@ int sc_queue_is_output(sc_queue *q, const char *digest, bool *ret, sconify_error
 	int r = sqlite3_step(st);
 	if (r != SQLITE_ROW && r != SQLITE_DONE)
 		return sc_store_error(q->rdb, "reading outputs", err);
+	*ret = r == SQLITE_ROW;
+	return 0;
+}
+
+int sc_queue_is_destination(sc_queue *q, const char *reference, bool *ret, sconify_error_t *err)
+{
+	cleanup_reset sqlite3_stmt *st = q->r[R_IS_DESTINATION];
+	sqlite3_bind_text(st, 1, reference, -1, SQLITE_STATIC);
+	int r = sqlite3_step(st);
+	if (r != SQLITE_ROW && r != SQLITE_DONE)
+		return sc_store_error(q->rdb, "reading destinations", err);
 	*ret = r == SQLITE_ROW;
 	return 0;
 }

@@ -92,6 +92,10 @@ int sc_queue_runnable(sc_queue *q, int64_t now_ms, size_t limit, sc_job ***ret, 
 /* The earliest next_run_ms of a QUEUED job; -1 when none is queued. */
 int sc_queue_next_run(sc_queue *q, int64_t *ret_ms, sconify_error_t *err);
 int sc_queue_counts(sc_queue *q, size_t ret_counts[SC_JOB__N], sconify_error_t *err);
+/* Whether a job converts into reference ("registry/repository:tag", as
+ * sc_job.destination): a push there is the service's own, even before the
+ * job has finished (Harbor and GitHub name no user agent). */
+int sc_queue_is_destination(sc_queue *q, const char *reference, bool *ret, sconify_error_t *err);
 /* Whether digest was produced by one of the service's jobs. */
 int sc_queue_is_output(sc_queue *q, const char *digest, bool *ret, sconify_error_t *err);
 

@@ -10,13 +10,16 @@
  * keeps a conversion's memory, file descriptors and any crash away from the
  * service, and is what a Kubernetes Job would run instead.
  *
- * A run that started before (attempts > 1: the service died or the run
- * failed) first asks the destination whether it already holds this very
- * conversion (`sconify inspect': the base digest label names the source
- * digest). `sconify image' uploads the session before it moves the tag, so
- * a tagged conversion is complete but for its signature, which `sconify
- * sign' then adds (signing twice adds nothing). A conversion is therefore
- * pushed once even when the service is killed in the middle of it.
+ * `sconify image --digest-file STATE_DIR/runs/<job>.digest' writes the
+ * result's digest, durably, before it uploads the session and moves the
+ * tag. A run that finds that file from an earlier run (the service died, was
+ * stopped, or the run failed late) first asks the destination
+ * (`sconify inspect') whether its tag names that digest: then the conversion
+ * is complete but perhaps for its signature, which `sconify sign' adds to
+ * exactly that digest (signing twice adds nothing). Only a digest this
+ * service's own child wrote is ever signed this way: an image someone else
+ * pushed to the destination never is. A conversion is therefore pushed once
+ * even when the service is killed in the middle of it.
  *
  * Children are in a process group of their own and, on Linux, die with the
  * service (PR_SET_PDEATHSIG): a restarted service never races an orphaned
@@ -39,6 +42,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "core/fsutil.h"
 #include "core/json-util.h"
 #include "core/secret.h"
 #include "core/strutil.h"
@@ -49,7 +53,7 @@ extern char **environ;
 
 #define MAX_STDOUT (4u << 20)
 #define STDERR_TAIL 16384
-#define LABEL_BASE_DIGEST "org.opencontainers.image.base.digest"
+#define DIGEST_MAX 200
 
 typedef struct {
 	char **v;
@@ -96,12 +100,46 @@ static void dest_options(strv *a, const sc_serve_rule *r)
 	}
 }
 
+/* Where a run of job id writes its result's digest before the tag moves. */
+static char *digest_path(sc_serve *s, int64_t id)
+{
+	return xasprintf("%s/runs/%lld.digest", s->cfg->state_dir, (long long)id);
+}
+
+/* The digest an earlier run wrote, or NULL. */
+static char *earlier_digest(sc_serve *s, int64_t id)
+{
+	cleanup_free char *path = digest_path(s, id);
+	char *data = NULL;
+	size_t len = 0;
+	sconify_error_t err = NULL;
+	if (sc_read_file(path, DIGEST_MAX, &data, &len, &err) < 0) {
+		sconify_error_free(&err);
+		return NULL;
+	}
+	while (len && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+		data[--len] = '\0';
+	if (!sc_startswith(data, "sha256:") || len != strlen("sha256:") + 64) {
+		free(data);
+		return NULL;
+	}
+	return data;
+}
+
+static void forget_digest(sc_serve *s, int64_t id)
+{
+	cleanup_free char *path = digest_path(s, id);
+	unlink(path);
+}
+
 static void convert_argv(sc_serve *s, const sc_run *run, strv *a)
 {
 	const sc_serve_rule *r = run->rule;
 	const sc_job *j = run->job;
 	add(a, s->o->self_exe);
 	add(a, "image");
+	cleanup_free char *dfile = digest_path(s, j->id);
+	addf(a, "--digest-file=%s", dfile);
 	addf(a, "--from=docker://%s/%s@%s", j->registry, j->repository, j->digest);
 	addf(a, "--to=docker://%s", j->destination);
 	add(a, "--output=json");
@@ -282,6 +320,8 @@ static int spawn(sc_run *r, char **argv, sconify_error_t *err)
 	int e = errno;
 	close(out[1]);
 	close(errp[1]);
+	if (pid > 0)
+		setpgid(pid, pid); /* as the child does: whichever runs first, kill(-pid) finds the group */
 	if (pid < 0) {
 		close(out[0]);
 		close(errp[0]);
@@ -305,6 +345,9 @@ static int spawn(sc_run *r, char **argv, sconify_error_t *err)
 
 static void slot_reset(sc_run *r)
 {
+	if (r->timer)
+		evtimer_del(r->timer);
+	r->timed_out = r->forget = false;
 	sc_job_free(r->job);
 	r->job = NULL;
 	r->rule = NULL;
@@ -320,9 +363,11 @@ static void written_cb(void *arg, sconify_error_t err)
 	sc_run *r = arg;
 	sc_serve *s = r->s;
 	if (err)
-		sc_serve_log(s, "error", "job state not stored",
+		sc_serve_log(s, "error", "job state not stored (requeued once the queue takes writes again)",
 		             json_pack("{s:I,s:s}", "job", (json_int_t)r->job->id, "error",
 		                       sconify_error_message(err)));
+	else if (r->forget)
+		forget_digest(s, r->job->id);
 	slot_reset(r);
 	event_active(s->kick, 0, 0);
 	sc_serve_check_stopped(s);
@@ -342,6 +387,7 @@ static void succeed(sc_run *r, const char *result, char **outputs, size_t n_outp
 	                       "destination", r->job->destination, "digest", n_outputs ? outputs[0] : "",
 	                       "seconds", run_seconds(r)));
 	r->phase = RUN_FINISHING;
+	r->forget = true;
 	sc_queue_succeed_async(s->q, r->job->id, result, (const char *const *)outputs, n_outputs,
 	                       sc_serve_now_ms(), written_cb, r);
 }
@@ -372,6 +418,7 @@ static void fail(sc_run *r, const char *error)
 	                       r->rule ? r->rule->name : NULL, "destination", r->job->destination, "attempts",
 	                       (int)r->job->attempts, "error", error));
 	r->phase = RUN_FINISHING;
+	r->forget = retry_at < 0;
 	sc_queue_fail_async(s->q, r->job->id, error, now, retry_at, written_cb, r);
 }
 
@@ -487,27 +534,26 @@ static void convert_finished(sc_run *r)
 	free_strs(outs, n);
 }
 
-/* RUN_CHECK: `sconify inspect' of the destination. Ours when its base
- * digest label names the job's source digest. */
+/* RUN_CHECK: `sconify inspect' of the destination. Complete when its tag
+ * names the digest an earlier run of this job wrote (r->found_digest). */
 static void check_finished(sc_run *r, int code)
 {
 	cleanup_json json_t *info = NULL;
 	sconify_error_t err = NULL;
-	const char *label = NULL, *digest = NULL;
+	const char *digest = NULL;
 	if (code == 0 &&
 	    sc_json_parse(r->out.data ? r->out.data : "", r->out.len, "inspect", &info, &err) == 0) {
-		label = json_string_value(
-		        json_object_get(json_object_get(info, "Labels"), LABEL_BASE_DIGEST));
 		digest = json_string_value(json_object_get(info, "IndexDigest"));
 		if (digest == NULL)
 			digest = json_string_value(json_object_get(info, "Digest"));
 	}
 	sconify_error_free(&err);
-	if (label == NULL || digest == NULL || strcmp(label, r->job->digest) != 0) {
+	if (digest == NULL || strcmp(digest, r->found_digest) != 0) {
+		free(r->found_digest);
+		r->found_digest = NULL;
 		start_phase(r, RUN_CONVERT);
 		return;
 	}
-	r->found_digest = xstrdup(digest);
 	sc_serve_log(r->s, "info", "job resumed: the destination holds its conversion",
 	             json_pack("{s:I,s:s,s:s}", "job", (json_int_t)r->job->id, "destination",
 	                       r->job->destination, "digest", digest));
@@ -548,7 +594,13 @@ static void maybe_finished(sc_run *r)
 		return;
 	int code = WIFEXITED(r->status) ? WEXITSTATUS(r->status) : 128 + WTERMSIG(r->status);
 	r->pid = 0;
-	if (r->aborted) {
+	if (r->timed_out) {
+		cleanup_free char *msg =
+		        xasprintf("the run took longer than %u s (limits.job) and was stopped",
+		                  r->s->cfg->job_timeout_ms / 1000);
+		fail(r, msg);
+	} else if (r->aborted && !(code == 0 && r->phase == RUN_CONVERT)) {
+		/* A conversion that finished anyway is kept, not redone. */
 		requeue(r);
 	} else if (r->phase == RUN_CHECK) {
 		check_finished(r, code);
@@ -616,7 +668,11 @@ static void started_cb(void *arg, sconify_error_t err)
 	             json_pack("{s:I,s:s,s:s,s:s,s:i}", "job", (json_int_t)r->job->id, "rule", r->rule->name,
 	                       "source", r->job->digest, "destination", r->job->destination, "attempt",
 	                       (int)r->job->attempts));
-	start_phase(r, r->job->attempts > 1 ? RUN_CHECK : RUN_CONVERT);
+	struct timeval tv = {.tv_sec = s->cfg->job_timeout_ms / 1000,
+	                     .tv_usec = (s->cfg->job_timeout_ms % 1000) * 1000};
+	evtimer_add(r->timer, &tv);
+	r->found_digest = earlier_digest(s, r->job->id);
+	start_phase(r, r->found_digest ? RUN_CHECK : RUN_CONVERT);
 }
 
 void sc_runner_schedule(sc_serve *s)
@@ -659,14 +715,56 @@ void sc_runner_schedule(sc_serve *s)
 	sc_jobs_free(jobs, n);
 }
 
-void sc_runner_abort(sc_serve *s)
+void sc_runner_abort(sc_serve *s, bool hard)
 {
+	int sig = hard ? SIGKILL : SIGTERM;
 	for (unsigned i = 0; i < s->cfg->workers; i++) {
 		sc_run *r = &s->runs[i];
 		if (r->pid > 0 && !r->exited) {
 			r->aborted = true;
-			kill(-r->pid, SIGTERM);
+			if (kill(-r->pid, sig) < 0)
+				kill(r->pid, sig);
 		}
+	}
+}
+
+/* Jobs the queue says are running but no slot holds: their last state
+ * write failed (a locked or full disk). They go back to the queue; the
+ * digest file lets the next run find a finished conversion. */
+void sc_runner_sweep(sc_serve *s)
+{
+	if (s->stopping)
+		return;
+	sc_job **jobs = NULL;
+	size_t n = 0;
+	sconify_error_t err = NULL;
+	if (sc_queue_list(s->q, SC_JOB_RUNNING, 0, 256, &jobs, &n, &err) < 0) {
+		sconify_error_free(&err);
+		return;
+	}
+	for (size_t k = 0; k < n; k++) {
+		bool held = false;
+		for (unsigned i = 0; i < s->cfg->workers; i++)
+			if (s->runs[i].phase != RUN_IDLE && s->runs[i].job &&
+			    s->runs[i].job->id == jobs[k]->id)
+				held = true;
+		if (!held) {
+			sc_serve_log(s, "warn", "job requeued: no worker holds it",
+			             json_pack("{s:I}", "job", (json_int_t)jobs[k]->id));
+			sc_queue_requeue_async(s->q, jobs[k]->id, sc_serve_now_ms(), NULL, NULL);
+		}
+	}
+	sc_jobs_free(jobs, n);
+}
+
+static void timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	sc_run *r = arg;
+	if (r->pid > 0 && !r->exited) {
+		r->timed_out = true;
+		if (kill(-r->pid, SIGKILL) < 0)
+			kill(r->pid, SIGKILL);
 	}
 }
 
@@ -685,11 +783,20 @@ size_t sc_runner_busy(sc_serve *s)
 
 void sc_runner_init(sc_serve *s)
 {
+	/* The runs' digest files (see the top of this file). */
+	cleanup_free char *runs = xasprintf("%s/runs", s->cfg->state_dir);
+	sconify_error_t err = NULL;
+	if (sc_mkdir_p(runs, 0700, &err) < 0) {
+		sc_serve_log(s, "error", "cannot create the runs directory: interrupted jobs convert again",
+		             json_pack("{s:s}", "error", sconify_error_message(err)));
+		sconify_error_free(&err);
+	}
 	s->runs = xcalloc(s->cfg->workers, sizeof(sc_run));
 	for (unsigned i = 0; i < s->cfg->workers; i++) {
 		s->runs[i].s = s;
 		s->runs[i].out_fd = s->runs[i].err_fd = -1;
 		s->runs[i].err = xmalloc(STDERR_TAIL);
+		s->runs[i].timer = evtimer_new(s->base, timeout_cb, &s->runs[i]);
 		sc_buf_init(&s->runs[i].out, MAX_STDOUT);
 	}
 }
@@ -715,6 +822,8 @@ void sc_runner_free(sc_serve *s)
 		sc_buf_free(&r->out);
 		free(r->err);
 		slot_reset(r);
+		if (r->timer)
+			event_free(r->timer);
 	}
 	free(s->runs);
 	s->runs = NULL;

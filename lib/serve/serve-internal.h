@@ -74,14 +74,16 @@ typedef struct {
 	const sc_serve_rule *rule;
 	pid_t pid;
 	int status;
-	bool exited, aborted;
+	bool exited, aborted, timed_out;
+	bool forget;         /* the outcome is final: the digest file goes once it is stored */
+	struct event *timer; /* the run's wall-clock limit (limits.job) */
 	int out_fd, err_fd;
 	struct event *out_ev, *err_ev;
 	sc_buf out; /* stdout: the child's JSON */
 	char *err;  /* the tail of stderr */
 	size_t err_len;
 	int64_t started_ms;
-	char *found_digest; /* RUN_CHECK: the destination's digest when it is our conversion */
+	char *found_digest; /* the digest an earlier run wrote before its tag moved */
 } sc_run;
 
 struct sc_serve {
@@ -93,6 +95,8 @@ struct sc_serve {
 	SSL_CTX *tls;
 	struct event *queue_ev, *tick, *kick, *grace, *sigterm, *sigint, *sigchld;
 	bool stopping;
+	bool aborting; /* running jobs were sent SIGTERM: the next step is SIGKILL */
+	unsigned ticks;
 	size_t pending; /* deliveries waiting for their commit */
 	sc_run *runs;   /* cfg->workers slots */
 	/* metrics */
@@ -116,8 +120,10 @@ void sc_runner_schedule(sc_serve *s);
 /* SIGCHLD: collects exited children. */
 void sc_runner_reap(sc_serve *s);
 /* Shutdown: the grace time is over; running children are stopped and their
- * jobs requeued. */
-void sc_runner_abort(sc_serve *s);
+ * jobs requeued; hard: SIGKILL instead of SIGTERM. */
+void sc_runner_abort(sc_serve *s, bool hard);
+/* Requeues jobs the queue says are running but no slot holds. */
+void sc_runner_sweep(sc_serve *s);
 bool sc_runner_idle(sc_serve *s);
 size_t sc_runner_busy(sc_serve *s);
 void sc_runner_free(sc_serve *s);

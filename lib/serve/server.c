@@ -31,6 +31,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <openssl/err.h>
+#include <openssl/sha.h>
 #include <openssl/ssl.h>
 
 #include "core/error.h"
@@ -38,6 +39,7 @@
 #include "core/strutil.h"
 #include "core/xalloc.h"
 #include "httpd/httpd.h"
+#include "policy/policy.h"
 #include "serve-internal.h"
 #include "serve/events.h"
 
@@ -96,6 +98,8 @@ void sc_serve_log(sc_serve *s, const char *level, const char *msg, json_t *field
 	const char *key;
 	json_t *v;
 	json_object_foreach (f, key, v) {
+		if (json_is_null(v))
+			continue;
 		sc_buf_putc(&b, ' ');
 		sc_buf_puts(&b, key);
 		sc_buf_putc(&b, '=');
@@ -204,6 +208,34 @@ static void refuse(sc_serve *s, struct evhttp_request *req, sc_source_kind sourc
 	sc_httpd_reply_error(req, code, "%s", msg);
 }
 
+/* The session of a rule without a `session:' template: the destination's
+ * repository and tag with every character a session name may not hold as
+ * `-' (apps/web:v1.0 -> apps-web-v1-0), so that images do not share one;
+ * past the name cap, the start and a hash of the whole. */
+static char *default_session(const char *destination)
+{
+	const char *slash = strchr(destination, '/');
+	const char *p = slash ? slash + 1 : destination;
+	size_t n = strlen(p);
+	char *name = xmalloc(n + 1 < SC_POLICY_MAX_NAME + 1 ? SC_POLICY_MAX_NAME + 1 : n + 1);
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		          c == '_';
+		name[i] = ok ? c : '-';
+	}
+	name[n] = '\0';
+	if (n > SC_POLICY_MAX_NAME) {
+		uint8_t md[32];
+		SHA256((const unsigned char *)p, n, md);
+		char hex[17];
+		for (int i = 0; i < 8; i++)
+			snprintf(hex + 2 * i, 3, "%02x", md[i]);
+		snprintf(name + SC_POLICY_MAX_NAME - 17, 18, "-%s", hex);
+	}
+	return name;
+}
+
 /* The jobs one push makes: one per matching rule. */
 static void match_push(sc_serve *s, const sc_serve_event_push *ep, sc_source_kind source, sc_job_new **jobs,
                        size_t *n_jobs, char ***strs, size_t *n_strs, size_t counts[PUSH__N])
@@ -215,8 +247,12 @@ static void match_push(sc_serve *s, const sc_serve_event_push *ep, sc_source_kin
 	                      .digest = ep->digest};
 	bool self = (ep->user_agent && sc_startswith(ep->user_agent, "sconify/")) || is_cosign_tag(ep->tag);
 	if (!self) {
+		/* A job's destination, even before the job is done (the registry
+		 * reports the tag as it moves), or a digest a job produced. */
 		sconify_error_t err = NULL;
-		if (sc_queue_is_output(s->q, ep->digest, &self, &err) < 0) {
+		cleanup_free char *ref = xasprintf("%s/%s:%s", ep->registry, ep->repository, ep->tag);
+		if (sc_queue_is_destination(s->q, ref, &self, &err) < 0 ||
+		    (!self && sc_queue_is_output(s->q, ep->digest, &self, &err) < 0)) {
 			sc_serve_log(s, "error", "queue lookup failed",
 			             json_pack("{s:s}", "error", sconify_error_message(err)));
 			sconify_error_free(&err);
@@ -240,6 +276,17 @@ static void match_push(sc_serve *s, const sc_serve_event_push *ep, sc_source_kin
 			                       "error", sconify_error_message(err)));
 			sconify_error_free(&err);
 			free(dest);
+			continue;
+		}
+		if (session == NULL)
+			session = default_session(dest);
+		if (!sc_policy_valid_session_name(session)) {
+			cleanup_free char *q = sc_quote(session, 80);
+			sc_serve_log(s, "warn", "rule skipped: not a session name",
+			             json_pack("{s:s,s:s,s:s}", "rule", r->name, "repository", ep->repository,
+			                       "session", q));
+			free(dest);
+			free(session);
 			continue;
 		}
 		cleanup_free char *src = xasprintf("%s/%s:%s", ep->registry, ep->repository, ep->tag);
@@ -273,11 +320,18 @@ static void match_push(sc_serve *s, const sc_serve_event_push *ep, sc_source_kin
 static void post_event(sc_serve *s, struct evhttp_request *req, sc_source_kind source)
 {
 	sconify_error_t err = NULL;
-	if (s->stopping || s->pending >= MAX_PENDING) {
+	size_t counts[SC_JOB__N] = {0};
+	bool full = false;
+	if (!s->stopping && s->pending < MAX_PENDING && sc_queue_counts(s->q, counts, &err) == 0)
+		full = counts[SC_JOB_QUEUED] >= s->cfg->max_queued;
+	sconify_error_free(&err);
+	if (s->stopping || s->pending >= MAX_PENDING || full) {
 		s->events[source][EV_UNAVAILABLE]++;
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
-		sc_httpd_reply_error(
-		        req, 503, s->stopping ? "the service is stopping" : "too many deliveries in flight");
+		sc_httpd_reply_error(req, 503, "%s",
+		                     s->stopping ? "the service is stopping"
+		                     : full      ? "the queue is full (limits.queue)"
+		                                 : "too many deliveries in flight");
 		return;
 	}
 	for (size_t i = 0; single_headers[i]; i++) {
@@ -603,7 +657,14 @@ static void grace_cb(evutil_socket_t fd, short what, void *arg)
 	sc_serve *s = arg;
 	if (!sc_runner_idle(s))
 		sc_serve_log(s, "warn", "grace time over: stopping running jobs, they are requeued", NULL);
-	sc_runner_abort(s);
+	/* SIGTERM first; the next signal (or the grace's end after an abort
+	 * already began) kills. */
+	sc_runner_abort(s, s->aborting);
+	if (!s->aborting) {
+		s->aborting = true;
+		struct timeval ten = {10, 0};
+		evtimer_add(s->grace, &ten);
+	}
 	sc_serve_check_stopped(s);
 }
 
@@ -699,7 +760,10 @@ int sconify_serve_check(const char *config, char **ret_summary, sconify_error_t 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd, (void)what;
-	sc_runner_schedule(arg);
+	sc_serve *s = arg;
+	if (++s->ticks % 10 == 0)
+		sc_runner_sweep(s);
+	sc_runner_schedule(s);
 }
 
 int sconify_serve(const sconify_serve_options_t *opts, sconify_error_t *err)

@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			__builtin_trap();
 		sconify_error_free(&err);
 	} else {
-		if (c->n_rules == 0 || c->state_dir == NULL || c->workers < 1 || c->workers > 64)
+		if (c->n_rules == 0 || c->state_dir == NULL || c->workers > 64)
 			__builtin_trap();
 		for (size_t i = 0; i < c->n_rules; i++) {
 			const sc_serve_rule *r = &c->rules[i];

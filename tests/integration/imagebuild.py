@@ -59,7 +59,7 @@ def ldd_libs(binary):
 
 
 def _add_image(lay, layers, *, entrypoint=None, cmd=None, env=None, workdir=None, user=None,
-               compression="gzip", arch="amd64"):
+               compression="gzip", arch="amd64", labels=None):
     """Writes one image's blobs into lay; returns its manifest descriptor."""
     descs, diff_ids = [], []
     for entries in layers:
@@ -81,6 +81,8 @@ def _add_image(lay, layers, *, entrypoint=None, cmd=None, env=None, workdir=None
         c["WorkingDir"] = workdir
     if user:
         c["User"] = user
+    if labels:
+        c["Labels"] = labels
     cfg_data = fl.dumps(cfg)
     lay.add(cfg_data)
     manifest = {"schemaVersion": 2, "mediaType": fl.MT_OCI_MANIFEST,
@@ -93,7 +95,7 @@ def _add_image(lay, layers, *, entrypoint=None, cmd=None, env=None, workdir=None
 def write_image(path, layers, *, tag="latest", **kw):
     """An OCI layout at path with one image of these layers; returns the
     reference `oci:PATH:TAG'. kw: entrypoint, cmd, env, workdir, user,
-    compression, arch."""
+    compression, arch, labels."""
     lay = fl.Layout(path)
     desc = _add_image(lay, layers, **kw)
     lay.write_index(fl.index_of([fl.tagged(desc, tag)]))

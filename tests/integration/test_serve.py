@@ -271,9 +271,7 @@ class ServeTest(harness.TestCase):
     # ---- tests ----
 
     def test_push_produces_a_signed_confidential_image_and_own_pushes_start_nothing(self):
-        # "**" matches the confidential repository too: only the self-push
-        # filter keeps the service from converting its own output.
-        s = self.serve(self.config(repository="**"))
+        s = self.serve(self.config())
         reg = self.registry(notify=s)
         digest = self.push(self.source_image(), reg, "apps/web:v1")
         jobs = self.wait_jobs(s, 1)
@@ -296,6 +294,71 @@ class ServeTest(harness.TestCase):
         self.assertGreaterEqual(metric(text, "sconify_serve_pushes_total", source="distribution", outcome="self"), 2,
                                 text)
         self.assertEqual(len(s.jobs()), 1, s.jobs())
+        # Harbor and GitHub name no user agent: a delivery naming the
+        # service's destination (or a digest it produced) is its own too.
+        out = j["result"]["digest"]
+        body = json.dumps({"type": "PUSH_ARTIFACT", "occur_at": 1764072000, "operator": "admin", "event_data": {
+            "resources": [{"digest": out, "tag": "v1", "resource_url": f"{reg.host}/confidential/apps/web:v1"}],
+            "repository": {"name": "web", "namespace": "confidential", "repo_full_name": "confidential/apps/web",
+                           "repo_type": "private"}}}).encode()
+        status, data, _ = s.post("harbor", body, {"Authorization": HARBOR_TOKEN})
+        self.assertEqual(status, 202, data)
+        self.assertEqual((json.loads(data)["self"], json.loads(data)["queued"]), (1, 0), data)
+        # A rule whose output its own source pattern would match is refused
+        # at load: Harbor and GitHub deliveries carry no user agent to tell.
+        loop = os.path.join(self.tmp, "loop.yaml")
+        with open(loop, "w") as f:
+            f.write(self.config(repository="**").replace("@PORT@", "8080"))
+        p = harness.sconify("serve", "--check", loop)
+        self.assertEqual(p.returncode, 1, p.stdout_text)
+        self.assertIn("convert its own output", p.stderr_text)
+
+    def test_a_planted_destination_image_is_never_signed(self):
+        # Someone who can push to the destination plants an image there,
+        # labelled as the conversion of a digest that a delivery then names.
+        # The conversion of that (missing) source fails and is retried; no
+        # run may take the planted image for its own and sign it.
+        s = self.serve(self.config())
+        reg = self.registry()
+        fake = "sha256:" + "ef" * 32
+        planted = ib.write_image(os.path.join(self.tmp, "planted"),
+                                 [ib.with_dirs([ib.Entry("app/evil", data=b"evil\n")])], entrypoint=["/app/evil"],
+                                 labels={"org.opencontainers.image.base.digest": fake})
+        self.push(planted, reg, "confidential/apps/web:v1")
+        status, data, _ = s.post("distribution", distribution_envelope(reg.host, "apps/web", "v1", fake),
+                                 {"Authorization": f"Bearer {TOKEN}"})
+        self.assertEqual(status, 202, data)
+        j = s.wait_job(json.loads(data)["jobs"][0], states=("failed",))
+        self.assertEqual(j["attempts"], 3)
+        self.assertFalse([t for t in self.tags(reg, "confidential/apps/web") if t.endswith(".sig")])
+        self.assertNotIn("job resumed", s.log())
+
+    def test_an_already_confidential_image_is_not_converted_again(self):
+        s = self.serve(self.config(sign=False))
+        reg = self.registry()
+        digest = self.push(self.source_image(), reg, "apps/once:v1")
+        status, data, _ = s.post("distribution", distribution_envelope(reg.host, "apps/once", "v1", digest),
+                                 {"Authorization": f"Bearer {TOKEN}"})
+        j = s.wait_job(json.loads(data)["jobs"][0])
+        self.assertEqual(j["state"], "done", j)
+        # Its output copied back under apps/ (by someone else: skopeo's user
+        # agent) is a confidential image: the conversion refuses it.
+        harness.run(["skopeo", "copy", "--quiet", "--src-tls-verify=false", "--dest-tls-verify=false",
+                     f"docker://{reg.host}/confidential/apps/once:v1", f"docker://{reg.host}/apps/again:v1"],
+                    check=True)
+        p = harness.run(["skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{reg.host}/apps/again:v1"],
+                        check=True)
+        again = "sha256:" + hashlib.sha256(p.stdout).hexdigest()
+        status, data, _ = s.post("distribution", distribution_envelope(reg.host, "apps/again", "v1", again),
+                                 {"Authorization": f"Bearer {TOKEN}"})
+        r = json.loads(data)
+        self.assertEqual((r["self"], r["queued"]), (1, 0), r)  # the digest is one the service produced
+        # Whoever converts it anyway is refused: the runtime would wrap itself.
+        p = harness.sconify("image", "--from", f"docker://{reg.host}/apps/again:v1", "--to",
+                            f"docker://{reg.host}/apps/twice:v1", "--tls-verify=false", "--mode", "sim",
+                            "--runtime", RUNTIME)
+        self.assertFailsWith(p, ["already a confidential image"])
+        self.assertEqual(self.tags(reg, "apps/twice"), [])
 
     def test_duplicate_deliveries_convert_once(self):
         s = self.serve(self.config())

@@ -18,7 +18,10 @@
 
 /* Two lines: every document below counts its lines from 3. */
 #define HEAD "state_dir: state\nrules:\n"
-#define RULE "  - destination: \"{registry}/c/{repository}:{tag}\"\n"
+/* A rule in two lines (DEST, then SRC): its keys go on from line 5. */
+#define DEST "  - destination: \"{registry}/c/{repository}:{tag}\"\n"
+#define SRC "    source: {registry: \"registry.example:5000\"}\n"
+#define RULE DEST SRC
 #define MINIMAL HEAD RULE
 
 static char *tmp;
@@ -100,11 +103,13 @@ START_TEST(accepts_the_issue_example_with_defaults)
 	ck_assert_uint_eq(c->max_attempts, 5);
 	ck_assert_uint_eq(c->backoff_ms, 10000);
 	ck_assert_uint_eq(c->max_backoff_ms, 600000);
-	ck_assert_uint_eq(c->max_body, 1024 * 1024);
+	ck_assert_uint_eq(c->max_body, 256 * 1024);
 	ck_assert_uint_eq(c->max_connections, 1024);
-	ck_assert_uint_eq(c->max_per_ip, 256);
+	ck_assert_uint_eq(c->max_per_ip, 64);
 	ck_assert_uint_eq(c->request_timeout_ms, 30000);
 	ck_assert_uint_eq(c->replay_window_s, 7 * 86400);
+	ck_assert_uint_eq(c->job_timeout_ms, 3600 * 1000);
+	ck_assert_uint_eq(c->max_queued, 100000);
 	/* auth */
 	const sc_serve_auth *d = &c->auth[SC_SOURCE_DISTRIBUTION];
 	ck_assert(d->configured);
@@ -151,7 +156,7 @@ START_TEST(accepts_every_field)
 	                  "workers: 64\n"
 	                  "retry: {attempts: 3, backoff: 0.25, max_backoff: 60}\n"
 	                  "limits: {body: 65536, connections: 100, per_ip: 10, request_timeout: 2.5, "
-	                  "replay_window: 3600}\n"
+	                  "replay_window: 3600, job: 10.5, queue: 10000000}\n"
 	                  "auth:\n"
 	                  "  distribution:\n"
 	                  "    bearer: [new-token, old-token]\n"
@@ -184,7 +189,7 @@ START_TEST(accepts_every_field)
 	                  "    src_cert_dir: certs/src\n"
 	                  "    dest_cert_dir: certs/dest\n"
 	                  "  - name: all-of-github\n"
-	                  "    source: {from: github}\n"
+	                  "    source: {from: github, registry: ghcr.io}\n"
 	                  "    destination: \"ghcr.io/acme/{repository}:{tag}-scone\"\n"
 	                  "    all: true\n"
 	                  "    tls_verify: false\n"
@@ -217,6 +222,8 @@ START_TEST(accepts_every_field)
 	ck_assert_uint_eq(c->max_per_ip, 10);
 	ck_assert_uint_eq(c->request_timeout_ms, 2500);
 	ck_assert_uint_eq(c->replay_window_s, 3600);
+	ck_assert_uint_eq(c->job_timeout_ms, 10500);
+	ck_assert_uint_eq(c->max_queued, 10000000);
 
 	const sc_serve_auth *d = &c->auth[SC_SOURCE_DISTRIBUTION];
 	ck_assert_uint_eq(d->n_bearer, 4);
@@ -275,8 +282,9 @@ START_TEST(accepts_every_field)
 	r = &c->rules[1];
 	ck_assert_str_eq(r->name, "all-of-github");
 	ck_assert_int_eq(r->from, SC_SOURCE_GITHUB);
-	ck_assert_str_eq(r->registry, "*");
+	ck_assert_str_eq(r->registry, "ghcr.io");
 	ck_assert_str_eq(r->repository, "*");
+	ck_assert_str_eq(r->tag, "*");
 	ck_assert(r->all);
 	ck_assert(!r->src_tls_verify);
 	ck_assert(r->dest_tls_verify);
@@ -296,6 +304,11 @@ START_TEST(the_example_in_testdata_loads)
 	ck_assert(c->auth[SC_SOURCE_HARBOR].configured);
 	ck_assert(c->auth[SC_SOURCE_GITHUB].configured);
 	ck_assert(c->operator_.configured);
+	ck_assert_uint_eq(c->max_body, 262144);
+	ck_assert_uint_eq(c->max_per_ip, 64);
+	ck_assert_uint_eq(c->job_timeout_ms, 3600 * 1000);
+	ck_assert_uint_eq(c->max_queued, 100000);
+	ck_assert_str_eq(c->rules[0].registry, "registry.example:5000");
 	sc_serve_push p = {.source = SC_SOURCE_DISTRIBUTION,
 	                   .registry = "registry.example:5000",
 	                   .repository = "apps/team/web",
@@ -317,6 +330,7 @@ START_TEST(relative_names_resolve_against_the_config_directory)
 	                              "state_dir: ../state\n"
 	                              "rules:\n"
 	                              "  - destination: \"localhost:5000/c/{repository}:{tag}\"\n"
+	                              "    source: {registry: \"localhost:5000\", repository: \"apps/*\"}\n"
 	                              "    sign_key: keys/cosign.key\n",
 	                              0600);
 	/* Loaded by a relative name from another directory: the names still
@@ -357,17 +371,20 @@ START_TEST(crlf_line_ends_and_tabs_between_tokens_are_fine)
 	const char *yaml = "state_dir:\tstate\t# tabs around a value\r\n"
 	                   "rules:\r\n"
 	                   "  - destination:\t\"{registry}/c/{repository}:{tag}\"\r\n"
+	                   "    source: {registry: \"*\"}\r\n"
 	                   "  - destination: \"{registry}/d/{repository}:{tag}\"\r\n"
+	                   "    source: {registry: \"*\"}\r\n"
 	                   "    mode: simm\r\n";
 	cleanup_error sconify_error_t err = NULL;
 	_cleanup_(sc_serve_config_freep) sc_serve_config *c = NULL;
 	/* CRLF lines count as lines */
 	ck_assert_fails(load(yaml, &c, &err), err, SCONIFY_ERR_INVALID,
-	                "serve.yaml:5: rules[1].mode: `simm' is not sim or hw");
+	                "serve.yaml:7: rules[1].mode: `simm' is not sim or hw");
 	sconify_error_free(&err);
 	const char *ok = "state_dir:\tstate\t# tabs around a value\r\n"
 	                 "rules:\r\n"
 	                 "  - destination:\t\"{registry}/c/{repository}:{tag}\"\r\n"
+	                 "    source: {registry: \"*\"}\r\n"
 	                 "    mode: sim\r\n";
 	ck_assert_ok(load(ok, &c, &err), err);
 	ck_assert_str_eq(c->state_dir + strlen(c->state_dir) - 6, "/state");
@@ -381,7 +398,7 @@ START_TEST(tabs_inside_values_are_control_characters)
 	cleanup_error sconify_error_t err = NULL;
 	_cleanup_(sc_serve_config_freep) sc_serve_config *c = NULL;
 	ck_assert_fails(load(HEAD RULE "    command: \"run\tit\"\n", &c, &err), err, SCONIFY_ERR_INVALID,
-	                "serve.yaml:4: rules[0].command: contains a control character");
+	                "serve.yaml:5: rules[0].command: contains a control character");
 }
 END_TEST
 
@@ -390,7 +407,7 @@ START_TEST(tab_indentation_is_an_error_with_its_line)
 	cleanup_error sconify_error_t err = NULL;
 	_cleanup_(sc_serve_config_freep) sc_serve_config *c = NULL;
 	ck_assert_fails(load(HEAD RULE "\tmode: sim\n", &c, &err), err, SCONIFY_ERR_INVALID,
-	                "serve.yaml:4: not valid YAML");
+	                "serve.yaml:5: not valid YAML");
 }
 END_TEST
 
@@ -402,12 +419,14 @@ START_TEST(anchors_aliases_tags_and_documents_are_refused)
 	        {"state_dir: &s state\nrules:\n" RULE,
 	         "serve.yaml:1: YAML anchors and aliases are not allowed"},
 	        {"x: &a [1]\nstate_dir: state\nrules:\n" RULE, "serve.yaml:1: YAML anchors and aliases"},
-	        {"state_dir: state\nrules:\n  - &r {destination: \"{registry}/c/{repository}:{tag}\"}\n"
+	        {"state_dir: state\nrules:\n  - &r {destination: \"{registry}/c/{repository}:{tag}\", "
+	         "source: "
+	         "{registry: r}}\n"
 	         "  - *r\n",
 	         "serve.yaml:3: YAML anchors and aliases"},
 	        {"state_dir: !!str state\nrules:\n" RULE, "serve.yaml:1: YAML tags are not allowed"},
 	        {"%TAG !e! tag:example.com,2000:\n---\nstate_dir: state\n", "YAML tags are not allowed"},
-	        {MINIMAL "---\n" MINIMAL, "serve.yaml:4: more than one YAML document"},
+	        {MINIMAL "---\n" MINIMAL, "serve.yaml:5: more than one YAML document"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		cleanup_error sconify_error_t err = NULL;
@@ -433,17 +452,17 @@ static const struct {
         {"state_dir: s\nrules: []\n", SCONIFY_ERR_INVALID, "serve.yaml:2: rules: empty"},
         {"state_dir: s\nrules: {}\n", SCONIFY_ERR_INVALID,
          "serve.yaml:2: rules: expected a list, found a mapping"},
-        {MINIMAL "colour: blue\n", SCONIFY_ERR_INVALID, "serve.yaml:4: unknown key `colour'"},
+        {MINIMAL "colour: blue\n", SCONIFY_ERR_INVALID, "serve.yaml:5: unknown key `colour'"},
         {MINIMAL "state_dir: t\n", SCONIFY_ERR_INVALID,
-         "serve.yaml:4: duplicate key `state_dir' (first on line 1)"},
-        {HEAD RULE "    colour: blue\n", SCONIFY_ERR_INVALID, "serve.yaml:4: rules[0]: unknown key `colour'"},
+         "serve.yaml:5: duplicate key `state_dir' (first on line 1)"},
+        {HEAD RULE "    colour: blue\n", SCONIFY_ERR_INVALID, "serve.yaml:5: rules[0]: unknown key `colour'"},
         {HEAD RULE "    mode: hw\n    mode: sim\n", SCONIFY_ERR_INVALID,
-         "serve.yaml:5: duplicate key `mode'"},
-        {HEAD RULE "    source: {repo: x}\n", SCONIFY_ERR_INVALID,
+         "serve.yaml:6: duplicate key `mode'"},
+        {HEAD DEST "    source: {registry: reg.example, repo: x}\n", SCONIFY_ERR_INVALID,
          "serve.yaml:4: rules[0].source: unknown key `repo'"},
-        {HEAD RULE "    source: [x]\n", SCONIFY_ERR_INVALID,
+        {HEAD DEST "    source: [x]\n", SCONIFY_ERR_INVALID,
          "serve.yaml:4: rules[0].source: expected a mapping"},
-        {HEAD "  - mode: sim\n", SCONIFY_ERR_INVALID,
+        {HEAD "  - mode: sim\n" SRC, SCONIFY_ERR_INVALID,
          "serve.yaml:3: rules[0].destination: missing (required)"},
         {HEAD "  - just a string\n", SCONIFY_ERR_INVALID,
          "serve.yaml:3: rules[0]: expected a mapping, found a string"},
@@ -451,45 +470,45 @@ static const struct {
         {"state_dir: \"\\0\"\nrules:\n" RULE, SCONIFY_ERR_INVALID,
          "serve.yaml:1: state_dir: contains a control character"},
         /* values */
-        {HEAD RULE "  - destination: \"{registry}/d/{repository}:{tag}\"\n    mode: simm\n",
-         SCONIFY_ERR_INVALID, "serve.yaml:5: rules[1].mode: `simm' is not sim or hw"},
-        {HEAD RULE "    source: {from: gitlab}\n", SCONIFY_ERR_INVALID,
+        {HEAD RULE "  - destination: \"{registry}/d/{repository}:{tag}\"\n" SRC "    mode: simm\n",
+         SCONIFY_ERR_INVALID, "serve.yaml:7: rules[1].mode: `simm' is not sim or hw"},
+        {HEAD DEST "    source: {from: gitlab, registry: reg.example}\n", SCONIFY_ERR_INVALID,
          "serve.yaml:4: rules[0].source.from: `gitlab' is not distribution, harbor or github"},
-        {HEAD RULE "    source: {tag: \"a b\"}\n", SCONIFY_ERR_INVALID,
+        {HEAD DEST "    source: {registry: reg.example, tag: \"a b\"}\n", SCONIFY_ERR_INVALID,
          "serve.yaml:4: rules[0].source.tag: a pattern has no spaces"},
         {HEAD RULE "    tls_verify: no\n", SCONIFY_ERR_INVALID,
-         "serve.yaml:4: rules[0].tls_verify: `no' is not true or false"},
+         "serve.yaml:5: rules[0].tls_verify: `no' is not true or false"},
         {HEAD RULE "    dir: [app]\n", SCONIFY_ERR_INVALID,
-         "serve.yaml:4: rules[0].dir[0]: `app' is not an absolute path"},
+         "serve.yaml:5: rules[0].dir[0]: `app' is not an absolute path"},
         {HEAD RULE "    authenticated: [/a/../b]\n", SCONIFY_ERR_INVALID,
          "rules[0].authenticated[0]: `/a/../b' is not"},
-        {HEAD RULE "    env: [A=b]\n", SCONIFY_ERR_INVALID, "serve.yaml:4: rules[0].env: expected a mapping"},
+        {HEAD RULE "    env: [A=b]\n", SCONIFY_ERR_INVALID, "serve.yaml:5: rules[0].env: expected a mapping"},
         {HEAD RULE "    env: {\"A=B\": c}\n", SCONIFY_ERR_INVALID,
-         "serve.yaml:4: rules[0].env.A=B: invalid variable name"},
+         "serve.yaml:5: rules[0].env.A=B: invalid variable name"},
         {HEAD RULE "    cas: http://cas.example\n", SCONIFY_ERR_INVALID,
          "rules[0].cas: `http://cas.example' is not https://HOST[:PORT]"},
         {HEAD RULE "    cas: https://cas.example/path\n", SCONIFY_ERR_INVALID,
          "rules[0].cas: `https://cas.example/path' is not"},
         {HEAD RULE "    cas_key_hash: " HEX64 "\n", SCONIFY_ERR_INVALID,
-         "serve.yaml:4: rules[0].cas_key_hash: goes with cas"},
+         "serve.yaml:5: rules[0].cas_key_hash: goes with cas"},
         {HEAD RULE "    cas: c:1\n    cas_key_hash: ABC\n", SCONIFY_ERR_INVALID,
-         "serve.yaml:5: rules[0].cas_key_hash: `ABC' is not 64 lowercase hex"},
+         "serve.yaml:6: rules[0].cas_key_hash: `ABC' is not 64 lowercase hex"},
         {HEAD RULE "    platform: linux\n", SCONIFY_ERR_INVALID,
-         "serve.yaml:4: rules[0].platform: `linux' is not OS/ARCH"},
+         "serve.yaml:5: rules[0].platform: `linux' is not OS/ARCH"},
         {HEAD RULE "    platform: linux/amd64\n    all: true\n", SCONIFY_ERR_INVALID,
-         "serve.yaml:5: rules[0].all: all and platform exclude each other"},
+         "serve.yaml:6: rules[0].all: all and platform exclude each other"},
         {HEAD RULE "    namespace: a//b\n", SCONIFY_ERR_INVALID,
-         "serve.yaml:4: rules[0].namespace: `a//b' is not a namespace"},
+         "serve.yaml:5: rules[0].namespace: `a//b' is not a namespace"},
         {HEAD RULE "    service_name: a/b\n", SCONIFY_ERR_INVALID,
-         "serve.yaml:4: rules[0].service_name: `a/b' is not a service name"},
+         "serve.yaml:5: rules[0].service_name: `a/b' is not a service name"},
         {HEAD RULE "    sign_password_file: pw\n", SCONIFY_ERR_INVALID,
-         "serve.yaml:4: rules[0].sign_password_file: goes with sign_key"},
+         "serve.yaml:5: rules[0].sign_password_file: goes with sign_key"},
         {HEAD RULE "    name: \"-x\"\n", SCONIFY_ERR_INVALID,
-         "serve.yaml:4: rules[0].name: `-x' is not a rule name"},
+         "serve.yaml:5: rules[0].name: `-x' is not a rule name"},
         {HEAD RULE "    name: a\n" RULE "    name: a\n", SCONIFY_ERR_INVALID,
-         "serve.yaml:5: rules[1]: duplicate rule name `a' (first on line 3)"},
+         "serve.yaml:6: rules[1]: duplicate rule name `a' (first on line 3)"},
         {HEAD RULE RULE "    name: rule-1\n", SCONIFY_ERR_INVALID,
-         "serve.yaml:4: rules[1]: duplicate rule name `rule-1'"},
+         "serve.yaml:5: rules[1]: duplicate rule name `rule-1'"},
         {"listen: 8080\n" MINIMAL, SCONIFY_ERR_INVALID, "serve.yaml:1: listen: `8080' is not HOST:PORT"},
         {"listen: \"h:70000\"\n" MINIMAL, SCONIFY_ERR_INVALID,
          "serve.yaml:1: listen: `h:70000' is not HOST:PORT"},
@@ -547,32 +566,33 @@ static const struct {
         {"auth:\n  distribution: {bearer_file: nothere}\n" MINIMAL, SCONIFY_ERR_NOT_FOUND,
          "serve.yaml:2: auth.distribution.bearer_file: `"},
         /* templates */
-        {HEAD "  - destination: \"{registry}/c/{repo}:{tag}\"\n", SCONIFY_ERR_INVALID,
+        {HEAD "  - destination: \"{registry}/c/{repo}:{tag}\"\n" SRC, SCONIFY_ERR_INVALID,
          "serve.yaml:3: rules[0].destination: template `{registry}/c/{repo}:{tag}': unknown `{repo}'"},
-        {HEAD "  - destination: \"{registry}/c/{repository:{tag}\"\n", SCONIFY_ERR_INVALID,
+        {HEAD "  - destination: \"{registry}/c/{repository:{tag}\"\n" SRC, SCONIFY_ERR_INVALID,
          "serve.yaml:3: rules[0].destination: template `{registry}/c/{repository:{tag}': `{' without `}'"},
-        {HEAD "  - destination: \"{registry}/c/{repository}}:{tag}\"\n", SCONIFY_ERR_INVALID,
+        {HEAD "  - destination: \"{registry}/c/{repository}}:{tag}\"\n" SRC, SCONIFY_ERR_INVALID,
          "`}' without `{'"},
-        {HEAD "  - destination: \"{registry}/c/{repository}:{tag\"\n", SCONIFY_ERR_INVALID,
+        {HEAD "  - destination: \"{registry}/c/{repository}:{tag\"\n" SRC, SCONIFY_ERR_INVALID,
          "`{' without `}'"},
-        {HEAD "  - destination: \"c/{repository}:{tag}\"\n", SCONIFY_ERR_INVALID,
+        {HEAD "  - destination: \"c/{repository}:{tag}\"\n" SRC, SCONIFY_ERR_INVALID,
          "serve.yaml:3: rules[0].destination: `c/{repository}:{tag}' names no registry"},
-        {HEAD "  - destination: \"{repository}\"\n", SCONIFY_ERR_INVALID, "names no registry"},
-        {HEAD "  - destination: \"{registry}/c/{repository}\"\n", SCONIFY_ERR_INVALID,
+        {HEAD "  - destination: \"{repository}\"\n" SRC, SCONIFY_ERR_INVALID, "names no registry"},
+        {HEAD "  - destination: \"{registry}/c/{repository}\"\n" SRC, SCONIFY_ERR_INVALID,
          "names no tag (end it with `:{tag}')"},
-        {HEAD "  - destination: \"{registry}/c/{repository}@{digest}\"\n", SCONIFY_ERR_INVALID,
+        {HEAD "  - destination: \"{registry}/c/{repository}@{digest}\"\n" SRC, SCONIFY_ERR_INVALID,
          "names a digest"},
-        {HEAD "  - destination: \"{registry}/C/{repository}:{tag}\"\n", SCONIFY_ERR_INVALID,
+        {HEAD "  - destination: \"{registry}/C/{repository}:{tag}\"\n" SRC, SCONIFY_ERR_INVALID,
          "rules[0].destination: `{registry}/C/{repository}:{tag}' is not an image reference"},
-        {HEAD "  - destination: \"{registry}/c/{repository}:{digest}\"\n", SCONIFY_ERR_INVALID,
+        {HEAD "  - destination: \"{registry}/c/{repository}:{digest}\"\n" SRC, SCONIFY_ERR_INVALID,
          "is not an image reference"},
-        {HEAD "  - destination: \"{registry}/{repository}:{tag}\"\n", SCONIFY_ERR_INVALID,
+        {HEAD "  - destination: \"{registry}/{repository}:{tag}\"\n" SRC, SCONIFY_ERR_INVALID,
          "is the pushed image itself"},
         {HEAD RULE "    session: \"{registry}-x\"\n", SCONIFY_ERR_INVALID,
-         "serve.yaml:4: rules[0].session: `{registry}-x' is not a session name (it expands to "
-         "`registry.example:5000-x'"},
+         "serve.yaml:5: rules[0].session: `{registry}-x' is not a session name (for a push of "
+         "registry.example:5000/x:v1 it expands to `registry.example:5000-x'; a name is "
+         "[namespace/]name of letters, digits, `_' and `-')"},
         {HEAD RULE "    session: \"{nme}\"\n", SCONIFY_ERR_INVALID,
-         "serve.yaml:4: rules[0].session: template `{nme}': unknown `{nme}'"},
+         "serve.yaml:5: rules[0].session: template `{nme}': unknown `{nme}'"},
 };
 
 START_TEST(bad_configs_name_line_key_and_problem)
@@ -606,12 +626,16 @@ START_TEST(check_lists_every_problem_sorted_by_line)
 	                              0600);
 	_cleanup_(strv_freep) char **p = sc_serve_config_check(path);
 	ck_assert_ptr_nonnull(p[0]);
-	const char *want[] = {":1: state_dir: missing", ":2: rules[0].destination:", ":3: rules[0].mode:",
-	                      ":4: workers:", ":6: listen:"};
+	const char *want[] = {":1: state_dir: missing",
+	                      ":2: rules[0].source: registry is required",
+	                      ":2: rules[0].destination:",
+	                      ":3: rules[0].mode:",
+	                      ":4: workers:",
+	                      ":6: listen:"};
 	size_t n = 0;
 	while (p[n])
 		n++;
-	ck_assert_uint_eq(n, 5);
+	ck_assert_uint_eq(n, 6);
 	for (size_t i = 0; i < n; i++) {
 		ck_assert(strncmp(p[i], path, strlen(path)) == 0);
 		ck_assert_msg(strstr(p[i], want[i]), "%s lacks %s", p[i], want[i]);
@@ -682,7 +706,7 @@ START_TEST(caps_are_enforced)
 		free(longdest);
 		longdest = u;
 	}
-	cleanup_free char *y = xasprintf(HEAD "%s:{tag}\"\n", longdest);
+	cleanup_free char *y = xasprintf(HEAD "%s:{tag}\"\n" SRC, longdest);
 	ck_assert_fails(load(y, &c, &err), err, SCONIFY_ERR_LIMIT,
 	                "serve.yaml:3: rules[0].destination: template `");
 	ck_assert_ptr_nonnull(strstr(sconify_error_message(err), "expands to more than 4096 bytes"));
@@ -699,7 +723,7 @@ START_TEST(named_files_must_exist_with_the_line)
 		cleanup_free char *yaml =
 		        xasprintf(HEAD RULE "    cas: c:1\n    %s: missing.file\n", keys[i]);
 		cleanup_free char *needle = xasprintf(
-		        "serve.yaml:5: rules[0].%s: `%s/missing.file' does not exist", keys[i], tmp);
+		        "serve.yaml:6: rules[0].%s: `%s/missing.file' does not exist", keys[i], tmp);
 		cleanup_error sconify_error_t err = NULL;
 		_cleanup_(sc_serve_config_freep) sc_serve_config *c = NULL;
 		ck_assert_fails(load(yaml, &c, &err), err, SCONIFY_ERR_NOT_FOUND, needle);
@@ -708,7 +732,7 @@ START_TEST(named_files_must_exist_with_the_line)
 	_cleanup_(sc_serve_config_freep) sc_serve_config *c = NULL;
 	free(put("somefile", "x", 0644));
 	ck_assert_fails(load(HEAD RULE "    src_cert_dir: somefile\n", &c, &err), err, SCONIFY_ERR_INVALID,
-	                "serve.yaml:4: rules[0].src_cert_dir: `");
+	                "serve.yaml:5: rules[0].src_cert_dir: `");
 	ck_assert_ptr_nonnull(strstr(sconify_error_message(err), "somefile' is not a directory"));
 	sconify_error_free(&err);
 	ck_assert_fails(load(HEAD RULE "    sign_key: .\n", &c, &err), err, SCONIFY_ERR_INVALID,
@@ -742,7 +766,7 @@ START_TEST(secret_files_readable_by_others_are_refused)
 	cleanup_error sconify_error_t err = NULL;
 	_cleanup_(sc_serve_config_freep) sc_serve_config *c = NULL;
 	ck_assert_fails(load(HEAD RULE "    sign_key: cosign.key\n    sign_password_file: pw\n", &c, &err),
-	                err, SCONIFY_ERR_INVALID, "serve.yaml:5: rules[0].sign_password_file: `");
+	                err, SCONIFY_ERR_INVALID, "serve.yaml:6: rules[0].sign_password_file: `");
 	ck_assert_ptr_nonnull(strstr(sconify_error_message(err), "is readable by others; chmod 600"));
 	sconify_error_free(&err);
 	/* 0600 and 0400 are fine */
@@ -839,6 +863,328 @@ START_TEST(secret_values_never_appear_in_errors)
 	ck_assert_ptr_nonnull(all[0]);
 	for (size_t i = 0; all[i]; i++)
 		ck_assert_msg(strstr(all[i], "S3CR3T") == NULL, "secret in `%s'", all[i]);
+}
+END_TEST
+
+/* ---- what the service trusts ---- */
+
+#define REGISTRY_REQUIRED                                                                                  \
+	"rules[0].source: registry is required (the host[:port] this rule converts from; events name the " \
+	"registry themselves, so a rule must say which it trusts)"
+
+START_TEST(a_rule_without_a_registry_is_refused)
+{
+	cleanup_error sconify_error_t err = NULL;
+	_cleanup_(sc_serve_config_freep) sc_serve_config *c = NULL;
+	/* no source at all: the rule's line */
+	ck_assert_fails(load(HEAD DEST, &c, &err), err, SCONIFY_ERR_INVALID,
+	                "serve.yaml:3: " REGISTRY_REQUIRED);
+	ck_assert_ptr_null(c);
+	sconify_error_free(&err);
+	/* a source without one: the source's line */
+	ck_assert_fails(load(HEAD DEST
+	                     "    source: {from: distribution, repository: \"apps/*\", tag: \"*\"}\n",
+	                     &c, &err),
+	                err, SCONIFY_ERR_INVALID, "serve.yaml:4: " REGISTRY_REQUIRED);
+	sconify_error_free(&err);
+	ck_assert_fails(load(HEAD DEST "    source: {}\n", &c, &err), err, SCONIFY_ERR_INVALID,
+	                "serve.yaml:4: " REGISTRY_REQUIRED);
+	sconify_error_free(&err);
+	/* in the second rule */
+	ck_assert_fails(load(HEAD RULE
+	                     "  - destination: \"{registry}/d/{repository}:{tag}\"\n    mode: sim\n",
+	                     &c, &err),
+	                err, SCONIFY_ERR_INVALID, "serve.yaml:5: rules[1].source: registry is required");
+}
+END_TEST
+
+START_TEST(a_registry_may_be_a_pattern_or_a_star)
+{
+	cleanup_error sconify_error_t err = NULL;
+	_cleanup_(sc_serve_config_freep) sc_serve_config *c = NULL;
+	ck_assert_ok(load(HEAD DEST "    source: {registry: \"127.0.0.1:*\"}\n" DEST
+	                            "    source: {registry: \"*\", repository: \"apps/*\"}\n",
+	                  &c, &err),
+	             err);
+	ck_assert_str_eq(c->rules[0].registry, "127.0.0.1:*");
+	ck_assert_str_eq(c->rules[1].registry, "*");
+	sc_serve_push p = {.source = SC_SOURCE_GITHUB,
+	                   .registry = "127.0.0.1:5000",
+	                   .repository = "x",
+	                   .tag = "v1",
+	                   .digest = DIGEST};
+	ck_assert(sc_serve_rule_matches(&c->rules[0], &p));
+	p.registry = "evil.example";
+	ck_assert(!sc_serve_rule_matches(&c->rules[0], &p));
+	p.repository = "apps/x";
+	ck_assert(sc_serve_rule_matches(&c->rules[1], &p));
+	/* a rule made by hand without a registry trusts no one */
+	sc_serve_rule r = {.name = (char *)"r", .from = -1, .repository = (char *)"**", .tag = (char *)"*"};
+	ck_assert(!sc_serve_rule_matches(&r, &p));
+}
+END_TEST
+
+#define OPEN_ENDPOINTS                                                                                    \
+	"is not a loopback address: configure auth.operator (GET /v1/jobs and /metrics would be open to " \
+	"anyone who reaches it)"
+
+START_TEST(listening_beyond_loopback_needs_an_operator_credential)
+{
+	static const char *const open[] = {
+	        "0.0.0.0:8080",         "\"[::]:8080\"",       "192.168.1.2:80", "example.com:80",
+	        "127.0.0.1.example:80", "localhost.example:1", "\"[::2]:80\"",   "\"[::ffff:10.0.0.1]:80\"",
+	        "128.0.0.1:80"};
+	for (size_t i = 0; i < sizeof(open) / sizeof(open[0]); i++) {
+		cleanup_free char *yaml = xasprintf("workers: 1\nlisten: %s\n" MINIMAL, open[i]);
+		cleanup_free char *unquoted = xstrdup(open[i][0] == '"' ? open[i] + 1 : open[i]);
+		if (unquoted[strlen(unquoted) - 1] == '"')
+			unquoted[strlen(unquoted) - 1] = '\0';
+		cleanup_free char *needle = xasprintf("serve.yaml:2: listen: `%s' " OPEN_ENDPOINTS, unquoted);
+		cleanup_error sconify_error_t err = NULL;
+		_cleanup_(sc_serve_config_freep) sc_serve_config *c = NULL;
+		ck_assert_fails(load(yaml, &c, &err), err, SCONIFY_ERR_INVALID, needle);
+		ck_assert_ptr_null(c);
+		/* with the operator's credential, the same address is fine */
+		cleanup_free char *with = xasprintf("auth: {operator: {bearer: op}}\n%s", yaml);
+		sconify_error_free(&err);
+		ck_assert_ok(load(with, &c, &err), err);
+		ck_assert(c->operator_.configured);
+	}
+	static const char *const loopback[] = {"127.0.0.1:0",       "127.1.2.3:8080",
+	                                       "localhost:8080",    "LocalHost:1",
+	                                       "\"[::1]:0\"",       "\"[::ffff:127.0.0.1]:80\"",
+	                                       "127.255.255.255:80"};
+	for (size_t i = 0; i < sizeof(loopback) / sizeof(loopback[0]); i++) {
+		cleanup_free char *yaml = xasprintf("listen: %s\n" MINIMAL, loopback[i]);
+		cleanup_error sconify_error_t err = NULL;
+		_cleanup_(sc_serve_config_freep) sc_serve_config *c = NULL;
+		ck_assert_ok(load(yaml, &c, &err), err);
+		ck_assert(!c->operator_.configured);
+	}
+	/* the default address is loopback */
+	cleanup_error sconify_error_t err = NULL;
+	_cleanup_(sc_serve_config_freep) sc_serve_config *c = NULL;
+	ck_assert_ok(load(MINIMAL, &c, &err), err);
+	ck_assert_str_eq(c->listen, "127.0.0.1:8080");
+}
+END_TEST
+
+START_TEST(job_and_queue_limits_have_defaults_and_ranges)
+{
+	cleanup_error sconify_error_t err = NULL;
+	_cleanup_(sc_serve_config_freep) sc_serve_config *c = NULL;
+	ck_assert_ok(load(MINIMAL, &c, &err), err);
+	ck_assert_uint_eq(c->job_timeout_ms, 3600 * 1000);
+	ck_assert_uint_eq(c->max_queued, 100000);
+	ck_assert_uint_eq(c->max_body, 256 * 1024);
+	ck_assert_uint_eq(c->max_per_ip, 64);
+	sc_serve_config_free(c);
+	c = NULL;
+	ck_assert_ok(load("limits: {job: 10, queue: 1}\n" MINIMAL, &c, &err), err);
+	ck_assert_uint_eq(c->job_timeout_ms, 10000);
+	ck_assert_uint_eq(c->max_queued, 1);
+	sc_serve_config_free(c);
+	c = NULL;
+	ck_assert_ok(load("limits: {job: 604800, queue: 10000000}\n" MINIMAL, &c, &err), err);
+	ck_assert_uint_eq(c->job_timeout_ms, 604800u * 1000);
+	ck_assert_uint_eq(c->max_queued, 10000000);
+	sc_serve_config_free(c);
+	c = NULL;
+	/* a default per_ip follows fewer connections; one given must fit */
+	ck_assert_ok(load("limits: {connections: 16}\n" MINIMAL, &c, &err), err);
+	ck_assert_uint_eq(c->max_connections, 16);
+	ck_assert_uint_eq(c->max_per_ip, 16);
+	sc_serve_config_free(c);
+	c = NULL;
+	static const struct {
+		const char *yaml, *needle;
+	} cases[] = {
+	        {"limits: {job: 9.999}\n",
+	         "serve.yaml:1: limits.job: out of range (10.000 to 604800 seconds)"},
+	        {"limits: {job: 604800.001}\n", "serve.yaml:1: limits.job: out of range"},
+	        {"limits: {job: 1h}\n", "serve.yaml:1: limits.job: `1h' is not a number of seconds"},
+	        {"limits:\n  queue: 0\n", "serve.yaml:2: limits.queue: 0 is out of range (1 to 10000000)"},
+	        {"limits:\n  queue: 10000001\n", "serve.yaml:2: limits.queue: 10000001 is out of range"},
+	        {"limits:\n  queue: [1]\n", "serve.yaml:2: limits.queue: expected a string"},
+	        {"limits: {connections: 16, per_ip: 17}\n",
+	         "serve.yaml:1: limits: per_ip (17) is more than connections (16)"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cleanup_free char *yaml = xasprintf("%s" MINIMAL, cases[i].yaml);
+		ck_assert_fails(load(yaml, &c, &err), err, SCONIFY_ERR_INVALID, cases[i].needle);
+		ck_assert_ptr_null(c);
+		sconify_error_free(&err);
+	}
+}
+END_TEST
+
+/* A destination no rule below takes its images from. */
+#define ELSEWHERE "  - destination: \"other.example/c/{repository}:{tag}\"\n"
+
+START_TEST(session_templates_are_tried_with_dotted_tags_and_nested_repositories)
+{
+	cleanup_error sconify_error_t err = NULL;
+	_cleanup_(sc_serve_config_freep) sc_serve_config *c = NULL;
+	/* {tag} holds `.' for a tag like v1.0 */
+	ck_assert_fails(load(HEAD ELSEWHERE
+	                     "    source: {registry: \"registry.example:5000\", repository: \"**\"}\n"
+	                     "    session: \"{name}-{tag}\"\n",
+	                     &c, &err),
+	                err, SCONIFY_ERR_INVALID,
+	                "serve.yaml:5: rules[0].session: `{name}-{tag}' is not a session name (for a push of "
+	                "registry.example:5000/team/sub/app:v1.0 it expands to `app-v1.0'; a name is "
+	                "[namespace/]name of letters, digits, `_' and `-'; tags may hold `.': use "
+	                "{digest_hex} or a template without {tag})");
+	sconify_error_free(&err);
+	/* the first sample passes, the nested one does not */
+	ck_assert_fails(load(HEAD ELSEWHERE
+	                     "    source: {registry: \"registry.example:5000\", repository: \"**\"}\n"
+	                     "    session: \"{repository}_{tag}\"\n",
+	                     &c, &err),
+	                err, SCONIFY_ERR_INVALID, "it expands to `team/sub/app_v1.0'");
+	sconify_error_free(&err);
+	/* the hint is for {tag} only */
+	ck_assert_fails(load(HEAD RULE "    session: \"{registry}\"\n", &c, &err), err, SCONIFY_ERR_INVALID,
+	                "letters, digits, `_' and `-')");
+	sconify_error_free(&err);
+	/* nested repositories are namespaces; digests and names are fine */
+	static const char *const good[] = {"{repository}", "{name}-{digest_hex}", "{rule}/{name}", "fixed"};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		cleanup_free char *yaml =
+		        xasprintf(HEAD ELSEWHERE
+		                  "    source: {registry: \"registry.example:5000\", repository: \"**\"}\n"
+		                  "    session: \"%s\"\n",
+		                  good[i]);
+		ck_assert_ok(load(yaml, &c, &err), err);
+		sc_serve_config_free(c);
+		c = NULL;
+	}
+	/* the samples are fitted to the rule: no tag it converts has a `.' */
+	ck_assert_ok(load(HEAD ELSEWHERE
+	                  "    source: {registry: \"registry.example:5000\", repository: "
+	                  "\"**\", tag: \"v[0-9]\"}\n"
+	                  "    session: \"{name}-{tag}\"\n" ELSEWHERE
+	                  "    source: {registry: \"registry.example:5000\", repository: \"**\", "
+	                  "tag: latest}\n"
+	                  "    session: \"{name}-{tag}\"\n",
+	                  &c, &err),
+	             err);
+}
+END_TEST
+
+START_TEST(session_names_are_checked_for_the_runner)
+{
+	ck_assert(sc_serve_session_name_valid("app"));
+	ck_assert(sc_serve_session_name_valid("team/sub/app_v1-0"));
+	ck_assert(!sc_serve_session_name_valid("app-v1.0"));
+	ck_assert(!sc_serve_session_name_valid(""));
+	ck_assert(!sc_serve_session_name_valid("a//b"));
+	ck_assert(!sc_serve_session_name_valid("/a"));
+	ck_assert(!sc_serve_session_name_valid("a/"));
+	ck_assert(!sc_serve_session_name_valid("registry.example:5000"));
+	ck_assert(!sc_serve_session_name_valid(NULL));
+}
+END_TEST
+
+#define OWN_OUTPUT "the service would convert its own output"
+
+START_TEST(a_destination_its_rules_would_convert_again_is_refused)
+{
+	static const struct {
+		const char *yaml, *needle;
+	} cases[] = {
+	        /* inside its own patterns */
+	        {HEAD "  - destination: \"{registry}/apps/c/{name}:{tag}\"\n"
+	              "    source: {registry: \"registry.example:5000\", repository: \"apps/**\"}\n",
+	         "serve.yaml:3: rules[0].destination: its images would match rules[0]'s source: " OWN_OUTPUT
+	         " (a push of registry.example:5000/apps/web:v1 goes to "
+	         "`registry.example:5000/apps/c/web:v1')"},
+	        /* the catch-all */
+	        {HEAD "  - destination: \"{registry}/confidential/{repository}:{tag}\"\n"
+	              "    source: {registry: \"*\", repository: \"**\"}\n",
+	         "serve.yaml:3: rules[0].destination: its images would match rules[0]'s source"},
+	        /* only the tag changes */
+	        {HEAD "  - destination: \"{registry}/apps/web:{tag}-scone\"\n"
+	              "    source: {registry: \"reg.example\", repository: apps/web}\n",
+	         "serve.yaml:3: rules[0].destination: its images would match rules[0]'s source: " OWN_OUTPUT
+	         " (a push of reg.example/apps/web:v1 goes to `reg.example/apps/web:v1-scone')"},
+	        /* one rule feeding another, whichever comes first */
+	        {HEAD "  - destination: \"{registry}/mirror/{name}:{tag}\"\n"
+	              "    source: {registry: \"registry.example:5000\", repository: \"apps/*\"}\n"
+	              "  - destination: \"{registry}/final/{name}:{tag}\"\n"
+	              "    source: {registry: \"*\", repository: \"mirror/*\"}\n",
+	         "serve.yaml:3: rules[0].destination: its images would match rules[1]'s source: " OWN_OUTPUT},
+	        {HEAD "  - destination: \"{registry}/final/{name}:{tag}\"\n"
+	              "    source: {registry: \"*\", repository: \"mirror/*\"}\n"
+	              "  - destination: \"{registry}/mirror/{name}:{tag}\"\n"
+	              "    source: {registry: \"registry.example:5000\", repository: \"apps/*\"}\n",
+	         "serve.yaml:5: rules[1].destination: its images would match rules[0]'s source"},
+	        /* registries compare without case; a rule of any source matches any */
+	        {HEAD
+	         "  - destination: \"other.example/mirror/{name}:{tag}\"\n"
+	         "    source: {from: harbor, registry: \"registry.example:5000\", repository: \"apps/*\"}\n"
+	         "  - destination: \"{registry}/final/{name}:{tag}\"\n"
+	         "    source: {registry: \"OTHER.example\", repository: \"mirror/*\"}\n",
+	         "serve.yaml:3: rules[0].destination: its images would match rules[1]'s source"},
+	        /* a loop only the nested, dotted sample shows */
+	        {HEAD
+	         "  - destination: \"other.example/mirror/{repository}:{tag}\"\n"
+	         "    source: {registry: \"registry.example:5000\", repository: \"**\"}\n"
+	         "  - destination: \"{registry}/final/{name}:{tag}\"\n"
+	         "    source: {registry: \"other.example\", repository: \"mirror/*/*/**\", tag: \"*.*\"}\n",
+	         "serve.yaml:3: rules[0].destination: its images would match rules[1]'s source: " OWN_OUTPUT
+	         " (a push of registry.example:5000/team/sub/app:v1.0 goes to "
+	         "`other.example/mirror/team/sub/app:v1.0')"},
+	        /* samples are fitted to the source's patterns */
+	        {HEAD "  - destination: \"{registry}/{repository}/c:{tag}\"\n"
+	              "    source: {registry: \"127.0.0.1:*\", repository: \"team/**\", tag: \"v[0-9]*\"}\n",
+	         "(a push of 127.0.0.1:5000/team/x:v1 goes to `127.0.0.1:5000/team/x/c:v1')"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cleanup_error sconify_error_t err = NULL;
+		_cleanup_(sc_serve_config_freep) sc_serve_config *c = NULL;
+		ck_assert_fails(load(cases[i].yaml, &c, &err), err, SCONIFY_ERR_INVALID, cases[i].needle);
+		ck_assert_ptr_null(c);
+	}
+}
+END_TEST
+
+START_TEST(destinations_no_rule_matches_are_fine)
+{
+	static const char *const ok[] = {
+	        /* the issue's example: confidential/ is outside apps/ */
+	        HEAD "  - destination: \"{registry}/confidential/{repository}:{tag}\"\n"
+	             "    source: {registry: \"registry.example:5000\", repository: \"apps/*\"}\n",
+	        /* another registry */
+	        HEAD "  - destination: \"other.example/mirror/{name}:{tag}\"\n"
+	             "    source: {registry: \"registry.example:5000\", repository: \"apps/**\"}\n"
+	             "  - destination: \"{registry}/final/{name}:{tag}\"\n"
+	             "    source: {registry: \"registry.example:5000\", repository: \"mirror/*\"}\n",
+	        /* another source: GitHub does not report what Harbor's registry holds */
+	        HEAD "  - destination: \"{registry}/mirror/{name}:{tag}\"\n"
+	             "    source: {from: harbor, registry: \"*\", repository: \"apps/*\"}\n"
+	             "  - destination: \"{registry}/final/{name}:{tag}\"\n"
+	             "    source: {from: github, registry: \"*\", repository: \"mirror/*\"}\n",
+	        /* tags the source does not take */
+	        HEAD "  - destination: \"{registry}/{repository}:{tag}-scone\"\n"
+	             "    source: {registry: \"*\", repository: \"**\", tag: \"v[0-9]*[0-9]\"}\n",
+	};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		cleanup_error sconify_error_t err = NULL;
+		_cleanup_(sc_serve_config_freep) sc_serve_config *c = NULL;
+		ck_assert_ok(load(ok[i], &c, &err), err);
+	}
+	/* the pushed image itself is said once, not again as a loop */
+	cleanup_free char *path = put("serve.yaml",
+	                              HEAD "  - destination: \"{registry}/{repository}:{tag}\"\n"
+	                                   "    source: {registry: \"*\", repository: \"**\"}\n",
+	                              0600);
+	_cleanup_(strv_freep) char **p = sc_serve_config_check(path);
+	ck_assert_ptr_nonnull(p[0]);
+	ck_assert_ptr_nonnull(strstr(p[0],
+	                             "serve.yaml:3: rules[0].destination: `{registry}/{repository}:{tag}' "
+	                             "is the pushed image itself"));
+	ck_assert_ptr_null(p[1]);
 }
 END_TEST
 
@@ -1052,6 +1398,18 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, check_of_a_valid_config_is_empty);
 	tcase_add_test(tc, a_missing_config_file_is_not_found);
 	tcase_add_test(tc, caps_are_enforced);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("trust");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, a_rule_without_a_registry_is_refused);
+	tcase_add_test(tc, a_registry_may_be_a_pattern_or_a_star);
+	tcase_add_test(tc, listening_beyond_loopback_needs_an_operator_credential);
+	tcase_add_test(tc, job_and_queue_limits_have_defaults_and_ranges);
+	tcase_add_test(tc, session_templates_are_tried_with_dotted_tags_and_nested_repositories);
+	tcase_add_test(tc, session_names_are_checked_for_the_runner);
+	tcase_add_test(tc, a_destination_its_rules_would_convert_again_is_refused);
+	tcase_add_test(tc, destinations_no_rule_matches_are_fine);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("secrets");
