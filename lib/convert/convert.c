@@ -1206,16 +1206,17 @@ static int do_image(conv *v, sconify_image_result_t *res, sconify_error_t *err)
 		r = sc_policy_emit(v->policy, &yaml, &yaml_len, err);
 	if (r == 0 && v->o->session_out)
 		r = prepare_file(v->o->session_out, yaml, yaml_len, &tmp, err);
-	/* The digest is on disk before the tag moves: whoever finds the tag
-	 * naming it knows this conversion is complete (sconify serve). */
+	if (r == 0 && v->o->session_ready &&
+	    (r = v->o->session_ready(v->o->session_ready_userdata, yaml, yaml_len, err)) < 0)
+		sc_error_wrap(err, "the image is written but its tag did not move");
+	/* After the session is at the CAS, before the tag moves: whoever finds
+	 * the tag naming the digest in this file knows the conversion is
+	 * complete but perhaps for its signature (sconify serve). */
 	if (r == 0 && v->o->digest_file) {
 		cleanup_free char *line = xasprintf("%s\n", out.digest.str);
 		if (sc_write_file_atomic(v->o->digest_file, line, strlen(line), 0644, err) < 0)
 			r = sc_error_wrap(err, "--digest-file");
 	}
-	if (r == 0 && v->o->session_ready &&
-	    (r = v->o->session_ready(v->o->session_ready_userdata, yaml, yaml_len, err)) < 0)
-		sc_error_wrap(err, "the image is written but its tag did not move");
 	if (r == 0)
 		r = v->cc.dst->ops->commit(v->cc.dst, out.media_type, &out.digest, out.size, err);
 	if (r == 0 && tmp) {

@@ -239,8 +239,8 @@ typedef struct {
 	 * missing. A failure leaves the tag where it was. NULL: none. */
 	int (*session_ready)(void *userdata, const char *yaml, size_t len, sconify_error_t *err);
 	void *session_ready_userdata;
-	/* Write the digest of the result (image or index) here, durably, before
-	 * the destination's tag moves; NULL: none. */
+	/* Write the digest of the result (image or index) here, durably, after
+	 * session_ready and before the destination's tag moves; NULL: none. */
 	const char *digest_file;
 	/* platform, all_platforms, compress (of rewritten layers), jobs, limits,
 	 * progress, registries, retries, debug: as for copy. */

@@ -40,6 +40,7 @@
 
 #include <event2/event.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "core/fsutil.h"
@@ -100,16 +101,35 @@ static void dest_options(strv *a, const sc_serve_rule *r)
 	}
 }
 
-/* Where a run of job id writes its result's digest before the tag moves. */
-static char *digest_path(sc_serve *s, int64_t id)
+static void convert_args(const sc_run *run, strv *a);
+
+/* Where a run writes its result's digest before the tag moves:
+ * runs/<job>-<key>.digest, the key a hash of every argument of the
+ * conversion (source digest, destination, the rule's options). A file is
+ * only ever taken for the very conversion that wrote it: not for another job
+ * that got the same id (a recreated queue), nor after the rule changed. */
+static char *digest_path(sc_serve *s, const sc_run *run)
 {
-	return xasprintf("%s/runs/%lld.digest", s->cfg->state_dir, (long long)id);
+	strv a = {0};
+	convert_args(run, &a);
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+		abort();
+	for (size_t i = 0; i < a.n; i++)
+		EVP_DigestUpdate(md, a.v[i], strlen(a.v[i]) + 1); /* with its NUL: no two lists hash alike */
+	uint8_t h[32];
+	EVP_DigestFinal_ex(md, h, NULL);
+	EVP_MD_CTX_free(md);
+	strv_clear(&a);
+	char key[17];
+	for (int i = 0; i < 8; i++)
+		snprintf(key + 2 * i, 3, "%02x", h[i]);
+	return xasprintf("%s/runs/%lld-%s.digest", s->cfg->state_dir, (long long)run->job->id, key);
 }
 
-/* The digest an earlier run wrote, or NULL. */
-static char *earlier_digest(sc_serve *s, int64_t id)
+/* The digest an earlier run of this conversion wrote, or NULL. */
+static char *earlier_digest(const char *path)
 {
-	cleanup_free char *path = digest_path(s, id);
 	char *data = NULL;
 	size_t len = 0;
 	sconify_error_t err = NULL;
@@ -126,20 +146,19 @@ static char *earlier_digest(sc_serve *s, int64_t id)
 	return data;
 }
 
-static void forget_digest(sc_serve *s, int64_t id)
+static void convert_argv(sc_serve *s, const sc_run *run, strv *a)
 {
-	cleanup_free char *path = digest_path(s, id);
-	unlink(path);
+	add(a, s->o->self_exe);
+	add(a, "image");
+	addf(a, "--digest-file=%s", run->digest_file);
+	convert_args(run, a);
 }
 
-static void convert_argv(sc_serve *s, const sc_run *run, strv *a)
+/* The conversion's arguments but for the executable and --digest-file. */
+static void convert_args(const sc_run *run, strv *a)
 {
 	const sc_serve_rule *r = run->rule;
 	const sc_job *j = run->job;
-	add(a, s->o->self_exe);
-	add(a, "image");
-	cleanup_free char *dfile = digest_path(s, j->id);
-	addf(a, "--digest-file=%s", dfile);
 	addf(a, "--from=docker://%s/%s@%s", j->registry, j->repository, j->digest);
 	addf(a, "--to=docker://%s", j->destination);
 	add(a, "--output=json");
@@ -355,6 +374,8 @@ static void slot_reset(sc_run *r)
 	r->exited = r->aborted = false;
 	free(r->found_digest);
 	r->found_digest = NULL;
+	free(r->digest_file);
+	r->digest_file = NULL;
 	r->phase = RUN_IDLE;
 }
 
@@ -366,8 +387,8 @@ static void written_cb(void *arg, sconify_error_t err)
 		sc_serve_log(s, "error", "job state not stored (requeued once the queue takes writes again)",
 		             json_pack("{s:I,s:s}", "job", (json_int_t)r->job->id, "error",
 		                       sconify_error_message(err)));
-	else if (r->forget)
-		forget_digest(s, r->job->id);
+	else if (r->forget && r->digest_file)
+		unlink(r->digest_file);
 	slot_reset(r);
 	event_active(s->kick, 0, 0);
 	sc_serve_check_stopped(s);
@@ -548,6 +569,15 @@ static void check_finished(sc_run *r, int code)
 			digest = json_string_value(json_object_get(info, "Digest"));
 	}
 	sconify_error_free(&err);
+	if (code != 0) {
+		/* The destination could not be asked (a registry down, say):
+		 * converting again now could replace a finished conversion. */
+		cleanup_free char *msg = error_of(r);
+		if (strstr(msg, "not found") == NULL && strstr(msg, "unknown") == NULL) {
+			fail(r, msg);
+			return;
+		}
+	}
 	if (digest == NULL || strcmp(digest, r->found_digest) != 0) {
 		free(r->found_digest);
 		r->found_digest = NULL;
@@ -594,7 +624,9 @@ static void maybe_finished(sc_run *r)
 		return;
 	int code = WIFEXITED(r->status) ? WEXITSTATUS(r->status) : 128 + WTERMSIG(r->status);
 	r->pid = 0;
-	if (r->timed_out) {
+	/* The timer may fire between a child's exit and its reaping: only a
+	 * run its SIGKILL ended timed out. */
+	if (r->timed_out && WIFSIGNALED(r->status) && WTERMSIG(r->status) == SIGKILL) {
 		cleanup_free char *msg =
 		        xasprintf("the run took longer than %u s (limits.job) and was stopped",
 		                  r->s->cfg->job_timeout_ms / 1000);
@@ -671,7 +703,8 @@ static void started_cb(void *arg, sconify_error_t err)
 	struct timeval tv = {.tv_sec = s->cfg->job_timeout_ms / 1000,
 	                     .tv_usec = (s->cfg->job_timeout_ms % 1000) * 1000};
 	evtimer_add(r->timer, &tv);
-	r->found_digest = earlier_digest(s, r->job->id);
+	r->digest_file = digest_path(s, r);
+	r->found_digest = earlier_digest(r->digest_file);
 	start_phase(r, r->found_digest ? RUN_CHECK : RUN_CONVERT);
 }
 
@@ -783,14 +816,6 @@ size_t sc_runner_busy(sc_serve *s)
 
 void sc_runner_init(sc_serve *s)
 {
-	/* The runs' digest files (see the top of this file). */
-	cleanup_free char *runs = xasprintf("%s/runs", s->cfg->state_dir);
-	sconify_error_t err = NULL;
-	if (sc_mkdir_p(runs, 0700, &err) < 0) {
-		sc_serve_log(s, "error", "cannot create the runs directory: interrupted jobs convert again",
-		             json_pack("{s:s}", "error", sconify_error_message(err)));
-		sconify_error_free(&err);
-	}
 	s->runs = xcalloc(s->cfg->workers, sizeof(sc_run));
 	for (unsigned i = 0; i < s->cfg->workers; i++) {
 		s->runs[i].s = s;

@@ -84,6 +84,7 @@ typedef struct {
 	size_t err_len;
 	int64_t started_ms;
 	char *found_digest; /* the digest an earlier run wrote before its tag moved */
+	char *digest_file;  /* where this conversion's runs write it (runner.c) */
 } sc_run;
 
 struct sc_serve {
@@ -97,6 +98,7 @@ struct sc_serve {
 	bool stopping;
 	bool aborting; /* running jobs were sent SIGTERM: the next step is SIGKILL */
 	unsigned ticks;
+	int lock_fd;    /* STATE_DIR/lock, held (flock) while the service runs */
 	size_t pending; /* deliveries waiting for their commit */
 	sc_run *runs;   /* cfg->workers slots */
 	/* metrics */

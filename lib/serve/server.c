@@ -17,7 +17,10 @@
  */
 #include <sys/queue.h>
 
+#include <sys/file.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <signal.h>
 #include <stdint.h>
@@ -25,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -35,6 +39,7 @@
 #include <openssl/ssl.h>
 
 #include "core/error.h"
+#include "core/fsutil.h"
 #include "core/json-util.h"
 #include "core/strutil.h"
 #include "core/xalloc.h"
@@ -210,30 +215,28 @@ static void refuse(sc_serve *s, struct evhttp_request *req, sc_source_kind sourc
 
 /* The session of a rule without a `session:' template: the destination's
  * repository and tag with every character a session name may not hold as
- * `-' (apps/web:v1.0 -> apps-web-v1-0), so that images do not share one;
- * past the name cap, the start and a hash of the whole. */
+ * `-', then `-' and 16 hex of the SHA-256 of the whole destination
+ * (registry included), so that no two destinations share a session
+ * (confidential/apps/web:v1.0 -> confidential-apps-web-v1-0-<hash>); a long
+ * start is cut to fit the name cap. */
 static char *default_session(const char *destination)
 {
 	const char *slash = strchr(destination, '/');
 	const char *p = slash ? slash + 1 : destination;
-	size_t n = strlen(p);
-	char *name = xmalloc(n + 1 < SC_POLICY_MAX_NAME + 1 ? SC_POLICY_MAX_NAME + 1 : n + 1);
+	uint8_t md[32];
+	SHA256((const unsigned char *)destination, strlen(destination), md);
+	char name[SC_POLICY_MAX_NAME + 1];
+	size_t keep = SC_POLICY_MAX_NAME - 17, n = strlen(p) < keep ? strlen(p) : keep;
 	for (size_t i = 0; i < n; i++) {
 		char c = p[i];
 		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 		          c == '_';
 		name[i] = ok ? c : '-';
 	}
-	name[n] = '\0';
-	if (n > SC_POLICY_MAX_NAME) {
-		uint8_t md[32];
-		SHA256((const unsigned char *)p, n, md);
-		char hex[17];
-		for (int i = 0; i < 8; i++)
-			snprintf(hex + 2 * i, 3, "%02x", md[i]);
-		snprintf(name + SC_POLICY_MAX_NAME - 17, 18, "-%s", hex);
-	}
-	return name;
+	name[n] = '-';
+	for (int i = 0; i < 8; i++)
+		snprintf(name + n + 1 + 2 * i, 3, "%02x", md[i]);
+	return xstrdup(name);
 }
 
 /* The jobs one push makes: one per matching rule. */
@@ -711,6 +714,28 @@ static int tls_setup(sc_serve *s, sconify_error_t *err)
 	return 0;
 }
 
+/* One service per state directory: two would requeue each other's running
+ * jobs. The runs directory holds the digest files (runner.c). */
+static int lock_state(sc_serve *s, sconify_error_t *err)
+{
+	cleanup_free char *runs = xasprintf("%s/runs", s->cfg->state_dir);
+	if (sc_mkdir_p(runs, 0700, err) < 0)
+		return sc_error_wrap(err, "state_dir");
+	cleanup_free char *path = xasprintf("%s/lock", s->cfg->state_dir);
+	s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (s->lock_fd < 0)
+		return sc_error_errno(err, errno, "opening `%s'", path);
+	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		cleanup_free char *q = sc_quote(s->cfg->state_dir, 200);
+		if (e == EWOULDBLOCK)
+			return sc_error(err, SCONIFY_ERR_USAGE, 0,
+			                "state_dir `%s' is in use by another sconify serve", q);
+		return sc_error_errno(err, e, "locking `%s'", path);
+	}
+	return 0;
+}
+
 static void free_serve(sc_serve *s)
 {
 	/* The queue first: it commits what is queued and runs the completions,
@@ -728,6 +753,8 @@ static void free_serve(sc_serve *s)
 		event_base_free(s->base);
 	SSL_CTX_free(s->tls);
 	sc_serve_config_free(s->cfg);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
 }
 
 int sconify_serve_check(const char *config, char **ret_summary, sconify_error_t *err)
@@ -768,7 +795,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 
 int sconify_serve(const sconify_serve_options_t *opts, sconify_error_t *err)
 {
-	sc_serve s = {.o = opts};
+	sc_serve s = {.o = opts, .lock_fd = -1};
 	int rc = -1;
 	if (opts->self_exe == NULL || opts->config == NULL)
 		return sc_error(err, SCONIFY_ERR_USAGE, 0, "serve: no configuration or no executable");
@@ -776,7 +803,8 @@ int sconify_serve(const sconify_serve_options_t *opts, sconify_error_t *err)
 		return -1;
 	/* A worker's pipe closed under it must not kill the service. */
 	signal(SIGPIPE, SIG_IGN);
-	if (tls_setup(&s, err) < 0 || sc_queue_open(s.cfg->state_dir, &s.q, err) < 0) {
+	if (tls_setup(&s, err) < 0 || lock_state(&s, err) < 0 ||
+	    sc_queue_open(s.cfg->state_dir, &s.q, err) < 0) {
 		free_serve(&s);
 		return -1;
 	}

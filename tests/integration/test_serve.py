@@ -378,6 +378,8 @@ class ServeTest(harness.TestCase):
         self.assertEqual(j["state"], "done", j)
         self.assertEqual(j["deliveries"], 5)
         self.assertEqual(j["attempts"], 1)
+        # No session template: the destination's name and a hash of it.
+        self.assertRegex(j["session"], r"^confidential-apps-dup-v1-[0-9a-f]{16}$")
         # Delivered again after it is done: still that one job, not run again.
         status, data, _ = s.post("distribution", body, {"Authorization": f"Bearer {TOKEN}"})
         self.assertEqual((status, json.loads(data)["queued"]), (202, 0))
@@ -549,6 +551,43 @@ class ServeTest(harness.TestCase):
         self.assertEqual(metric(text, "sconify_serve_job_runs_total", outcome="retry"), 2)
         self.assertEqual(metric(text, "sconify_serve_job_runs_total", outcome="failed"), 1)
         self.assertEqual(metric(text, "sconify_serve_queue_jobs", state="failed"), 1)
+
+    def test_queue_cap_answers_503_and_a_second_service_is_refused(self):
+        s = self.serve(self.config(limits="limits: {queue: 1}").replace("workers: 2", "workers: 0"))
+        h = {"Authorization": f"Bearer {TOKEN}"}
+        status, data, _ = s.post("distribution", distribution_envelope("127.0.0.1:1", "apps/a", "v1", "sha256:" + "a1" * 32), h)
+        self.assertEqual((status, json.loads(data)["queued"]), (202, 1), data)
+        status, data, headers = s.post("distribution",
+                                       distribution_envelope("127.0.0.1:1", "apps/b", "v1", "sha256:" + "b2" * 32), h)
+        self.assertEqual(status, 503, data)
+        self.assertIn("queue is full", json.loads(data)["error"])
+        self.assertEqual(headers.get("Retry-After"), "5")
+        self.assertEqual(len(s.jobs()), 1)
+        # The state directory is this service's: a second one is refused.
+        p = harness.run([harness.SCONIFY, "serve", "--config", s.config], timeout=60)
+        self.assertEqual(p.returncode, 1, p.stdout_text)
+        self.assertIn("in use by another sconify serve", p.stderr_text)
+
+    def test_a_run_past_limits_job_is_stopped_and_fails(self):
+        # A source registry that accepts connections and never answers.
+        import socket
+        tarpit = socket.socket()
+        tarpit.bind(("127.0.0.1", 0))
+        tarpit.listen(16)
+        port = tarpit.getsockname()[1]
+        try:
+            cfg = self.config(sign=False, limits="limits: {job: 10}").replace("attempts: 3", "attempts: 1")
+            s = self.serve(cfg)
+            status, data, _ = s.post("distribution", distribution_envelope(f"127.0.0.1:{port}", "apps/slow", "v1",
+                                                                           "sha256:" + "c3" * 32),
+                                     {"Authorization": f"Bearer {TOKEN}"})
+            self.assertEqual(status, 202, data)
+            j = s.wait_job(json.loads(data)["jobs"][0], states=("failed",), timeout=120)
+            self.assertIn("took longer than 10 s", j["last_error"])
+            ps = harness.run(["pgrep", "-f", f"--from=docker://127.0.0.1:{port}/"])
+            self.assertNotEqual(ps.returncode, 0, ps.stdout_text)
+        finally:
+            tarpit.close()
 
     def test_operations_endpoints_and_json_logs(self):
         s = self.serve(self.config(), log_format="json")
