@@ -42,9 +42,11 @@ end
 
 
 def config(dir, port, workers, key=None, password_file=None):
+    # The queue cap well above what the run queues: every answer a real accept.
     lines = [f"listen: 127.0.0.1:{port}", f"state_dir: {os.path.join(dir, 'state')}", f"workers: {workers}",
+             "limits: {queue: 10000000}",
              "auth:", f"  distribution: {{bearer: \"{TOKEN}\"}}",
-             "rules:", "  - source: {registry: \"*\", repository: \"apps/*\", tag: \"*\"}",
+             "rules:", "  - source: {registry: \"127.0.0.1:*\", repository: \"apps/*\", tag: \"*\"}",
              "    destination: \"{registry}/confidential/{repository}:{tag}\"",
              "    dir: [/app]", "    mode: sim", "    tls_verify: false"]
     if key:
