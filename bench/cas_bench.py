@@ -211,6 +211,7 @@ def main():
         data = os.path.join(tmp, "data")
         scenarios = [("no slow clients, keep-alive clients", [], False, False),
                      ("no slow clients, a new TLS connection per attestation", [], False, True),
+                     (f"slowhttptest holding {a.slow} slow connections, keep-alive clients", [], True, False),
                      (f"slowhttptest holding {a.slow} slow connections (default per-address cap 32)", [], True, True),
                      (f"slowhttptest holding {a.slow} slow connections (per-address cap 100000: global cap and "
                       "eviction only)", ["--max-connections-per-ip", "100000"], True, True)]
