@@ -301,6 +301,16 @@ static int fs_lstat_type(void *ctx, const char *path, mode_t *ret_type)
 		*ret_type = S_IFLNK;
 		return 0;
 	}
+	if (errno == EACCES || errno == EPERM) {
+		/* readlink of /proc/<pid>/{fd/N,cwd,root} checks ptrace access,
+		 * lstat does not: ask lstat, so such a link still counts as one
+		 * (and its target is refused) instead of as missing. */
+		struct stat st;
+		if (lstat(path, &st) < 0)
+			return -errno;
+		*ret_type = st.st_mode & S_IFMT;
+		return 0;
+	}
 	if (errno != EINVAL)
 		return -errno;
 	*ret_type = 0;
@@ -546,7 +556,12 @@ static int serve_one(sc_rt_supervisor *s, sconify_error_t *err)
 		        .srcfd = (uint32_t)a.fd,
 		        .newfd_flags = (flags & O_CLOEXEC) ? O_CLOEXEC : 0,
 		};
-		int r = ioctl(s->listener, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd);
+		/* The serving thread's wake signal (or any signal) may interrupt
+		 * the ioctl: an interrupted ADDFD installed nothing, so retry. */
+		int r;
+		do
+			r = ioctl(s->listener, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd);
+		while (r < 0 && errno == EINTR);
 		int e = errno;
 		close(a.fd);
 		if (r >= 0 && s->addfd_send)
@@ -563,7 +578,11 @@ static int serve_one(sc_rt_supervisor *s, sconify_error_t *err)
 	} else {
 		s->resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
 	}
-	if (ioctl(s->listener, SECCOMP_IOCTL_NOTIF_SEND, s->resp) < 0 && errno != ENOENT)
+	int r;
+	do
+		r = ioctl(s->listener, SECCOMP_IOCTL_NOTIF_SEND, s->resp);
+	while (r < 0 && errno == EINTR);
+	if (r < 0 && errno != ENOENT)
 		return sc_error_errno(err, errno, "answering a seccomp notification");
 	return 0;
 }

@@ -295,6 +295,25 @@ static bool may_update(const cas_session *sess, const char *id)
 	return sc_cas_session_access(p, p->update, p->n_update, sess->creator, id);
 }
 
+/* Whether client id may learn whether session ns exists: top-level names
+ * are public (a create tells); a nested one only to clients that may create
+ * sessions in its namespace, or learn that the namespace is missing. */
+static bool may_learn(cas_server *s, const char *id, const char *ns, unsigned depth)
+{
+	cleanup_free char *parent = sc_cas_session_namespace(ns);
+	if (parent == NULL)
+		return true;
+	if (depth > 64)
+		return false;
+	cleanup_error sconify_error_t err = NULL;
+	_cleanup_(cas_session_freep) cas_session *ps = NULL;
+	if (cas_store_get(s->store, parent, &ps, &err) < 0)
+		return sconify_error_kind(err) == SCONIFY_ERR_NOT_FOUND &&
+		       may_learn(s, id, parent, depth + 1);
+	return sc_cas_access_allowed(ps->policy->create_sessions, ps->policy->n_create_sessions, ps->creator,
+	                             id);
+}
+
 /* Whether client id may create sessions in the namespace of name (true for
  * a top-level name); if not, the refusal has been answered (and audited). */
 static bool namespace_allows(cas_server *s, struct evhttp_request *req, const char *id, const char *action,
@@ -306,9 +325,15 @@ static bool namespace_allows(cas_server *s, struct evhttp_request *req, const ch
 		return true;
 	_cleanup_(cas_session_freep) cas_session *nss = NULL;
 	if (cas_store_get(s->store, ns, &nss, &err) < 0) {
-		if (sconify_error_kind(err) == SCONIFY_ERR_NOT_FOUND)
+		if (sconify_error_kind(err) == SCONIFY_ERR_NOT_FOUND && may_learn(s, id, ns, 0)) {
 			sc_httpd_reply_error(req, 404, "namespace `%s' not found", ns);
-		else
+		} else if (sconify_error_kind(err) == SCONIFY_ERR_NOT_FOUND) {
+			/* As for an existing namespace this client may not use: a
+			 * missing nested one must not be told apart. */
+			audit(s, id, action, name, "refused", "no create_sessions right in the namespace");
+			sc_httpd_reply_error(req, 403,
+			                     "namespace `%s': this client may not create sessions in it", ns);
+		} else
 			reply_failure(req, err);
 		return false;
 	}

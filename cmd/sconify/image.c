@@ -296,9 +296,8 @@ int cmd_image(int argc, char **argv)
 	if (sconify_image(from, to ? to : "", &opts, &res, &err) < 0) {
 		if (u.uploaded)
 			fprintf(stderr,
-			        "sconify image: session `%s' is at the CAS (hash %s), but the image's tag "
-			        "did "
-			        "not move\n",
+			        "sconify image: session `%s' is at the CAS (hash %s), but the "
+			        "conversion did not complete (below)\n",
 			        u.sess.name, u.sess.hash);
 		sconify_session_free(&u.sess);
 		status = cli_fail(&err);

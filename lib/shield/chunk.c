@@ -4,6 +4,7 @@
  * (authenticated), both directions. The chunk layout is in docs/shield.md.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -443,7 +444,10 @@ static int prepare_out(int out_fd, uint64_t size, sconify_error_t *err)
 	if (!S_ISREG(st.st_mode))
 		return sc_error(err, SCONIFY_ERR_USAGE, 0,
 		                "the shield writes plaintext to regular files only");
-	if (st.st_size >= 0 && (uint64_t)st.st_size == size)
+	/* A presized output is written in place, unless it appends: pwrite
+	 * to an O_APPEND descriptor appends on Linux. */
+	int fl = fcntl(out_fd, F_GETFL);
+	if (st.st_size >= 0 && (uint64_t)st.st_size == size && fl >= 0 && !(fl & O_APPEND))
 		return 0;
 	if (ftruncate(out_fd, 0) < 0)
 		return sc_error(err, SCONIFY_ERR_IO, errno, "truncating the output of the shield");

@@ -440,6 +440,15 @@ secrets:
         st, j = self.cas.request("POST", "/v1/sessions", policy("ns/app"), self.a)
         self.assertEqual(st, 403, j)
         self.assertIn("may not update it", j["error"])
+        # Nested: whether `ns/app' (a namespace?) exists is not told to carol
+        # by creating below it either: `ns/app/x' and `ns/none/x' answer alike.
+        st1, j1 = self.cas.request("POST", "/v1/sessions", policy("ns/app/x"), self.c)
+        st2, j2 = self.cas.request("POST", "/v1/sessions", policy("ns/none/x"), self.c)
+        self.assertEqual((st1, st2), (403, 403), (j1, j2))
+        self.assertEqual(j1["error"].replace("ns/app", "N"), j2["error"].replace("ns/none", "N"))
+        # bob may create in `ns': he learns that `ns/none' is missing.
+        st, j = self.cas.request("POST", "/v1/sessions", policy("ns/none/x"), self.b)
+        self.assertEqual(st, 404, j)
 
     # ---- caps and slow clients ----
 
