@@ -308,16 +308,18 @@ int cmd_image(int argc, char **argv)
 		fprintf(stderr, "sconify image: session `%s' %s at %s, hash %s\n", sess.name,
 		        sess.created ? "created" : "updated", sconify_cas_url(cas), sess.hash);
 	if (json || opts.dry_run) {
-		/* The session's facts go into the result object: names and hex only,
-		 * the URL without quotes or backslashes (sconify_cas_open checked). */
-		size_t n = strlen(res.json);
-		while (n && res.json[n - 1] != '}')
-			n--;
-		if (cas && n) {
-			printf("%.*s,\"session\":{\"cas\":\"%s\",\"name\":\"%s\",\"hash\":\"%s\",\"created\":"
-			       "%s}}\n",
-			       (int)(n - 1), res.json, sconify_cas_url(cas), sess.name, sess.hash,
-			       sess.created ? "true" : "false");
+		/* The session's facts replace the session's name in the result
+		 * object: names and hex only, the URL without quotes or backslashes
+		 * (sconify_cas_open checked), and a session name needs no escaping
+		 * in JSON, so the name's member is found as written. */
+		char needle[512]; /* session names are at most 128 bytes */
+		snprintf(needle, sizeof(needle), "\"session\":\"%s\"", sess.name ? sess.name : "");
+		const char *at = cas ? strstr(res.json, needle) : NULL;
+		if (at) {
+			printf("%.*s\"session\":{\"cas\":\"%s\",\"name\":\"%s\",\"hash\":\"%s\",\"created\":%"
+			       "s}%s\n",
+			       (int)(at - res.json), res.json, sconify_cas_url(cas), sess.name, sess.hash,
+			       sess.created ? "true" : "false", at + strlen(needle));
 		} else {
 			printf("%s\n", res.json);
 		}

@@ -100,6 +100,7 @@ class SessionTests(harness.TestCase):
             p = self.convert(reg, "--key-out", key_out)
             self.assertEqual(p.returncode, 0, p.stderr_text)
             res = json.loads(p.stdout_text)
+            self.assertEqual(p.stdout_text.count('"session":'), 1, p.stdout_text)  # one member, the CAS's facts
             s1 = res["session"]
             self.assertEqual((s1["name"], s1["created"]), ("web", True))
             self.assertEqual(s1["cas"], f"https://{self.url}")
