@@ -283,6 +283,21 @@ static void reply_unknown(struct evhttp_request *req, const char *name)
 	sc_httpd_reply_error(req, 404, "session `%s' not found, or this client may not read it", name);
 }
 
+/* The stored session name, or NULL once the request is answered: missing
+ * is the same 404 as not readable, a store failure its own answer. */
+static cas_session *find_session(cas_server *s, struct evhttp_request *req, const char *name)
+{
+	cleanup_error sconify_error_t err = NULL;
+	cas_session *sess = NULL;
+	if (cas_store_get(s->store, name, &sess, &err) == 0)
+		return sess;
+	if (sconify_error_kind(err) == SCONIFY_ERR_NOT_FOUND)
+		reply_unknown(req, name);
+	else
+		reply_failure(req, err);
+	return NULL;
+}
+
 static bool may_read(const cas_session *sess, const char *id)
 {
 	const sc_policy *p = sess->policy;
@@ -428,12 +443,9 @@ static void post_session(cas_server *s, struct evhttp_request *req, const char *
 static void get_session(cas_server *s, struct evhttp_request *req, const char *id, const char *name)
 {
 	cleanup_error sconify_error_t err = NULL;
-	_cleanup_(cas_session_freep) cas_session *sess = NULL;
-	if (cas_store_get(s->store, name, &sess, &err) < 0) {
-		if (sconify_error_kind(err) == SCONIFY_ERR_NOT_FOUND)
-			return reply_unknown(req, name);
-		return reply_failure(req, err);
-	}
+	_cleanup_(cas_session_freep) cas_session *sess = find_session(s, req, name);
+	if (sess == NULL)
+		return;
 	if (!may_read(sess, id)) {
 		audit(s, id, "session.read", name, "refused", "not allowed to read");
 		return reply_unknown(req, name);
@@ -454,12 +466,9 @@ static void get_session(cas_server *s, struct evhttp_request *req, const char *i
 static void delete_session(cas_server *s, struct evhttp_request *req, const char *id, const char *name)
 {
 	cleanup_error sconify_error_t err = NULL;
-	_cleanup_(cas_session_freep) cas_session *sess = NULL;
-	if (cas_store_get(s->store, name, &sess, &err) < 0) {
-		if (sconify_error_kind(err) == SCONIFY_ERR_NOT_FOUND)
-			return reply_unknown(req, name);
-		return reply_failure(req, err);
-	}
+	_cleanup_(cas_session_freep) cas_session *sess = find_session(s, req, name);
+	if (sess == NULL)
+		return;
 	if (!may_update(sess, id)) {
 		audit(s, id, "session.delete", name, "refused", "not allowed to update");
 		if (!may_read(sess, id))

@@ -410,26 +410,27 @@ int sc_queue_counts(sc_queue *q, size_t ret_counts[SC_JOB__N], sconify_error_t *
 	return 0;
 }
 
-int sc_queue_is_output(sc_queue *q, const char *digest, bool *ret, sconify_error_t *err)
+/* Whether read statement which finds a row for key. */
+static int row_exists(sc_queue *q, int which, const char *key, const char *what, bool *ret,
+                      sconify_error_t *err)
 {
-	cleanup_reset sqlite3_stmt *st = q->r[R_IS_OUTPUT];
-	sqlite3_bind_text(st, 1, digest, -1, SQLITE_STATIC);
+	cleanup_reset sqlite3_stmt *st = q->r[which];
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	int r = sqlite3_step(st);
 	if (r != SQLITE_ROW && r != SQLITE_DONE)
-		return sc_store_error(q->rdb, "reading outputs", err);
+		return sc_store_error(q->rdb, what, err);
 	*ret = r == SQLITE_ROW;
 	return 0;
 }
 
+int sc_queue_is_output(sc_queue *q, const char *digest, bool *ret, sconify_error_t *err)
+{
+	return row_exists(q, R_IS_OUTPUT, digest, "reading outputs", ret, err);
+}
+
 int sc_queue_is_destination(sc_queue *q, const char *reference, bool *ret, sconify_error_t *err)
 {
-	cleanup_reset sqlite3_stmt *st = q->r[R_IS_DESTINATION];
-	sqlite3_bind_text(st, 1, reference, -1, SQLITE_STATIC);
-	int r = sqlite3_step(st);
-	if (r != SQLITE_ROW && r != SQLITE_DONE)
-		return sc_store_error(q->rdb, "reading destinations", err);
-	*ret = r == SQLITE_ROW;
-	return 0;
+	return row_exists(q, R_IS_DESTINATION, reference, "reading destinations", ret, err);
 }
 
 /* ---- writes ---- */

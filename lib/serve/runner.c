@@ -44,6 +44,7 @@
 #include <openssl/rand.h>
 
 #include "core/fsutil.h"
+#include "core/hex.h"
 #include "core/json-util.h"
 #include "core/secret.h"
 #include "core/strutil.h"
@@ -122,8 +123,7 @@ static char *digest_path(sc_serve *s, const sc_run *run)
 	EVP_MD_CTX_free(md);
 	strv_clear(&a);
 	char key[17];
-	for (int i = 0; i < 8; i++)
-		snprintf(key + 2 * i, 3, "%02x", h[i]);
+	sc_hex_encode(h, 8, key);
 	return xasprintf("%s/runs/%lld-%s.digest", s->cfg->state_dir, (long long)run->job->id, key);
 }
 

@@ -40,6 +40,7 @@
 
 #include "core/error.h"
 #include "core/fsutil.h"
+#include "core/hex.h"
 #include "core/json-util.h"
 #include "core/strutil.h"
 #include "core/xalloc.h"
@@ -234,8 +235,7 @@ static char *default_session(const char *destination)
 		name[i] = ok ? c : '-';
 	}
 	name[n] = '-';
-	for (int i = 0; i < 8; i++)
-		snprintf(name + n + 1 + 2 * i, 3, "%02x", md[i]);
+	sc_hex_encode(md, 8, name + n + 1);
 	return xstrdup(name);
 }
 
