@@ -249,6 +249,23 @@ class ImageTests(harness.TestCase):
         self.assertEqual(plan["images"][0]["executable"], "/bin/busybox")
         self.assertEqual(sorted(os.listdir(self.tmp)), ["src"])
 
+    def test_digest_file_is_written_before_the_tag_and_a_failure_moves_no_tag(self):
+        src = self.build()
+        out = os.path.join(self.tmp, "out")
+        dfile = os.path.join(self.tmp, "digest")
+        res, _ = self.convert(src, f"oci:{out}:conf", "--dir", "/app", "--digest-file", dfile)
+        with open(dfile) as f:
+            self.assertEqual(f.read(), res["digest"] + "\n")
+        self.assertEqual(manifest_and_config(out, "conf")[0], res["digest"])
+        # An unwritable digest file stops the conversion before the tag moves.
+        _, p = self.convert(src, f"oci:{out}:other", "--dir", "/app", "--digest-file",
+                            os.path.join(self.tmp, "missing", "digest"), check=False)
+        self.assertFailsWith(p, ["--digest-file"])
+        with open(os.path.join(out, "index.json")) as f:
+            tags = [m.get("annotations", {}).get("org.opencontainers.image.ref.name")
+                    for m in json.load(f)["manifests"]]
+        self.assertNotIn("other", tags)
+
     def test_no_region_gives_attestation_only(self):
         src = self.build()
         out = os.path.join(self.tmp, "out")
