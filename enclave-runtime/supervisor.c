@@ -70,7 +70,7 @@ int sc_rt_notify_check(sconify_error_t *err)
 
 int sc_rt_filter_install(int *ret_listener, sconify_error_t *err)
 {
-	/* Hand-written: six checks do not need libseccomp, and the runtime then
+	/* Hand-written: eight checks do not need libseccomp, and the runtime then
 	 * builds for any architecture with nothing but a C library. */
 	struct sock_filter f[32];
 	unsigned n = 0;
@@ -92,6 +92,12 @@ int sc_rt_filter_install(int *ret_listener, sconify_error_t *err)
 	f[n++] = JEQ(SYS_openat, 0, 1);
 	f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
 	f[n++] = JEQ(SYS_openat2, 0, 1);
+	f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
+	/* The kernel reads an executable without open(2): a protected one is
+	 * redirected to its verified plaintext (exec_served below). */
+	f[n++] = JEQ(SYS_execve, 0, 1);
+	f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
+	f[n++] = JEQ(SYS_execveat, 0, 1);
 	f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
 	/* io_uring opens files in kernel threads that seccomp never sees;
 	 * programs fall back to plain syscalls on ENOSYS. */
@@ -387,7 +393,143 @@ typedef struct {
 	uint64_t resolve;
 	uint64_t how_addr;
 	uint64_t how_size;
+	bool exec;         /* execve/execveat: flags stand for the exec's read */
+	uint64_t argv;     /* execve/execveat: the argument vector */
+	uint64_t at_flags; /* execveat: AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW */
 } open_call;
+
+/* Writes size bytes to addr in process pid through /proc/<pid>/mem, which
+ * (unlike process_vm_writev) also writes a read-only mapping such as a string
+ * literal, copy-on-write as a debugger does. 0 or -errno; the caller checks
+ * that pid is still the waiting caller once the file is open. */
+static int write_remote(sc_rt_supervisor *s, uint64_t id, pid_t pid, uint64_t addr, const void *buf,
+                        size_t size)
+{
+	char mem[64];
+	snprintf(mem, sizeof(mem), "/proc/%d/mem", (int)pid);
+	cleanup_close int fd = open(mem, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (!id_valid(s, id))
+		return -ESRCH;
+	if (addr > (uint64_t)INT64_MAX)
+		return -EFAULT;
+	ssize_t n = pwrite(fd, buf, size, (off_t)addr);
+	if (n < 0)
+		return -errno;
+	return (size_t)n == size ? 0 : -EFAULT;
+}
+
+/* The stack pointer of thread tid, waiting in a system call, from
+ * /proc/<tid>/syscall ("NR ARG1 .. ARG6 SP PC"): 0 and *ret_sp, or -1. */
+static int caller_sp(pid_t tid, uint64_t *ret_sp)
+{
+	char path[64], buf[256];
+	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)tid);
+	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	unsigned long long v[9];
+	if (sscanf(buf, "%llu %llx %llx %llx %llx %llx %llx %llx %llx", &v[0], &v[1], &v[2], &v[3], &v[4],
+	           &v[5], &v[6], &v[7], &v[8]) != 9)
+		return -1;
+	*ret_sp = v[7];
+	return 0;
+}
+
+/* Overwriting the path in place also overwrites argv[0] when both are one
+ * string, as in execv(argv[0], argv) (shells do this), and programs such as
+ * busybox tell what to do by argv[0]. Such an argv[0] is copied below the
+ * caller's stack pointer (beyond the x86-64 red zone; the caller runs no
+ * code until the exec is over) and its pointer in the argument vector set
+ * to the copy. Best effort: argv[0] may change when this fails. */
+static void keep_argv0(sc_rt_supervisor *s, const open_call *c, size_t overwritten)
+{
+	uint64_t argv0 = 0, sp = 0;
+	if (c->argv == 0 || read_exact(s->req->pid, c->argv, &argv0, sizeof(argv0)) < 0)
+		return;
+	if (argv0 < c->path_addr || argv0 - c->path_addr >= overwritten)
+		return;
+	const char *text = s->path + (argv0 - c->path_addr);
+	size_t size = strlen(text) + 1;
+	if (caller_sp(s->req->pid, &sp) < 0 || sp < 512 + size)
+		return;
+	uint64_t copy = (sp - 256 - size) & ~(uint64_t)15;
+	if (!id_valid(s, s->req->id)) /* the pid is still the caller's: it waits */
+		return;
+	struct iovec local = {.iov_base = (void *)text, .iov_len = size};
+	struct iovec remote = {.iov_base = (void *)(uintptr_t)copy, .iov_len = size};
+	/* process_vm_writev: only memory the caller may write itself. */
+	if (process_vm_writev(s->req->pid, &local, 1, &remote, 1, 0) != (ssize_t)size)
+		return;
+	(void)write_remote(s, s->req->id, s->req->pid, c->argv, &copy, sizeof(copy));
+}
+
+/* An exec of a file the provider serves (fd, a description of a sealed
+ * memfd): the kernel would load the stored file (ciphertext, or an
+ * unverified one). The verified descriptor is installed in the caller, and
+ * the path it passed is overwritten in its memory, in place, with that
+ * descriptor's /proc/self/fd/N (or the shorter /dev/fd/N) before the exec
+ * continues: the kernel then loads the plaintext. docs/runtime.md has the
+ * limits (the path must be long enough; the caller's string is changed). */
+static void exec_served(sc_rt_supervisor *s, const open_call *c, const char *resolved, int fd,
+                        sc_rt_answer *ret)
+{
+	cleanup_close int owned = fd;
+	cleanup_free char *q = sc_quote(resolved, SC_QUOTE_MAX);
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) { /* a directory of a region */
+		*ret = (sc_rt_answer){.verdict = SC_RT_ERRNO, .error = EACCES};
+		return;
+	}
+	size_t room = strlen(s->path);
+	if ((c->at_flags & AT_SYMLINK_NOFOLLOW) || room < sizeof("/dev/fd/N") - 1) {
+		if (id_valid(s, s->req->id))
+			logf_(s, "exec of `%s' refused: %s", q,
+			      room < sizeof("/dev/fd/N") - 1
+			              ? "its path is shorter than the /dev/fd/N that would replace it"
+			              : "AT_SYMLINK_NOFOLLOW cannot be kept for a redirected exec");
+		*ret = (sc_rt_answer){.verdict = SC_RT_ERRNO, .error = EACCES};
+		return;
+	}
+	/* A script's interpreter opens the path it is given: /proc/self/fd/N
+	 * must survive the exec, as for the entry command (launch.c). */
+	char head[2];
+	bool script = pread(fd, head, 2, 0) == 2 && head[0] == '#' && head[1] == '!';
+	struct seccomp_notif_addfd addfd = {
+	        .id = s->req->id, .srcfd = (uint32_t)fd, .newfd_flags = script ? 0 : O_CLOEXEC};
+	int n;
+	do
+		n = ioctl(s->listener, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) { /* ENOENT: the caller is gone; EMFILE: out of descriptors */
+		*ret = (sc_rt_answer){.verdict = SC_RT_ERRNO, .error = errno == ENOENT ? EINTR : errno};
+		return;
+	}
+	char with[40];
+	snprintf(with, sizeof(with), "/proc/self/fd/%d", n);
+	if (strlen(with) > room)
+		snprintf(with, sizeof(with), "/dev/fd/%d", n);
+	int r = -ENAMETOOLONG;
+	if (strlen(with) <= room) {
+		keep_argv0(s, c, strlen(with) + 1);
+		r = write_remote(s, s->req->id, s->req->pid, c->path_addr, with, strlen(with) + 1);
+	}
+	if (r < 0) {
+		/* The descriptor stays in the caller (close-on-exec unless a
+		 * script): nothing can take it back out. */
+		if (r != -ESRCH && id_valid(s, s->req->id))
+			logf_(s, "exec of `%s' refused: cannot redirect it to its plaintext (%s)", q,
+			      strerror(-r));
+		*ret = (sc_rt_answer){.verdict = SC_RT_ERRNO, .error = r == -ESRCH ? EINTR : EACCES};
+		return;
+	}
+	*ret = (sc_rt_answer){.verdict = SC_RT_CONTINUE};
+}
 
 static void decide(sc_rt_supervisor *s, sc_rt_answer *ret, int *ret_flags)
 {
@@ -415,6 +557,18 @@ static void decide(sc_rt_supervisor *s, sc_rt_answer *ret, int *ret_flags)
 		c.how_addr = req->data.args[2];
 		c.how_size = req->data.args[3];
 		break;
+	case SYS_execve:
+		c.path_addr = req->data.args[0];
+		c.argv = req->data.args[1];
+		c.exec = true;
+		break;
+	case SYS_execveat:
+		c.dirfd = (int)req->data.args[0];
+		c.path_addr = req->data.args[1];
+		c.argv = req->data.args[2];
+		c.at_flags = req->data.args[4];
+		c.exec = true;
+		break;
 	default:
 		*ret = (sc_rt_answer){.verdict = SC_RT_CONTINUE};
 		return;
@@ -422,6 +576,10 @@ static void decide(sc_rt_supervisor *s, sc_rt_answer *ret, int *ret_flags)
 	/* open(2) flags are an int. */
 	if (req->data.nr != SYS_openat2)
 		c.flags &= 0xffffffffu;
+	/* An exec reads the file as an O_RDONLY open would. */
+	if (c.exec)
+		c.flags = O_RDONLY | O_CLOEXEC | ((c.at_flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0);
+	const char *what = c.exec ? "exec" : "open";
 
 	int r = read_cstring(req->pid, c.path_addr, s->path, SC_RT_PATH_MAX + 1);
 	if (r == 0 && req->data.nr == SYS_openat2) {
@@ -445,13 +603,19 @@ static void decide(sc_rt_supervisor *s, sc_rt_answer *ret, int *ret_flags)
 		return;
 	}
 	if (r == -EPERM || r == -ESRCH) {
-		logf_(s, "cannot read the memory of process %d (%s): open refused", (int)req->pid,
-		      strerror(-r));
+		logf_(s, "cannot read the memory of process %d (%s): %s refused", (int)req->pid, strerror(-r),
+		      what);
 		*ret = (sc_rt_answer){.verdict = SC_RT_ERRNO, .error = EACCES};
 		return;
 	}
 	if (r < 0) {
 		*ret = (sc_rt_answer){.verdict = SC_RT_ERRNO, .error = -r};
+		return;
+	}
+	/* fexecve(3): execveat(fd, "", ..., AT_EMPTY_PATH) runs what fd is,
+	 * and a descriptor of protected content can only be one we served. */
+	if (c.exec && s->path[0] == '\0' && (c.at_flags & AT_EMPTY_PATH)) {
+		*ret = (sc_rt_answer){.verdict = SC_RT_CONTINUE};
 		return;
 	}
 	/* Flags or resolve bits this kernel rejects (EINVAL) open nothing. */
@@ -515,13 +679,17 @@ static void decide(sc_rt_supervisor *s, sc_rt_answer *ret, int *ret_flags)
 			return;
 		}
 		cleanup_free char *q = sc_quote(resolved, SC_QUOTE_MAX);
-		logf_(s, "open of `%s' failed: %s", q, sconify_error_message(err));
+		logf_(s, "%s of `%s' failed: %s", what, q, sconify_error_message(err));
 		*ret = (sc_rt_answer){.verdict = SC_RT_ERRNO, .error = EIO};
 		return;
 	}
 	if (err && id_valid(s, req->id)) { /* an answer with something to say: verification failed */
 		cleanup_free char *q = sc_quote(resolved, SC_QUOTE_MAX);
-		logf_(s, "open of `%s' refused: %s", q, sconify_error_message(err));
+		logf_(s, "%s of `%s' refused: %s", what, q, sconify_error_message(err));
+	}
+	if (c.exec && a.verdict == SC_RT_FD) {
+		exec_served(s, &c, resolved, a.fd, ret);
+		return;
 	}
 	*ret_flags = (int)c.flags;
 	*ret = a;

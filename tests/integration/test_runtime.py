@@ -564,6 +564,58 @@ class ConvertedImages(harness.TestCase):
         p = self.run_image(rootfs, session, env)
         self.assertEqual((p.returncode, p.stdout_text), (0, SECRET), p.stderr_text)
 
+    def exec_image(self, script):
+        """busybox sh outside the regions runs script; /app (encrypted) holds a
+        busybox and a #! script, /opt (authenticated) a busybox and a link bb to it."""
+        base = [ib.host_file("/bin/busybox", "bin/busybox"), ib.Entry("bin/sh", "symlink", target="busybox")]
+        app = [ib.host_file("/bin/busybox", "app/bin/busybox"),
+               ib.Entry("app/bin/show.sh", data=b"#!/bin/busybox sh\necho \"script: $(cat /app/secret.txt)\"\n",
+                        mode=0o755),
+               ib.Entry("app/secret.txt", data=SECRET.encode()),
+               ib.host_file("/bin/busybox", "opt/busybox"),
+               ib.Entry("opt/bb", "symlink", target="busybox")]
+        return self.convert([ib.with_dirs(base), ib.with_dirs(app)], ["/bin/sh", "-c", script],
+                            authenticated=("/opt",), name="exec")
+
+    def test_the_application_execs_protected_executables_from_their_plaintext(self):
+        # An ELF file and a #! script in the encrypted dir, and an ELF file in
+        # the authenticated one (/opt/busybox: redirected to the shorter /dev/fd/N), each run by the shell (fork + execve): the
+        # kernel never loads the stored file.
+        rootfs, session, env = self.exec_image(
+            "/app/bin/busybox cat /app/secret.txt; /app/bin/show.sh; /opt/busybox echo authenticated; "
+            "cd /app/bin && /app/bin/../bin/busybox echo relative")
+        p = self.run_image(rootfs, session, env)
+        self.assertEqual((p.returncode, p.stdout_text),
+                         (0, SECRET + "script: " + SECRET + "authenticated\nrelative\n"), p.stderr_text)
+        self.assertNoPlaintextOnDisk(rootfs, SECRET.strip())
+
+    def test_a_tampered_or_planted_executable_is_never_run(self):
+        rootfs, session, env = self.exec_image(
+            "/app/bin/busybox echo ran-app; echo app=$?; /opt/busybox echo ran-opt; echo opt=$?; "
+            "/app/planted; echo planted=$?")
+        self.flip(os.path.join(rootfs, "app", "bin", "busybox"), offset=100)
+        self.flip(os.path.join(rootfs, "opt", "busybox"), offset=100)
+        with open(os.path.join(rootfs, "app", "planted"), "w") as f:
+            f.write("#!/bin/busybox sh\necho ran-planted\n")
+        os.chmod(os.path.join(rootfs, "app", "planted"), 0o755)
+        p = self.run_image(rootfs, session, env)
+        self.assertEqual(p.returncode, 0, p.stderr_text)
+        self.assertNotIn("ran-", p.stdout_text)
+        self.assertIn("app=126", p.stdout_text)  # EIO: the shell says 126 (cannot execute)
+        self.assertIn("opt=126", p.stdout_text)
+        self.assertIn("planted=127", p.stdout_text)  # not listed: does not exist
+        for path in ("/app/bin/busybox", "/opt/busybox"):
+            logs = [l for l in p.stderr_text.splitlines() if f"exec of `{path}' refused" in l]
+            self.assertEqual(len(logs), 1, p.stderr_text)
+
+    def test_an_exec_path_too_short_to_redirect_is_refused_clearly(self):
+        # ./bb (a symlink to busybox) is shorter than /dev/fd/N: it cannot be rewritten in place.
+        rootfs, session, env = self.exec_image("cd /opt && ./bb echo ran; echo rc=$?")
+        p = self.run_image(rootfs, session, env)
+        self.assertNotIn("ran", p.stdout_text.replace("rc=", ""))
+        self.assertIn("rc=126", p.stdout_text)
+        self.assertIn("exec of `/opt/busybox' refused: its path is shorter", p.stderr_text)
+
     def test_a_file_planted_in_an_encrypted_dir_does_not_exist(self):
         rootfs, session, env = self.busybox_image(
             ["/bin/sh", "-c", "cat /app/planted; ls /app; echo x > /app/new"])
@@ -682,6 +734,25 @@ class ConvertedImages(harness.TestCase):
             logs = [l for l in p.stderr_text.splitlines() if f"open of `{path}' refused" in l]
             self.assertEqual(len(logs), 1, p.stderr_text)
             self.flip(rootfs + path, offset=10)
+
+    def test_python_subprocess_runs_an_encrypted_script(self):
+        # subprocess (vfork + execve on Linux, a path and argv of their own)
+        # runs a #! script of the encrypted dir whose interpreter lies outside.
+        if not os.access(ib.SYSTEM_PYTHON, os.X_OK):
+            self.skipTest(f"{ib.SYSTEM_PYTHON} is not installed")
+        base, stdlib = ib.python_entries()
+        tool = f"#!{ib.SYSTEM_PYTHON}\nprint('tool says', open('/app/data.txt').read())\n"
+        main = ("import subprocess\n"
+                "r = subprocess.run(['/app/bin/tool.py'], capture_output=True, text=True)\n"
+                "print(r.returncode, r.stdout.strip())\n")
+        app = ib.with_dirs([ib.Entry("app/main.py", data=main.encode()),
+                            ib.Entry("app/bin/tool.py", data=tool.encode(), mode=0o755),
+                            ib.Entry("app/data.txt", data=b"SUBPROCESS SECRET 47")])
+        env = ["PATH=/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE=1"]
+        rootfs, session, env = self.convert([base, app], ["python3", "/app/main.py"], dirs=("/app",),
+                                            authenticated=(stdlib,), name="pysub", env=env)
+        p = self.run_image(rootfs, session, env)
+        self.assertEqual((p.returncode, p.stdout_text), (0, "0 tool says SUBPROCESS SECRET 47\n"), p.stderr_text)
 
     def refused(self, p):
         self.assertEqual(p.returncode, 125, p.stderr_text)
