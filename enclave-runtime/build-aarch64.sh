@@ -20,7 +20,7 @@ cc=${CC:-aarch64-linux-gnu-gcc}
 version=$(sed -n "s/^  version: '\(.*\)',$/\1/p" "$src/meson.build")
 # The sources of enclave-runtime/meson.build's target (runtime_core_sources
 # and runtime_logic_sources), with the same warnings.
-logic="provider.c resolve.c session.c shieldfs.c supervisor.c pid1.c launch.c agent.c"
+logic="provider.c resolve.c linkcache.c session.c shieldfs.c supervisor.c pid1.c launch.c agent.c"
 core="core/buf.c core/error.c core/stream.c core/secret.c core/strutil.c core/xalloc.c core/base64.c core/hex.c measure/measure.c policy/parse.c
 policy/policy.c policy/yamltree.c shield/chunk.c shield/key.c shield/metadata.c cas/access.c cas/attest.c cas/config.c"
 srcs=

@@ -26,6 +26,7 @@
 
 #include "core/strutil.h"
 #include "core/xalloc.h"
+#include "linkcache.h"
 #include "resolve.h"
 #include "session.h"
 
@@ -70,7 +71,7 @@ int sc_rt_notify_check(sconify_error_t *err)
 
 int sc_rt_filter_install(int *ret_listener, sconify_error_t *err)
 {
-	/* Hand-written: eight checks do not need libseccomp, and the runtime then
+	/* Hand-written: eleven checks do not need libseccomp, and the runtime then
 	 * builds for any architecture with nothing but a C library. */
 	struct sock_filter f[32];
 	unsigned n = 0;
@@ -98,6 +99,14 @@ int sc_rt_filter_install(int *ret_listener, sconify_error_t *err)
 	f[n++] = JEQ(SYS_execve, 0, 1);
 	f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
 	f[n++] = JEQ(SYS_execveat, 0, 1);
+	f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
+	/* A mount changes what names lead to without an inotify event: the
+	 * supervisor then stops trusting what it learnt (linkcache.h). */
+	f[n++] = JEQ(SYS_mount, 0, 1);
+	f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
+	f[n++] = JEQ(SYS_umount2, 0, 1);
+	f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
+	f[n++] = JEQ(SYS_move_mount, 0, 1);
 	f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
 	/* io_uring opens files in kernel threads that seccomp never sees;
 	 * programs fall back to plain syscalls on ENOSYS. */
@@ -130,9 +139,10 @@ struct sc_rt_supervisor {
 	struct seccomp_notif_sizes sizes;
 	struct seccomp_notif *req;
 	struct seccomp_notif_resp *resp;
-	char *path;   /* SC_RT_PATH_MAX + 1 */
-	char *base;   /* SC_RT_PATH_MAX + 1 */
-	char *target; /* SC_RT_PATH_MAX + 1 */
+	char *path;             /* SC_RT_PATH_MAX + 1 */
+	char *base;             /* SC_RT_PATH_MAX + 1 */
+	char *target;           /* SC_RT_PATH_MAX + 1 */
+	sc_rt_linkcache *links; /* names known not to be symlinks */
 	/* Serving on a thread of its own (sc_rt_supervisor_start). */
 	bool threaded;
 	pthread_t thread;
@@ -188,6 +198,7 @@ int sc_rt_supervisor_new(int listener, sc_rt_provider *provider, sc_rt_log_fn lo
 	s->path = xmalloc(SC_RT_PATH_MAX + 1);
 	s->base = xmalloc(SC_RT_PATH_MAX + 1);
 	s->target = xmalloc(SC_RT_PATH_MAX + 1);
+	s->links = sc_rt_linkcache_new();
 	s->done[0] = s->done[1] = -1;
 	*ret = s;
 	return 0;
@@ -208,6 +219,7 @@ void sc_rt_supervisor_free(sc_rt_supervisor *s)
 	free(s->path);
 	free(s->base);
 	free(s->target);
+	sc_rt_linkcache_free(s->links);
 	free(s);
 }
 
@@ -293,6 +305,7 @@ static int read_exact(pid_t pid, uint64_t addr, void *buf, size_t size)
  * process here than there. */
 typedef struct {
 	pid_t tid;
+	sc_rt_linkcache *links;
 } target_ctx;
 
 /* The walk asks only "a symlink or not" (resolve.h): readlink(2) with a
@@ -301,7 +314,14 @@ typedef struct {
  * path of every unprotected open. */
 static int fs_lstat_type(void *ctx, const char *path, mode_t *ret_type)
 {
-	(void)ctx;
+	target_ctx *t = ctx;
+	/* What is known costs no system call; what is learnt is kept while
+	 * its directory is watched (the watch comes first). */
+	if (sc_rt_linkcache_known(t->links, path)) {
+		*ret_type = 0;
+		return 0;
+	}
+	bool keep = sc_rt_linkcache_prepare(t->links, path);
 	char byte;
 	if (readlink(path, &byte, 1) >= 0) {
 		*ret_type = S_IFLNK;
@@ -315,11 +335,15 @@ static int fs_lstat_type(void *ctx, const char *path, mode_t *ret_type)
 		if (lstat(path, &st) < 0)
 			return -errno;
 		*ret_type = st.st_mode & S_IFMT;
+		if (keep && !S_ISLNK(st.st_mode))
+			sc_rt_linkcache_add(t->links, path);
 		return 0;
 	}
 	if (errno != EINVAL)
 		return -errno;
 	*ret_type = 0;
+	if (keep)
+		sc_rt_linkcache_add(t->links, path);
 	return 0;
 }
 
@@ -569,6 +593,12 @@ static void decide(sc_rt_supervisor *s, sc_rt_answer *ret, int *ret_flags)
 		c.at_flags = req->data.args[4];
 		c.exec = true;
 		break;
+	case SYS_mount:
+	case SYS_umount2:
+	case SYS_move_mount:
+		sc_rt_linkcache_disable(s->links);
+		*ret = (sc_rt_answer){.verdict = SC_RT_CONTINUE};
+		return;
 	default:
 		*ret = (sc_rt_answer){.verdict = SC_RT_CONTINUE};
 		return;
@@ -655,7 +685,8 @@ static void decide(sc_rt_supervisor *s, sc_rt_answer *ret, int *ret_flags)
 		strcpy(s->base, "/");
 	}
 
-	target_ctx t = {.tid = req->pid};
+	sc_rt_linkcache_sync(s->links);
+	target_ctx t = {.tid = req->pid, .links = s->links};
 	sc_rt_fsops ops = {.lstat_type = fs_lstat_type, .readlink = fs_readlink, .ctx = &t};
 	cleanup_free char *resolved = NULL;
 	r = sc_rt_resolve(&ops, root, s->base, s->path, rflags, &resolved);
@@ -771,6 +802,8 @@ int sc_rt_supervisor_handle(sc_rt_supervisor *s, sconify_error_t *err)
 
 /* Interrupts the serving thread's wait in SECCOMP_IOCTL_NOTIF_RECV. */
 #define SC_RT_WAKE_SIGNAL (SIGRTMIN + 3)
+/* Tells the serving thread that names changed (linkcache.h). */
+#define SC_RT_LINKS_SIGNAL (SIGRTMIN + 4)
 
 static void wake_handler(int sig)
 {
@@ -784,6 +817,9 @@ static void *serve(void *arg)
 	sigemptyset(&set);
 	sigaddset(&set, SC_RT_WAKE_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	/* Changes to names reach this thread as a signal: no system call per
+	 * open to ask for them (else one). */
+	(void)sc_rt_linkcache_arm(s->links, SC_RT_LINKS_SIGNAL);
 	int r = 0;
 	while (r == 0 && !atomic_load(&s->stop))
 		r = serve_one(s, &s->error);

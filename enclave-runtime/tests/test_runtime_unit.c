@@ -5,6 +5,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 
 #include "core/xalloc.h"
 #include "launch.h"
+#include "linkcache.h"
 #include "provider.h"
 #include "resolve.h"
 #include "session.h"
@@ -819,6 +821,138 @@ START_TEST(launch_user_refuses_another_user_when_not_root)
 }
 END_TEST
 
+/* ---- linkcache ---- */
+
+typedef struct {
+	char dir[64];
+} link_fixture;
+
+static char *at(const link_fixture *fx, const char *rel)
+{
+	return xasprintf("%s/%s", fx->dir, rel);
+}
+
+static void link_fixture_make(link_fixture *fx)
+{
+	strcpy(fx->dir, "/tmp/sconify-links-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(fx->dir));
+	cleanup_free char *d = at(fx, "d"), *sub = at(fx, "d/sub"), *f = at(fx, "d/sub/f");
+	ck_assert_int_eq(mkdir(d, 0755), 0);
+	ck_assert_int_eq(mkdir(sub, 0755), 0);
+	write_file(f, "x", 1);
+}
+
+static void link_fixture_remove(link_fixture *fx)
+{
+	cleanup_free char *cmd = xasprintf("rm -rf '%s'", fx->dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+/* What the supervisor's walk does for one component. */
+static void learn(sc_rt_linkcache *c, const char *path)
+{
+	ck_assert_msg(sc_rt_linkcache_prepare(c, path), "prepare %s", path);
+	char byte;
+	ck_assert_int_lt(readlink(path, &byte, 1), 0);
+	ck_assert_int_eq(errno, EINVAL);
+	sc_rt_linkcache_add(c, path);
+}
+
+static void learn_all(sc_rt_linkcache *c, const link_fixture *fx)
+{
+	cleanup_free char *d = at(fx, "d"), *sub = at(fx, "d/sub"), *f = at(fx, "d/sub/f");
+	learn(c, d);
+	learn(c, sub);
+	learn(c, f);
+	sc_rt_linkcache_sync(c);
+	ck_assert(sc_rt_linkcache_known(c, d) && sc_rt_linkcache_known(c, sub) &&
+	          sc_rt_linkcache_known(c, f));
+}
+
+/* 0: asks the kernel at every sync; 1: armed, told by a signal. */
+START_TEST(linkcache_forgets_a_name_that_became_a_symlink)
+{
+	link_fixture fx;
+	link_fixture_make(&fx);
+	sc_rt_linkcache *c = sc_rt_linkcache_new();
+	if (_i == 1)
+		ck_assert(sc_rt_linkcache_arm(c, SIGRTMIN + 4));
+	learn_all(c, &fx);
+	cleanup_free char *f = at(&fx, "d/sub/f"), *sub = at(&fx, "d/sub"), *d = at(&fx, "d");
+	/* The file is replaced by a symlink (a new name in a watched dir). */
+	ck_assert_int_eq(unlink(f), 0);
+	ck_assert_int_eq(symlink("/etc/hostname", f), 0);
+	sc_rt_linkcache_sync(c);
+	ck_assert(!sc_rt_linkcache_known(c, f));
+	ck_assert(sc_rt_linkcache_known(c, sub) && sc_rt_linkcache_known(c, d));
+	/* A directory moved away and a symlink put at its name: nothing
+	 * below the old name is known any more. */
+	cleanup_free char *moved = at(&fx, "moved");
+	ck_assert_int_eq(rename(sub, moved), 0);
+	ck_assert_int_eq(symlink(moved, sub), 0);
+	sc_rt_linkcache_sync(c);
+	ck_assert(!sc_rt_linkcache_known(c, sub));
+	ck_assert(!sc_rt_linkcache_known(c, f));
+	ck_assert(sc_rt_linkcache_known(c, d));
+	/* A symlink renamed over a known name. */
+	learn(c, moved);
+	cleanup_free char *lnk = at(&fx, "lnk");
+	ck_assert_int_eq(symlink("/", lnk), 0);
+	sc_rt_linkcache_sync(c);
+	ck_assert(sc_rt_linkcache_known(c, moved));
+	ck_assert_int_eq(rename(lnk, d), -1); /* a symlink cannot replace a directory */
+	cleanup_free char *file = at(&fx, "file");
+	write_file(file, "y", 1);
+	learn(c, file);
+	ck_assert_int_eq(rename(lnk, file), 0);
+	sc_rt_linkcache_sync(c);
+	ck_assert(!sc_rt_linkcache_known(c, file));
+	sc_rt_linkcache_free(c);
+	link_fixture_remove(&fx);
+}
+END_TEST
+
+START_TEST(linkcache_keeps_nothing_of_pseudo_file_systems_or_after_a_mount)
+{
+	link_fixture fx;
+	link_fixture_make(&fx);
+	sc_rt_linkcache *c = sc_rt_linkcache_new();
+	ck_assert(!sc_rt_linkcache_prepare(c, "/proc/self/status"));
+	ck_assert(!sc_rt_linkcache_prepare(c, "/proc"));
+	ck_assert(!sc_rt_linkcache_prepare(c, "/dev/null"));
+	ck_assert(!sc_rt_linkcache_prepare(c, "/sys/kernel"));
+	learn_all(c, &fx);
+	cleanup_free char *d = at(&fx, "d");
+	sc_rt_linkcache_disable(c);
+	ck_assert(!sc_rt_linkcache_known(c, d));
+	ck_assert(!sc_rt_linkcache_prepare(c, d));
+	sc_rt_linkcache_free(c);
+	link_fixture_remove(&fx);
+}
+END_TEST
+
+START_TEST(linkcache_starts_again_when_full)
+{
+	link_fixture fx;
+	link_fixture_make(&fx);
+	sc_rt_linkcache *c = sc_rt_linkcache_new();
+	cleanup_free char *d = at(&fx, "d");
+	learn(c, d);
+	cleanup_free char *f = at(&fx, "d/sub/f");
+	ck_assert(sc_rt_linkcache_prepare(c, f));
+	/* The same existing name under made-up spellings fills it. */
+	for (unsigned i = 0; i < SC_RT_LINKCACHE_NAMES; i++) {
+		cleanup_free char *p = xasprintf("%s/sub/n%u", d, i);
+		sc_rt_linkcache_add(c, p);
+	}
+	ck_assert(!sc_rt_linkcache_known(c, d));
+	learn(c, d);
+	ck_assert(sc_rt_linkcache_known(c, d));
+	sc_rt_linkcache_free(c);
+	link_fixture_remove(&fx);
+}
+END_TEST
+
 static Suite *runtime_suite(void)
 {
 	Suite *s = suite_create("runtime");
@@ -851,6 +985,11 @@ static Suite *runtime_suite(void)
 	tcase_add_test(tc, launch_check_names_both_values);
 	tcase_add_test(tc, user_lookup_resolves_numbers_and_names_from_the_files);
 	tcase_add_test(tc, launch_user_refuses_another_user_when_not_root);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("linkcache");
+	tcase_add_loop_test(tc, linkcache_forgets_a_name_that_became_a_symlink, 0, 2);
+	tcase_add_test(tc, linkcache_keeps_nothing_of_pseudo_file_systems_or_after_a_mount);
+	tcase_add_test(tc, linkcache_starts_again_when_full);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -616,6 +616,21 @@ class ConvertedImages(harness.TestCase):
         self.assertIn("rc=126", p.stdout_text)
         self.assertIn("exec of `/opt/busybox' refused: its path is shorter", p.stderr_text)
 
+    def test_names_the_application_changes_are_walked_again(self):
+        # The supervisor keeps what it learnt about names (not symlinks)
+        # while inotify says nothing changed. A directory walked once, then
+        # replaced by a symlink into the encrypted dir (created, or renamed
+        # into place): the next open follows the link and gets plaintext.
+        bb = "/bin/busybox"
+        script = (f"{bb} mkdir /tmp/d && echo plain > /tmp/d/secret.txt && cat /tmp/d/secret.txt && "
+                  f"{bb} rm -r /tmp/d && {bb} ln -s /app /tmp/d && cat /tmp/d/secret.txt && "
+                  f"{bb} ln -s /app /tmp/l && {bb} mkdir /tmp/e && echo plain2 > /tmp/e/other.txt && "
+                  f"cat /tmp/e/other.txt && {bb} rm -r /tmp/e && {bb} mv /tmp/l /tmp/e && cat /tmp/e/other.txt")
+        rootfs, session, env = self.busybox_image(["/bin/sh", "-c", script], name="links")
+        p = self.run_image(rootfs, session, env)
+        self.assertEqual((p.returncode, p.stdout_text), (0, "plain\n" + SECRET + "plain2\nOTHER SECRET 43\n"),
+                         p.stderr_text)
+
     def test_a_file_planted_in_an_encrypted_dir_does_not_exist(self):
         rootfs, session, env = self.busybox_image(
             ["/bin/sh", "-c", "cat /app/planted; ls /app; echo x > /app/new"])
