@@ -30,7 +30,7 @@ typedef struct node {
 } node;
 
 #define BUCKETS 16384u /* a power of two */
-#define WATCH_MASK                                                                                        \
+#define WATCH_MASK                                                                                          \
 	(IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | \
 	 IN_DONT_FOLLOW)
 
@@ -102,7 +102,8 @@ static void forget_tree(sc_rt_linkcache *c, const char *dir)
 		node **p = &c->buckets[b];
 		while (*p) {
 			node *n = *p;
-			bool below = strncmp(n->path, dir, len) == 0 && (n->path[len] == '\0' || n->path[len] == '/');
+			bool below = strncmp(n->path, dir, len) == 0 &&
+			             (n->path[len] == '\0' || n->path[len] == '/');
 			if (!below) {
 				p = &n->next;
 				continue;
@@ -242,7 +243,8 @@ static void apply(sc_rt_linkcache *c, const struct inotify_event *ev)
 		return;
 	/* A name created, moved or removed in dir: whatever it is now is not
 	 * what we knew. What lay below it is forgotten by its own watch. */
-	cleanup_free char *child = strcmp(dir, "/") == 0 ? xasprintf("/%s", ev->name) : xasprintf("%s/%s", dir, ev->name);
+	cleanup_free char *child =
+	        strcmp(dir, "/") == 0 ? xasprintf("/%s", ev->name) : xasprintf("%s/%s", dir, ev->name);
 	clear(c, child, KNOWN);
 }
 

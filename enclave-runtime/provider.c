@@ -17,10 +17,22 @@ void sc_rt_provider_free(sc_rt_provider *p)
 		p->free(p);
 }
 
-int sc_rt_sealed_memfd(const char *name, const void *data, size_t len, int *ret_fd, sconify_error_t *err)
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U
+#endif
+
+int sc_rt_memfd_create(const char *name)
 {
 	cleanup_free char *mname = xasprintf("sconify:%.200s", name);
-	cleanup_close int fd = memfd_create(mname, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	int fd = memfd_create(mname, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+	if (fd < 0 && errno == EINVAL)
+		fd = memfd_create(mname, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	return fd;
+}
+
+int sc_rt_sealed_memfd(const char *name, const void *data, size_t len, int *ret_fd, sconify_error_t *err)
+{
+	cleanup_close int fd = sc_rt_memfd_create(name);
 	if (fd < 0)
 		return sc_error_errno(err, errno, "memfd_create");
 	const char *p = data;

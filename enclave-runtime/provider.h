@@ -56,6 +56,11 @@ SC_DEFINE_CLEANUP(sc_rt_provider *, sc_rt_provider_free)
  * there is no shield. Borrows s, which must outlive the provider. */
 sc_rt_provider *sc_rt_files_provider_new(const sc_rt_session *s, sc_rt_provider *shield);
 
+/* A memfd named sconify:NAME (close-on-exec, sealable) that may be executed
+ * even where vm.memfd_noexec makes memfds non-executable by default
+ * (MFD_EXEC, Linux 6.3; older kernels know neither). */
+int sc_rt_memfd_create(const char *name);
+
 /* A sealed (read-only, fixed-size) memfd holding data, named after name. */
 int sc_rt_sealed_memfd(const char *name, const void *data, size_t len, int *ret_fd, sconify_error_t *err);
 

@@ -176,9 +176,7 @@ static int decrypt(sc_rt_shield *sh, const char *path, const sc_shield_entry *e,
 		return sc_error_errno(err, errno, "the stored file");
 	if (!S_ISREG(st.st_mode))
 		return sc_error(err, SCONIFY_ERR_INTEGRITY, 0, "the stored file is not a regular file");
-	const char *base = strrchr(path, '/') + 1;
-	cleanup_free char *name = xasprintf("sconify:%.200s", base);
-	cleanup_close int memfd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	cleanup_close int memfd = sc_rt_memfd_create(strrchr(path, '/') + 1);
 	if (memfd < 0)
 		return sc_error_errno(err, errno, "memfd_create");
 	cleanup_shield_file sc_shield_file *f = NULL;

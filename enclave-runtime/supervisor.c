@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
+#include <linux/kcmp.h>
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <poll.h>
@@ -71,9 +72,9 @@ int sc_rt_notify_check(sconify_error_t *err)
 
 int sc_rt_filter_install(int *ret_listener, sconify_error_t *err)
 {
-	/* Hand-written: eleven checks do not need libseccomp, and the runtime then
+	/* Hand-written: twelve checks do not need libseccomp, and the runtime then
 	 * builds for any architecture with nothing but a C library. */
-	struct sock_filter f[32];
+	struct sock_filter f[48];
 	unsigned n = 0;
 	f[n++] = STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
 	/* A syscall of another ABI (i386 int 0x80, arm32 compat) would open
@@ -112,6 +113,12 @@ int sc_rt_filter_install(int *ret_listener, sconify_error_t *err)
 	 * programs fall back to plain syscalls on ENOSYS. */
 	f[n++] = JEQ(SYS_io_uring_setup, 0, 1);
 	f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS);
+	/* open_tree gives a descriptor of any path without an open: an
+	 * authenticated file read through it, or a protected one run by
+	 * fexecve, would be the stored bytes. Mount tools use it, not
+	 * applications. */
+	f[n++] = JEQ(SYS_open_tree, 0, 1);
+	f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS);
 	f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
 	struct sock_fprog prog = {.len = (unsigned short)n, .filter = f};
 
@@ -143,6 +150,7 @@ struct sc_rt_supervisor {
 	char *base;             /* SC_RT_PATH_MAX + 1 */
 	char *target;           /* SC_RT_PATH_MAX + 1 */
 	sc_rt_linkcache *links; /* names known not to be symlinks */
+	bool dev_fd;            /* /dev/fd/N may stand for a descriptor (dev_fd_trusted) */
 	/* Serving on a thread of its own (sc_rt_supervisor_start). */
 	bool threaded;
 	pthread_t thread;
@@ -150,6 +158,8 @@ struct sc_rt_supervisor {
 	int done[2];           /* pipe: a byte when the thread failed, EOF when it ended */
 	sconify_error_t error; /* the thread's failure */
 };
+
+static bool dev_fd_trusted(void);
 
 static int probe_addfd(int listener, uint32_t flags)
 {
@@ -199,6 +209,7 @@ int sc_rt_supervisor_new(int listener, sc_rt_provider *provider, sc_rt_log_fn lo
 	s->base = xmalloc(SC_RT_PATH_MAX + 1);
 	s->target = xmalloc(SC_RT_PATH_MAX + 1);
 	s->links = sc_rt_linkcache_new();
+	s->dev_fd = dev_fd_trusted();
 	s->done[0] = s->done[1] = -1;
 	*ret = s;
 	return 0;
@@ -422,23 +433,29 @@ typedef struct {
 	uint64_t at_flags; /* execveat: AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW */
 } open_call;
 
-/* Writes size bytes to addr in process pid through /proc/<pid>/mem, which
- * (unlike process_vm_writev) also writes a read-only mapping such as a string
- * literal, copy-on-write as a debugger does. 0 or -errno; the caller checks
- * that pid is still the waiting caller once the file is open. */
-static int write_remote(sc_rt_supervisor *s, uint64_t id, pid_t pid, uint64_t addr, const void *buf,
-                        size_t size)
+/* The caller's memory for writing, through /proc/<pid>/mem, which (unlike
+ * process_vm_writev) also writes a read-only mapping such as a string
+ * literal, copy-on-write as a debugger does. Checked to be the waiting
+ * caller's once open: a descriptor, or -errno (-ESRCH: the caller is gone). */
+static int open_mem(sc_rt_supervisor *s)
 {
 	char mem[64];
-	snprintf(mem, sizeof(mem), "/proc/%d/mem", (int)pid);
-	cleanup_close int fd = open(mem, O_RDWR | O_CLOEXEC);
+	snprintf(mem, sizeof(mem), "/proc/%d/mem", (int)s->req->pid);
+	int fd = open(mem, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (!id_valid(s, id))
+	if (!id_valid(s, s->req->id)) {
+		close(fd);
 		return -ESRCH;
+	}
+	return fd;
+}
+
+static int write_mem(int mem, uint64_t addr, const void *buf, size_t size)
+{
 	if (addr > (uint64_t)INT64_MAX)
 		return -EFAULT;
-	ssize_t n = pwrite(fd, buf, size, (off_t)addr);
+	ssize_t n = pwrite(mem, buf, size, (off_t)addr);
 	if (n < 0)
 		return -errno;
 	return (size_t)n == size ? 0 : -EFAULT;
@@ -465,94 +482,207 @@ static int caller_sp(pid_t tid, uint64_t *ret_sp)
 	return 0;
 }
 
+/* Whether thread tid shares its memory with its parent process: a vfork
+ * child, or posix_spawn's (CLONE_VM | CLONE_VFORK), whose parent runs on
+ * once the exec is done. True also when it cannot be told. */
+static bool shares_parent_memory(pid_t tid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)tid);
+	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return true;
+	buf[n] = '\0';
+	const char *after = strrchr(buf, ')'); /* the name may hold anything */
+	char state;
+	int ppid;
+	if (after == NULL || sscanf(after + 1, " %c %d", &state, &ppid) != 2 || ppid <= 0)
+		return true;
+	long r = syscall(SYS_kcmp, tid, (pid_t)ppid, KCMP_VM, 0, 0);
+	return r != 1 && r != 2; /* 0: one address space; -1: unknown */
+}
+
 /* Overwriting the path in place also overwrites argv[0] when both are one
  * string, as in execv(argv[0], argv) (shells do this), and programs such as
- * busybox tell what to do by argv[0]. Such an argv[0] is copied below the
- * caller's stack pointer (beyond the x86-64 red zone; the caller runs no
- * code until the exec is over) and its pointer in the argument vector set
- * to the copy. Best effort: argv[0] may change when this fails. */
-static void keep_argv0(sc_rt_supervisor *s, const open_call *c, size_t overwritten)
+ * busybox tell what to do by argv[0]. Such an argv[0] (its text is still in
+ * s->path) is copied below the caller's stack pointer (beyond the x86-64 red
+ * zone; with a killable wait the caller runs no code until the exec is over)
+ * and its slot in the argument vector pointed at the copy. Not when the
+ * caller shares its memory with its parent, which would be left with a slot
+ * pointing into a stack that is gone. Best effort: argv[0] is then the new
+ * path. */
+static void keep_argv0(sc_rt_supervisor *s, const open_call *c, int mem, size_t overwritten)
 {
 	uint64_t argv0 = 0, sp = 0;
 	if (c->argv == 0 || read_exact(s->req->pid, c->argv, &argv0, sizeof(argv0)) < 0)
 		return;
 	if (argv0 < c->path_addr || argv0 - c->path_addr >= overwritten)
 		return;
+	if (shares_parent_memory(s->req->pid))
+		return;
 	const char *text = s->path + (argv0 - c->path_addr);
 	size_t size = strlen(text) + 1;
 	if (caller_sp(s->req->pid, &sp) < 0 || sp < 512 + size)
 		return;
 	uint64_t copy = (sp - 256 - size) & ~(uint64_t)15;
-	if (!id_valid(s, s->req->id)) /* the pid is still the caller's: it waits */
-		return;
 	struct iovec local = {.iov_base = (void *)text, .iov_len = size};
 	struct iovec remote = {.iov_base = (void *)(uintptr_t)copy, .iov_len = size};
-	/* process_vm_writev: only memory the caller may write itself. */
+	/* process_vm_writev: only memory the caller could write itself (not a
+	 * guard page, which /proc/<pid>/mem would write, and the exec then not
+	 * read). The pid was checked when mem was opened; the caller waits. */
 	if (process_vm_writev(s->req->pid, &local, 1, &remote, 1, 0) != (ssize_t)size)
 		return;
-	(void)write_remote(s, s->req->id, s->req->pid, c->argv, &copy, sizeof(copy));
+	(void)write_mem(mem, c->argv, &copy, sizeof(copy));
+}
+
+/* /dev/fd/N names the caller's descriptor only while /dev/fd is the kernel's
+ * link in a /dev of its own, not a name the image (the disk) provides. */
+static bool dev_fd_trusted(void)
+{
+	struct stat root, dev;
+	char target[32];
+	ssize_t n = readlink("/dev/fd", target, sizeof(target) - 1);
+	if (n < 0 || stat("/", &root) < 0 || stat("/dev", &dev) < 0)
+		return false;
+	target[n] = '\0';
+	return root.st_dev != dev.st_dev && strcmp(target, "/proc/self/fd") == 0;
 }
 
 /* An exec of a file the provider serves (fd, a description of a sealed
  * memfd): the kernel would load the stored file (ciphertext, or an
  * unverified one). The verified descriptor is installed in the caller, and
  * the path it passed is overwritten in its memory, in place, with that
- * descriptor's /proc/self/fd/N (or the shorter /dev/fd/N) before the exec
- * continues: the kernel then loads the plaintext. docs/runtime.md has the
- * limits (the path must be long enough; the caller's string is changed). */
+ * descriptor's /proc/thread-self/fd/N, /proc/self/fd/N or (the shortest)
+ * /dev/fd/N before the exec continues: the kernel then loads the plaintext.
+ * docs/runtime.md has the limits (the path must be long enough; the
+ * caller's string is changed). */
 static void exec_served(sc_rt_supervisor *s, const open_call *c, const char *resolved, int fd,
                         sc_rt_answer *ret)
 {
 	cleanup_close int owned = fd;
-	cleanup_free char *q = sc_quote(resolved, SC_QUOTE_MAX);
 	struct stat st;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) { /* a directory of a region */
 		*ret = (sc_rt_answer){.verdict = SC_RT_ERRNO, .error = EACCES};
 		return;
 	}
-	size_t room = strlen(s->path);
-	if ((c->at_flags & AT_SYMLINK_NOFOLLOW) || room < sizeof("/dev/fd/N") - 1) {
-		if (id_valid(s, s->req->id))
-			logf_(s, "exec of `%s' refused: %s", q,
-			      room < sizeof("/dev/fd/N") - 1
-			              ? "its path is shorter than the /dev/fd/N that would replace it"
-			              : "AT_SYMLINK_NOFOLLOW cannot be kept for a redirected exec");
+	/* The stored file's execute bits decide, as they would without us (an
+	 * injected file has none on disk: it may run). */
+	struct stat disk;
+	if (stat(resolved, &disk) == 0 && (disk.st_mode & (S_IXUSR | S_IXGRP | S_IXOTH)) == 0) {
 		*ret = (sc_rt_answer){.verdict = SC_RT_ERRNO, .error = EACCES};
 		return;
 	}
-	/* A script's interpreter opens the path it is given: /proc/self/fd/N
+	size_t room = strlen(s->path);
+	size_t shortest = s->dev_fd ? sizeof("/dev/fd/N") - 1 : sizeof("/proc/self/fd/N") - 1;
+	const char *why = NULL;
+	if (c->at_flags & AT_SYMLINK_NOFOLLOW)
+		why = "AT_SYMLINK_NOFOLLOW cannot be kept for a redirected exec";
+	else if (room < shortest)
+		why = s->dev_fd ? "the path passed is shorter than the /dev/fd/N that would replace it"
+		                : "the path passed is shorter than the /proc/self/fd/N that would replace it "
+		                  "(/dev/fd is not the kernel's)";
+	int n = -1;
+	if (why == NULL) {
+		/* Close-on-exec until the redirect is done: a refused exec
+		 * leaves nothing the next exec would inherit. */
+		struct seccomp_notif_addfd addfd = {
+		        .id = s->req->id, .srcfd = (uint32_t)fd, .newfd_flags = O_CLOEXEC};
+		do
+			n = ioctl(s->listener, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd);
+		while (n < 0 && errno == EINTR);
+		if (n < 0) { /* ENOENT: the caller is gone; EMFILE: out of descriptors */
+			*ret = (sc_rt_answer){.verdict = SC_RT_ERRNO,
+			                      .error = errno == ENOENT ? EINTR : errno};
+			return;
+		}
+	}
+	char with[48] = "";
+	if (n >= 0) {
+		snprintf(with, sizeof(with), "/proc/thread-self/fd/%d", n);
+		if (strlen(with) > room)
+			snprintf(with, sizeof(with), "/proc/self/fd/%d", n);
+		if (strlen(with) > room && s->dev_fd)
+			snprintf(with, sizeof(with), "/dev/fd/%d", n);
+		if (strlen(with) > room)
+			why = "the path passed is shorter than the descriptor path that would replace it";
+	}
+	int mem = -1;
+	if (why == NULL) {
+		mem = open_mem(s);
+		if (mem == -ESRCH) {
+			*ret = (sc_rt_answer){.verdict = SC_RT_ERRNO, .error = EINTR};
+			return;
+		}
+		int r = mem < 0 ? mem : write_mem(mem, c->path_addr, with, strlen(with) + 1);
+		if (r < 0)
+			why = strerror(-r);
+	}
+	if (why) {
+		if (id_valid(s, s->req->id)) {
+			cleanup_free char *qp = sc_quote(s->path, SC_QUOTE_MAX);
+			cleanup_free char *q = sc_quote(resolved, SC_QUOTE_MAX);
+			logf_(s, "exec of `%s' (`%s') refused: %s", qp, q, why);
+		}
+		if (mem >= 0)
+			close(mem);
+		*ret = (sc_rt_answer){.verdict = SC_RT_ERRNO, .error = EACCES};
+		return;
+	}
+	keep_argv0(s, c, mem, strlen(with) + 1);
+	close(mem);
+	/* A script's interpreter opens the path it is given: the descriptor
 	 * must survive the exec, as for the entry command (launch.c). */
 	char head[2];
-	bool script = pread(fd, head, 2, 0) == 2 && head[0] == '#' && head[1] == '!';
-	struct seccomp_notif_addfd addfd = {
-	        .id = s->req->id, .srcfd = (uint32_t)fd, .newfd_flags = script ? 0 : O_CLOEXEC};
-	int n;
-	do
-		n = ioctl(s->listener, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd);
-	while (n < 0 && errno == EINTR);
-	if (n < 0) { /* ENOENT: the caller is gone; EMFILE: out of descriptors */
-		*ret = (sc_rt_answer){.verdict = SC_RT_ERRNO, .error = errno == ENOENT ? EINTR : errno};
-		return;
-	}
-	char with[40];
-	snprintf(with, sizeof(with), "/proc/self/fd/%d", n);
-	if (strlen(with) > room)
-		snprintf(with, sizeof(with), "/dev/fd/%d", n);
-	int r = -ENAMETOOLONG;
-	if (strlen(with) <= room) {
-		keep_argv0(s, c, strlen(with) + 1);
-		r = write_remote(s, s->req->id, s->req->pid, c->path_addr, with, strlen(with) + 1);
-	}
-	if (r < 0) {
-		/* The descriptor stays in the caller (close-on-exec unless a
-		 * script): nothing can take it back out. */
-		if (r != -ESRCH && id_valid(s, s->req->id))
-			logf_(s, "exec of `%s' refused: cannot redirect it to its plaintext (%s)", q,
-			      strerror(-r));
-		*ret = (sc_rt_answer){.verdict = SC_RT_ERRNO, .error = r == -ESRCH ? EINTR : EACCES};
-		return;
+	if (pread(fd, head, 2, 0) == 2 && head[0] == '#' && head[1] == '!') {
+		struct seccomp_notif_addfd keep = {.id = s->req->id,
+		                                   .flags = SECCOMP_ADDFD_FLAG_SETFD,
+		                                   .srcfd = (uint32_t)fd,
+		                                   .newfd = (uint32_t)n,
+		                                   .newfd_flags = 0};
+		int r;
+		do
+			r = ioctl(s->listener, SECCOMP_IOCTL_NOTIF_ADDFD, &keep);
+		while (r < 0 && errno == EINTR);
 	}
 	*ret = (sc_rt_answer){.verdict = SC_RT_CONTINUE};
+}
+
+/* execveat(fd, "", ..., AT_EMPTY_PATH) (fexecve) runs what fd is. One the
+ * shield served is a memfd. Every other way to a descriptor went through an
+ * open the shield answered (open_tree is refused by the filter), so a
+ * descriptor naming a file of a region came from elsewhere (passed in by a
+ * process outside the filter, say) and would run its stored bytes: it is
+ * refused, as is one whose name is not the file it holds (a detached
+ * mount). */
+static void exec_descriptor(sc_rt_supervisor *s, int dirfd, sc_rt_answer *ret)
+{
+	*ret = (sc_rt_answer){.verdict = SC_RT_CONTINUE};
+	char link[64];
+	snprintf(link, sizeof(link), "/proc/%d/fd/%d", (int)s->req->pid, dirfd);
+	ssize_t n = readlink(link, s->base, SC_RT_PATH_MAX);
+	if (n <= 0 || n >= SC_RT_PATH_MAX) /* no such descriptor: the kernel says EBADF */
+		return;
+	s->base[n] = '\0';
+	if (s->base[0] != '/' || sc_endswith(s->base, " (deleted)"))
+		return; /* a memfd, a pipe, a removed file */
+	struct stat held, named;
+	bool same = stat(link, &held) == 0 && stat(s->base, &named) == 0 && held.st_dev == named.st_dev &&
+	            held.st_ino == named.st_ino;
+	cleanup_error sconify_error_t err = NULL;
+	sc_rt_answer a = {.verdict = SC_RT_CONTINUE};
+	int r = s->provider->open(s->provider, s->base, O_RDONLY | O_CLOEXEC, &a, &err);
+	if (a.verdict == SC_RT_FD)
+		close(a.fd);
+	if (same && r == 0 && a.verdict == SC_RT_CONTINUE)
+		return;
+	if (id_valid(s, s->req->id)) {
+		cleanup_free char *q = sc_quote(s->base, SC_QUOTE_MAX);
+		logf_(s, "exec of descriptor %d (`%s') refused: a protected file runs by its path", dirfd, q);
+	}
+	*ret = (sc_rt_answer){.verdict = SC_RT_ERRNO, .error = EACCES};
 }
 
 static void decide(sc_rt_supervisor *s, sc_rt_answer *ret, int *ret_flags)
@@ -642,10 +772,8 @@ static void decide(sc_rt_supervisor *s, sc_rt_answer *ret, int *ret_flags)
 		*ret = (sc_rt_answer){.verdict = SC_RT_ERRNO, .error = -r};
 		return;
 	}
-	/* fexecve(3): execveat(fd, "", ..., AT_EMPTY_PATH) runs what fd is,
-	 * and a descriptor of protected content can only be one we served. */
 	if (c.exec && s->path[0] == '\0' && (c.at_flags & AT_EMPTY_PATH)) {
-		*ret = (sc_rt_answer){.verdict = SC_RT_CONTINUE};
+		exec_descriptor(s, c.dirfd, ret);
 		return;
 	}
 	/* Flags or resolve bits this kernel rejects (EINVAL) open nothing. */

@@ -9,14 +9,24 @@
  *   openfile write PATH        open for writing
  *   openfile thread PATH       open and read in a second thread
  *   openfile int80 PATH        the i386 open system call (x86_64 only)
+ *   openfile spawn PATH ARG..  posix_spawn(PATH) with argv[0] the same string as
+ *                              the path (as shells pass it), then prints the
+ *                              parent's argv[0] after the child ran
+ *   openfile fexec PATH ARG..  open(PATH), then fexecve of that descriptor
+ *   openfile opentree PATH ARG.. open_tree(PATH) (no open(2) at all), then
+ *                              execveat(fd, "", AT_EMPTY_PATH)
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 struct how {
@@ -28,9 +38,9 @@ static const char *errname(int e)
 	static const struct {
 		int e;
 		const char *name;
-	} names[] = {{ENOENT, "ENOENT"},   {EROFS, "EROFS"}, {EACCES, "EACCES"}, {EEXIST, "EEXIST"},
-	             {ENOTDIR, "ENOTDIR"}, {ELOOP, "ELOOP"}, {EIO, "EIO"},       {ENOSYS, "ENOSYS"},
-	             {EPERM, "EPERM"},     {EBADF, "EBADF"}};
+	} names[] = {{ENOENT, "ENOENT"},   {EROFS, "EROFS"}, {EACCES, "EACCES"},  {EEXIST, "EEXIST"},
+	             {ENOTDIR, "ENOTDIR"}, {ELOOP, "ELOOP"}, {EIO, "EIO"},        {ENOSYS, "ENOSYS"},
+	             {EPERM, "EPERM"},     {EBADF, "EBADF"}, {ENOEXEC, "ENOEXEC"}};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (names[i].e == e)
 			return names[i].name;
@@ -61,12 +71,56 @@ static void *thread_main(void *arg)
 	return (void *)(intptr_t)(fd < 0 ? fail(errno) : dump(fd));
 }
 
+extern char **environ;
+
+/* argv + 2 (PATH ARG..) as a new vector whose [0] is a copy the path points
+ * into too: one string, as execv(argv[0], argv) passes it. */
+static char **exec_args(int argc, char **argv, char **ret_path)
+{
+	char **v = calloc((size_t)argc - 1, sizeof(*v));
+	v[0] = strdup(argv[2]);
+	for (int i = 3; i < argc; i++)
+		v[i - 2] = argv[i];
+	*ret_path = v[0];
+	return v;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3)
 		return 2;
 	const char *mode = argv[1], *path = argv[2];
 	int fd;
+	if (strcmp(mode, "spawn") == 0) {
+		char *p;
+		char **v = exec_args(argc, argv, &p);
+		pid_t pid;
+		int e = posix_spawn(&pid, p, NULL, NULL, v, environ);
+		if (e != 0)
+			return fail(e);
+		int st;
+		waitpid(pid, &st, 0);
+		fflush(stdout);
+		/* The slot still names a readable string (the path, rewritten). */
+		printf("parent argv0 %zu bytes, child status %d\n", strlen(v[0]), WEXITSTATUS(st));
+		return 0;
+	}
+	if (strcmp(mode, "fexec") == 0 || strcmp(mode, "opentree") == 0) {
+		char *p;
+		char **v = exec_args(argc, argv, &p);
+		if (mode[0] == 'f') {
+			fd = open(p, O_RDONLY | O_CLOEXEC);
+			if (fd < 0)
+				return fail(errno);
+			fexecve(fd, v, environ);
+		} else {
+			fd = (int)syscall(428 /* open_tree */, AT_FDCWD, p, O_CLOEXEC);
+			if (fd < 0)
+				return fail(errno);
+			syscall(SYS_execveat, fd, "", v, environ, AT_EMPTY_PATH);
+		}
+		return fail(errno);
+	}
 	if (strcmp(mode, "read") == 0) {
 		fd = open(path, O_RDONLY);
 	} else if (strcmp(mode, "openat") == 0 && argc == 4) {

@@ -202,7 +202,7 @@ class TestCase(unittest.TestCase):
         self.tmp = tempfile.mkdtemp(prefix="sconify-it-")
 
     def tearDown(self):
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        os.environ.get("KEEP_TMP") or shutil.rmtree(self.tmp, ignore_errors=True)
 
     def assertFailsWith(self, p, phrases, names=None):
         """p failed with exit 1, printed one error line containing one of

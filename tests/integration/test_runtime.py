@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import struct
@@ -583,10 +584,14 @@ class ConvertedImages(harness.TestCase):
         # kernel never loads the stored file.
         rootfs, session, env = self.exec_image(
             "/app/bin/busybox cat /app/secret.txt; /app/bin/show.sh; /opt/busybox echo authenticated; "
-            "cd /app/bin && /app/bin/../bin/busybox echo relative")
+            "/opt/busybox readlink /proc/self/exe; "
+            "cd /app/bin && /app/bin/../bin/busybox echo dotdot && ./busybox echo relative")
         p = self.run_image(rootfs, session, env)
+        # /opt/busybox on disk would run as well: /proc/self/exe shows it ran
+        # from the memfd; ./busybox (9 bytes) just fits /dev/fd/N.
         self.assertEqual((p.returncode, p.stdout_text),
-                         (0, SECRET + "script: " + SECRET + "authenticated\nrelative\n"), p.stderr_text)
+                         (0, SECRET + "script: " + SECRET + "authenticated\n/memfd:sconify:busybox (deleted)\n"
+                          "dotdot\nrelative\n"), p.stderr_text)
         self.assertNoPlaintextOnDisk(rootfs, SECRET.strip())
 
     def test_a_tampered_or_planted_executable_is_never_run(self):
@@ -614,7 +619,7 @@ class ConvertedImages(harness.TestCase):
         p = self.run_image(rootfs, session, env)
         self.assertNotIn("ran", p.stdout_text.replace("rc=", ""))
         self.assertIn("rc=126", p.stdout_text)
-        self.assertIn("exec of `/opt/busybox' refused: its path is shorter", p.stderr_text)
+        self.assertIn("exec of `./bb' (`/opt/busybox') refused: the path passed is shorter", p.stderr_text)
 
     def test_names_the_application_changes_are_walked_again(self):
         # The supervisor keeps what it learnt about names (not symlinks)
@@ -749,6 +754,26 @@ class ConvertedImages(harness.TestCase):
             logs = [l for l in p.stderr_text.splitlines() if f"open of `{path}' refused" in l]
             self.assertEqual(len(logs), 1, p.stderr_text)
             self.flip(rootfs + path, offset=10)
+
+    def test_posix_spawn_fexecve_and_open_tree_of_a_protected_executable(self):
+        # posix_spawn (its child shares the parent's memory) with argv[0] the
+        # path's own string; fexecve of a served descriptor; open_tree, which
+        # would give a descriptor of the stored file without an open: ENOSYS.
+        prog = helper("glibc")
+        libs = [ib.host_file(l, l.lstrip("/")) for l in ib.ldd_libs(prog)]
+        base = ib.with_dirs([ib.host_file("/bin/busybox", "bin/busybox"),
+                             ib.Entry("bin/sh", "symlink", target="busybox"),
+                             ib.host_file(prog, "usr/bin/openfile", mode=0o755), *libs])
+        app = ib.with_dirs([ib.host_file(prog, "app/bin/openfile", mode=0o755),
+                            ib.Entry("app/secret.txt", data=SECRET.encode())])
+        run = "/usr/bin/openfile {} /app/bin/openfile read /app/secret.txt; echo rc=$?"
+        rootfs, session, env = self.convert(
+            [base, app], ["/bin/sh", "-c", "; ".join(run.format(m) for m in ("spawn", "fexec", "opentree"))],
+            name="spawn")
+        p = self.run_image(rootfs, session, env)
+        self.assertEqual(p.returncode, 0, p.stderr_text)
+        self.assertRegex(p.stdout_text, "^" + re.escape(SECRET) + r"parent argv0 \d+ bytes, child status 0\nrc=0\n"
+                         + re.escape(SECRET) + r"rc=0\nerror: ENOSYS\nrc=1\n$")
 
     def test_python_subprocess_runs_an_encrypted_script(self):
         # subprocess (vfork + execve on Linux, a path and argv of their own)
