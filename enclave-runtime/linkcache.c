@@ -35,8 +35,9 @@ typedef struct node {
 	 IN_DONT_FOLLOW)
 
 struct sc_rt_linkcache {
-	int ino;   /* -1: the cache is off */
-	int signo; /* armed: the signal the thread tid gets on a change */
+	int ino;       /* -1: the cache is off (not started, or off for good) */
+	unsigned wait; /* syncs until it starts; 0: started, or off for good */
+	int signo;     /* armed: the signal the thread tid gets on a change */
 	pid_t tid;
 	node **buckets;
 	size_t names, watches;
@@ -149,6 +150,14 @@ static bool arm_fd(sc_rt_linkcache *c)
 	       fcntl(c->ino, F_SETFL, fl | O_ASYNC) == 0;
 }
 
+static void start(sc_rt_linkcache *c)
+{
+	c->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (c->ino >= 0 && c->signo && !arm_fd(c))
+		c->signo = 0; /* sync asks each time */
+	changed = 1;          /* nothing can have been signalled before */
+}
+
 /* Starts again empty, with a new inotify instance (which drops the old
  * one's watches at once). */
 static void reset(sc_rt_linkcache *c)
@@ -156,14 +165,12 @@ static void reset(sc_rt_linkcache *c)
 	drop_all(c);
 	if (c->ino >= 0)
 		close(c->ino);
-	c->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (c->ino >= 0 && c->signo && !arm_fd(c))
-		c->signo = 0; /* sync asks each time */
+	start(c);
 }
 
 bool sc_rt_linkcache_arm(sc_rt_linkcache *c, int signo)
 {
-	if (c->ino < 0)
+	if (c->ino < 0 && c->wait == 0) /* off for good */
 		return false;
 	struct sigaction sa = {.sa_handler = on_change, .sa_flags = SA_RESTART};
 	sigemptyset(&sa.sa_mask);
@@ -176,7 +183,7 @@ bool sc_rt_linkcache_arm(sc_rt_linkcache *c, int signo)
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	c->tid = (pid_t)syscall(SYS_gettid);
 	c->signo = signo;
-	if (!arm_fd(c)) {
+	if (c->ino >= 0 && !arm_fd(c)) { /* else start() arms it */
 		c->signo = 0;
 		return false;
 	}
@@ -184,11 +191,14 @@ bool sc_rt_linkcache_arm(sc_rt_linkcache *c, int signo)
 	return true;
 }
 
-sc_rt_linkcache *sc_rt_linkcache_new(void)
+sc_rt_linkcache *sc_rt_linkcache_new(unsigned start_after)
 {
 	sc_rt_linkcache *c = xzalloc(sizeof(*c));
 	c->buckets = xcalloc(BUCKETS, sizeof(*c->buckets));
-	c->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	c->ino = -1;
+	c->wait = start_after;
+	if (start_after == 0)
+		start(c);
 	return c;
 }
 
@@ -210,6 +220,7 @@ void sc_rt_linkcache_disable(sc_rt_linkcache *c)
 	if (c->ino >= 0)
 		close(c->ino);
 	c->ino = -1;
+	c->wait = 0;
 }
 
 static const char *wd_dir(sc_rt_linkcache *c, int wd)
@@ -250,8 +261,11 @@ static void apply(sc_rt_linkcache *c, const struct inotify_event *ev)
 
 void sc_rt_linkcache_sync(sc_rt_linkcache *c)
 {
-	if (c->ino < 0)
+	if (c->ino < 0) {
+		if (c->wait > 0 && --c->wait == 0)
+			start(c); /* nothing is known yet: nothing to apply */
 		return;
+	}
 	if (c->signo) {
 		if (!changed)
 			return;

@@ -28,12 +28,19 @@
  * empty when either is full. */
 #define SC_RT_LINKCACHE_NAMES 16384u
 #define SC_RT_LINKCACHE_WATCHES 4096u
+/* The supervisor's cache starts after this many opens. Closing an inotify
+ * instance that has watches waits for an SRCU grace period in the kernel
+ * (7-14 ms here), which the runtime's exit pays: a short-lived application
+ * would lose more there than the cache saves it (a few microseconds per
+ * open), one that opens this many files has gained it back. */
+#define SC_RT_LINKCACHE_START 8192u
 
 typedef struct sc_rt_linkcache sc_rt_linkcache;
 
-/* An empty cache; one that knows nothing and learns nothing when inotify is
- * not available (no descriptor, no instance left). */
-sc_rt_linkcache *sc_rt_linkcache_new(void);
+/* An empty cache that starts to learn at the start_after-th sync (at once
+ * for 0); one that knows nothing and learns nothing when inotify is not
+ * available (no descriptor, no instance left). */
+sc_rt_linkcache *sc_rt_linkcache_new(unsigned start_after);
 void sc_rt_linkcache_free(sc_rt_linkcache *c);
 SC_DEFINE_CLEANUP(sc_rt_linkcache *, sc_rt_linkcache_free)
 

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -161,6 +162,17 @@ struct sc_rt_supervisor {
 
 static bool dev_fd_trusted(void);
 
+/* SCONIFY_LINK_CACHE_AFTER=N: the name cache starts after N opens (0: at
+ * once) instead of SC_RT_LINKCACHE_START; for tests and tuning, harmless
+ * whatever its value (the cache changes speed, never an answer). */
+static unsigned link_cache_start(void)
+{
+	const char *v = getenv("SCONIFY_LINK_CACHE_AFTER");
+	if (v == NULL || *v < '0' || *v > '9' || strlen(v) > 9)
+		return SC_RT_LINKCACHE_START;
+	return (unsigned)strtoul(v, NULL, 10);
+}
+
 static int probe_addfd(int listener, uint32_t flags)
 {
 	/* Notification id 0 is never pending: a kernel that knows ADDFD and
@@ -208,7 +220,7 @@ int sc_rt_supervisor_new(int listener, sc_rt_provider *provider, sc_rt_log_fn lo
 	s->path = xmalloc(SC_RT_PATH_MAX + 1);
 	s->base = xmalloc(SC_RT_PATH_MAX + 1);
 	s->target = xmalloc(SC_RT_PATH_MAX + 1);
-	s->links = sc_rt_linkcache_new();
+	s->links = sc_rt_linkcache_new(link_cache_start());
 	s->dev_fd = dev_fd_trusted();
 	s->done[0] = s->done[1] = -1;
 	*ret = s;

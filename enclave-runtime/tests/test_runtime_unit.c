@@ -874,7 +874,7 @@ START_TEST(linkcache_forgets_a_name_that_became_a_symlink)
 {
 	link_fixture fx;
 	link_fixture_make(&fx);
-	sc_rt_linkcache *c = sc_rt_linkcache_new();
+	sc_rt_linkcache *c = sc_rt_linkcache_new(0);
 	if (_i == 1)
 		ck_assert(sc_rt_linkcache_arm(c, SIGRTMIN + 4));
 	learn_all(c, &fx);
@@ -916,7 +916,7 @@ START_TEST(linkcache_keeps_nothing_of_pseudo_file_systems_or_after_a_mount)
 {
 	link_fixture fx;
 	link_fixture_make(&fx);
-	sc_rt_linkcache *c = sc_rt_linkcache_new();
+	sc_rt_linkcache *c = sc_rt_linkcache_new(0);
 	ck_assert(!sc_rt_linkcache_prepare(c, "/proc/self/status"));
 	ck_assert(!sc_rt_linkcache_prepare(c, "/proc"));
 	ck_assert(!sc_rt_linkcache_prepare(c, "/dev/null"));
@@ -931,11 +931,31 @@ START_TEST(linkcache_keeps_nothing_of_pseudo_file_systems_or_after_a_mount)
 }
 END_TEST
 
+START_TEST(linkcache_starts_after_the_given_number_of_syncs)
+{
+	link_fixture fx;
+	link_fixture_make(&fx);
+	sc_rt_linkcache *c = sc_rt_linkcache_new(3);
+	cleanup_free char *d = at(&fx, "d");
+	for (int i = 0; i < 2; i++) {
+		sc_rt_linkcache_sync(c);
+		ck_assert(!sc_rt_linkcache_prepare(c, d)); /* not started: learns nothing */
+		sc_rt_linkcache_add(c, d);
+		ck_assert(!sc_rt_linkcache_known(c, d));
+	}
+	sc_rt_linkcache_sync(c);
+	learn(c, d);
+	ck_assert(sc_rt_linkcache_known(c, d));
+	sc_rt_linkcache_free(c);
+	link_fixture_remove(&fx);
+}
+END_TEST
+
 START_TEST(linkcache_starts_again_when_full)
 {
 	link_fixture fx;
 	link_fixture_make(&fx);
-	sc_rt_linkcache *c = sc_rt_linkcache_new();
+	sc_rt_linkcache *c = sc_rt_linkcache_new(0);
 	cleanup_free char *d = at(&fx, "d");
 	learn(c, d);
 	cleanup_free char *f = at(&fx, "d/sub/f");
@@ -989,6 +1009,7 @@ static Suite *runtime_suite(void)
 	tc = tcase_create("linkcache");
 	tcase_add_loop_test(tc, linkcache_forgets_a_name_that_became_a_symlink, 0, 2);
 	tcase_add_test(tc, linkcache_keeps_nothing_of_pseudo_file_systems_or_after_a_mount);
+	tcase_add_test(tc, linkcache_starts_after_the_given_number_of_syncs);
 	tcase_add_test(tc, linkcache_starts_again_when_full);
 	suite_add_tcase(s, tc);
 	return s;

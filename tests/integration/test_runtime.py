@@ -632,7 +632,7 @@ class ConvertedImages(harness.TestCase):
                   f"{bb} ln -s /app /tmp/l && {bb} mkdir /tmp/e && echo plain2 > /tmp/e/other.txt && "
                   f"cat /tmp/e/other.txt && {bb} rm -r /tmp/e && {bb} mv /tmp/l /tmp/e && cat /tmp/e/other.txt")
         rootfs, session, env = self.busybox_image(["/bin/sh", "-c", script], name="links")
-        p = self.run_image(rootfs, session, env)
+        p = self.run_image(rootfs, session, {**env, "SCONIFY_LINK_CACHE_AFTER": "0"})
         self.assertEqual((p.returncode, p.stdout_text), (0, "plain\n" + SECRET + "plain2\nOTHER SECRET 43\n"),
                          p.stderr_text)
 
