@@ -117,6 +117,15 @@ static int files_open(sc_rt_provider *p, const char *path, int flags, sc_rt_answ
 	return 0;
 }
 
+static int files_protected_link(sc_rt_provider *p, const char *path, const char **ret_target)
+{
+	files_provider *fp = (files_provider *)p;
+	*ret_target = NULL;
+	if (fp->shield == NULL || fp->shield->protected_link == NULL)
+		return 0;
+	return fp->shield->protected_link(fp->shield, path, ret_target);
+}
+
 static void files_free(sc_rt_provider *p)
 {
 	files_provider *fp = (files_provider *)p;
@@ -132,6 +141,7 @@ sc_rt_provider *sc_rt_files_provider_new(const sc_rt_session *s, sc_rt_provider 
 {
 	files_provider *fp = xzalloc(sizeof(*fp));
 	fp->base.open = files_open;
+	fp->base.protected_link = files_protected_link;
 	fp->base.free = files_free;
 	fp->session = s;
 	fp->shield = shield;

@@ -44,6 +44,10 @@ struct sc_rt_provider {
 	 * EIO and logs err. A protected file that fails verification is an
 	 * answer (SC_RT_ERRNO, EIO), with a message in *err left for the log. */
 	int (*open)(sc_rt_provider *p, const char *path, int flags, sc_rt_answer *ret, sconify_error_t *err);
+	/* For the walk (resolve.h), component by component: 1 when path lies
+	 * in a protected region, with *ret_target the symlink the image records
+	 * there or NULL; 0 when it does not. NULL: no path is protected. */
+	int (*protected_link)(sc_rt_provider *p, const char *path, const char **ret_target);
 	void (*free)(sc_rt_provider *p);
 };
 

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "core/cleanup.h"
+#include "core/strutil.h"
 #include "core/xalloc.h"
 #include "session.h"
 
@@ -30,6 +31,13 @@ static int splice(todo *t, const char *target)
 	t->buf = n;
 	t->pos = 0;
 	return 0;
+}
+
+static int mismatch(char **msg, const char *path, const char *what)
+{
+	cleanup_free char *q = sc_quote(path, SC_QUOTE_MAX);
+	*msg = xasprintf("`%s' %s", q, what);
+	return -EIO;
 }
 
 int sc_rt_resolve(const sc_rt_fsops *ops, const char *root, const char *base, const char *path, int flags,
@@ -58,6 +66,7 @@ int sc_rt_resolve(const sc_rt_fsops *ops, const char *root, const char *base, co
 	cleanup_free char *target = xmalloc(SC_RT_PATH_MAX + 1);
 	int links = 0;
 	bool missing = false;
+	char *msg = NULL;
 	int r = 0;
 	for (;;) {
 		char *p = t.buf + t.pos;
@@ -107,16 +116,43 @@ int sc_rt_resolve(const sc_rt_fsops *ops, const char *root, const char *base, co
 		if (last && !trailing_slash && (flags & SC_RT_RESOLVE_NOFOLLOW))
 			continue;
 
-		mode_t type = 0;
-		int s = ops->lstat_type(ops->ctx, resolved, &type);
-		if (s < 0) {
-			/* Below a missing or inaccessible component nothing
-			 * exists on disk; the rest is taken as written. */
-			missing = true;
-			continue;
+		const char *want = NULL;
+		int s = ops->protected_link ? ops->protected_link(ops->ctx, resolved, &want) : 0;
+		bool have_target = false;
+		if (s > 0) {
+			/* Protected: read the link itself (never a cached answer)
+			 * and hold it against the metadata. */
+			s = ops->readlink(ops->ctx, resolved, target, SC_RT_PATH_MAX + 1);
+			bool is_link = s == 0 || s == -ENAMETOOLONG;
+			if (want == NULL && is_link) {
+				r = mismatch(&msg, resolved,
+				             "is a symlink the image's metadata does not list");
+				break;
+			}
+			if (want != NULL && (s < 0 || strcmp(target, want) != 0)) {
+				r = mismatch(&msg, resolved,
+				             s == -ENOENT ? "is missing: the image's metadata lists a symlink"
+				                          : "is not the symlink the image's metadata lists");
+				break;
+			}
+			if (want == NULL) {
+				if (s != -EINVAL)
+					missing = true; /* as below */
+				continue;
+			}
+			have_target = true;
+		} else {
+			mode_t type = 0;
+			s = ops->lstat_type(ops->ctx, resolved, &type);
+			if (s < 0) {
+				/* Below a missing or inaccessible component nothing
+				 * exists on disk; the rest is taken as written. */
+				missing = true;
+				continue;
+			}
+			if (!S_ISLNK(type))
+				continue;
 		}
-		if (!S_ISLNK(type))
-			continue;
 		bool follow = !last || trailing_slash || !(flags & SC_RT_RESOLVE_NOFOLLOW);
 		if (!follow)
 			continue;
@@ -128,10 +164,12 @@ int sc_rt_resolve(const sc_rt_fsops *ops, const char *root, const char *base, co
 			r = -ELOOP;
 			break;
 		}
-		s = ops->readlink(ops->ctx, resolved, target, SC_RT_PATH_MAX + 1);
-		if (s < 0) {
-			r = s;
-			break;
+		if (!have_target) {
+			s = ops->readlink(ops->ctx, resolved, target, SC_RT_PATH_MAX + 1);
+			if (s < 0) {
+				r = s;
+				break;
+			}
 		}
 		if (target[0] == '\0') {
 			r = -ENOENT;
@@ -154,6 +192,10 @@ int sc_rt_resolve(const sc_rt_fsops *ops, const char *root, const char *base, co
 			break;
 	}
 	free(t.buf);
+	if (r == -EIO) {
+		*ret = msg;
+		return r;
+	}
 	if (r < 0)
 		return r;
 	if (len == 0) {

@@ -25,6 +25,11 @@ typedef struct {
 	 * -EXDEV means "not a file system path" (a magic link to a pipe, a
 	 * deleted file): the walk stops and the caller lets the kernel decide. */
 	int (*readlink)(void *ctx, const char *path, char *buf, size_t size);
+	/* Whether path lies in a protected region (1) or not (0); in one,
+	 * *ret_target is the target of the symlink the image's metadata
+	 * records at path, or NULL when it records none. May be NULL: nothing
+	 * is protected. */
+	int (*protected_link)(void *ctx, const char *path, const char **ret_target);
 	void *ctx;
 } sc_rt_fsops;
 
@@ -39,7 +44,14 @@ enum {
  * base: absolute, normalised directory that a relative path starts from.
  * Returns 0 and *ret (malloc'd, absolute, normalised); -EXDEV when the walk
  * met something that is not a path or left root under BENEATH; -ELOOP;
- * -ENAMETOOLONG; -ENOENT for an empty path or an empty link target. */
+ * -ENAMETOOLONG; -ENOENT for an empty path or an empty link target.
+ *
+ * In a protected region the disk is not trusted to say where a name leads:
+ * a component there is followed as a symlink only when the metadata records
+ * that link and the disk holds the very same target, and a symlink the
+ * metadata does not record (a name or a directory replaced by a link) stops
+ * the walk. Either mismatch returns -EIO with *ret a message (malloc'd)
+ * naming the component, for the log. */
 int sc_rt_resolve(const sc_rt_fsops *ops, const char *root, const char *base, const char *path, int flags,
                   char **ret);
 

@@ -234,6 +234,15 @@ static int shield_open(sc_rt_provider *p, const char *path, int flags, sc_rt_ans
 		return 0;
 	}
 	bool writing = (flags & (O_CREAT | O_TRUNC)) || (flags & O_ACCMODE) != O_RDONLY;
+	const char *link = NULL;
+	if (e == NULL && (sc_shield_symlink_lookup(sh->md, path, &link), link != NULL)) {
+		/* A recorded link reached without following it (O_NOFOLLOW):
+		 * the kernel's answer for a link. An O_PATH descriptor of it
+		 * opens no content (a reopen through /proc comes back here). */
+		*ret = (flags & O_PATH) ? (sc_rt_answer){.verdict = SC_RT_CONTINUE}
+		                        : (sc_rt_answer){.verdict = SC_RT_ERRNO, .error = ELOOP};
+		return 0;
+	}
 	if (e) {
 		/* Refused before any work: writable protected regions are a
 		 * later feature. */
@@ -274,6 +283,12 @@ static int shield_open(sc_rt_provider *p, const char *path, int flags, sc_rt_ans
 	return 0;
 }
 
+static int shield_protected_link(sc_rt_provider *p, const char *path, const char **ret_target)
+{
+	sc_rt_shield *sh = ((shield_provider *)p)->sh;
+	return sc_shield_symlink_lookup(sh->md, path, ret_target) != SC_SHIELD_NOT_PROTECTED;
+}
+
 static void shield_free(sc_rt_provider *p)
 {
 	free(p);
@@ -283,6 +298,7 @@ sc_rt_provider *sc_rt_shield_provider_new(sc_rt_shield *sh)
 {
 	shield_provider *sp = xzalloc(sizeof(*sp));
 	sp->base.open = shield_open;
+	sp->base.protected_link = shield_protected_link;
 	sp->base.free = shield_free;
 	sp->sh = sh;
 	return &sp->base;

@@ -329,6 +329,7 @@ static int read_exact(pid_t pid, uint64_t addr, void *buf, size_t size)
 typedef struct {
 	pid_t tid;
 	sc_rt_linkcache *links;
+	sc_rt_provider *provider;
 } target_ctx;
 
 /* The walk asks only "a symlink or not" (resolve.h): readlink(2) with a
@@ -368,6 +369,12 @@ static int fs_lstat_type(void *ctx, const char *path, mode_t *ret_type)
 	if (keep)
 		sc_rt_linkcache_add(t->links, path);
 	return 0;
+}
+
+static int fs_protected_link(void *ctx, const char *path, const char **ret_target)
+{
+	target_ctx *t = ctx;
+	return t->provider->protected_link(t->provider, path, ret_target);
 }
 
 static bool is_proc_pid_path(const char *path)
@@ -826,8 +833,11 @@ static void decide(sc_rt_supervisor *s, sc_rt_answer *ret, int *ret_flags)
 	}
 
 	sc_rt_linkcache_sync(s->links);
-	target_ctx t = {.tid = req->pid, .links = s->links};
-	sc_rt_fsops ops = {.lstat_type = fs_lstat_type, .readlink = fs_readlink, .ctx = &t};
+	target_ctx t = {.tid = req->pid, .links = s->links, .provider = s->provider};
+	sc_rt_fsops ops = {.lstat_type = fs_lstat_type,
+	                   .readlink = fs_readlink,
+	                   .protected_link = s->provider->protected_link ? fs_protected_link : NULL,
+	                   .ctx = &t};
 	cleanup_free char *resolved = NULL;
 	r = sc_rt_resolve(&ops, root, s->base, s->path, rflags, &resolved);
 	/* Everything above read the caller's memory and /proc entries by pid:
@@ -835,6 +845,14 @@ static void decide(sc_rt_supervisor *s, sc_rt_answer *ret, int *ret_flags)
 	 * checks when it takes the answer (above). */
 	if (r == -EXDEV) {
 		*ret = (sc_rt_answer){.verdict = SC_RT_CONTINUE};
+		return;
+	}
+	if (r == -EIO) { /* the image's links were tampered with: resolved is the message */
+		if (id_valid(s, req->id)) {
+			cleanup_free char *q = sc_quote(s->path, SC_QUOTE_MAX);
+			logf_(s, "%s of `%s' refused: %s", what, q, resolved);
+		}
+		*ret = (sc_rt_answer){.verdict = SC_RT_ERRNO, .error = EIO};
 		return;
 	}
 	if (r < 0) {

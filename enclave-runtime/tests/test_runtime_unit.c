@@ -211,7 +211,35 @@ static const struct {
         {"/r", NULL},
         {"/r/abs", "/k"},
         {"/r/up", "../../../k"},
+        /* /p is protected: its links are checked against the metadata */
+        {"/p", NULL},
+        {"/p/data", NULL},
+        {"/p/dir", NULL},
+        {"/p/ok", "data"},
+        {"/p/out", "/x"},
+        {"/p/evil", "/x"},
+        {"/p/planted", "/x"},
+        {"/into", "/p/planted"},
 };
+
+/* What the metadata records in the protected region /p. */
+static const struct {
+	const char *path, *target;
+} fake_links[] = {
+        {"/p/ok", "data"}, {"/p/out", "/x"}, {"/p/evil", "/y"}, {"/p/gone", "data"}, {"/p/dir", "data"},
+};
+
+static int fake_protected_link(void *ctx, const char *path, const char **ret_target)
+{
+	(void)ctx;
+	*ret_target = NULL;
+	if (strcmp(path, "/p") != 0 && strncmp(path, "/p/", 3) != 0)
+		return 0;
+	for (size_t i = 0; i < sizeof(fake_links) / sizeof(fake_links[0]); i++)
+		if (strcmp(fake_links[i].path, path) == 0)
+			*ret_target = fake_links[i].target;
+	return 1;
+}
 
 static int fake_lstat(void *ctx, const char *path, mode_t *ret_type)
 {
@@ -229,17 +257,20 @@ static int fake_readlink(void *ctx, const char *path, char *buf, size_t size)
 {
 	(void)ctx;
 	for (size_t i = 0; i < sizeof(fake_fs) / sizeof(fake_fs[0]); i++) {
-		if (strcmp(fake_fs[i].path, path) == 0 && fake_fs[i].link) {
-			if (strcmp(fake_fs[i].link, "<pipe>") == 0)
-				return -EXDEV;
-			snprintf(buf, size, "%s", fake_fs[i].link);
-			return 0;
-		}
+		if (strcmp(fake_fs[i].path, path) != 0)
+			continue;
+		if (fake_fs[i].link == NULL)
+			return -EINVAL;
+		if (strcmp(fake_fs[i].link, "<pipe>") == 0)
+			return -EXDEV;
+		snprintf(buf, size, "%s", fake_fs[i].link);
+		return 0;
 	}
-	return -EINVAL;
+	return -ENOENT;
 }
 
-static const sc_rt_fsops fake_ops = {.lstat_type = fake_lstat, .readlink = fake_readlink};
+static const sc_rt_fsops fake_ops = {
+        .lstat_type = fake_lstat, .readlink = fake_readlink, .protected_link = fake_protected_link};
 
 static const struct {
 	const char *root, *base, *path;
@@ -267,6 +298,19 @@ static const struct {
         {"/r", "/r", "up", 0, 0, "/r/k"},
         {"/r", "/r", "../k", SC_RT_RESOLVE_BENEATH, -EXDEV, NULL},
         {"/r", "/r", "abs", SC_RT_RESOLVE_BENEATH, -EXDEV, NULL},
+        /* protected links: followed when the disk holds what the metadata
+         * records, wherever they lead; refused otherwise (want: the message) */
+        {"/", "/", "/p/ok/f", 0, 0, "/p/data/f"},
+        {"/", "/", "/p/out/y", 0, 0, "/x/y"},
+        {"/", "/p", "ok", 0, 0, "/p/data"},
+        {"/", "/", "/p/new/f", 0, 0, "/p/new/f"},
+        {"/", "/", "/p/planted", SC_RT_RESOLVE_NOFOLLOW, 0, "/p/planted"},
+        {"/", "/", "/p/evil/y", 0, -EIO, "`/p/evil' is not the symlink the image's metadata lists"},
+        {"/", "/", "/p/planted/y", 0, -EIO, "`/p/planted' is a symlink the image's metadata does not list"},
+        {"/", "/", "/into/y", 0, -EIO, "`/p/planted' is a symlink"},
+        {"/", "/", "/p/gone/f", 0, -EIO, "`/p/gone' is missing"},
+        {"/", "/", "/p/dir/f", 0, -EIO, "`/p/dir' is not the symlink"},
+        {"/", "/", "/p/ok/f", SC_RT_RESOLVE_NO_SYMLINKS, -ELOOP, NULL},
 };
 
 START_TEST(resolve_walks_like_the_kernel)
@@ -278,6 +322,11 @@ START_TEST(resolve_walks_like_the_kernel)
 	              resolve_cases[_i].want_r);
 	if (r == 0)
 		ck_assert_str_eq(out, resolve_cases[_i].want);
+	if (r == -EIO) /* the message for the log */
+		ck_assert_msg(strstr(out, resolve_cases[_i].want) != NULL, "`%s': message `%s'",
+		              resolve_cases[_i].path, out);
+	else if (r < 0)
+		ck_assert_ptr_null(out);
 	free(out);
 }
 END_TEST

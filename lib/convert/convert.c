@@ -855,9 +855,10 @@ static json_t *plan_summary(const sc_plan *plan, const sc_document *m)
 		json_array_append_new(files, json_pack("{s:s,s:s,s:I}", "path", plan->files[i].names[0],
 		                                       "region", sc_shield_kind_name(plan->files[i].kind),
 		                                       "size", (json_int_t)plan->files[i].size));
-	return json_pack("{s:o,s:o,s:I,s:I,s:I}", "layers", layers, "files", files, "encrypted_bytes",
+	return json_pack("{s:o,s:o,s:I,s:I,s:I,s:I}", "layers", layers, "files", files, "encrypted_bytes",
 	                 (json_int_t)plan->encrypt_bytes, "authenticated_bytes", (json_int_t)plan->hash_bytes,
-	                 "dropped_entries", (json_int_t)plan->dropped);
+	                 "dropped_entries", (json_int_t)plan->dropped, "protected_symlinks",
+	                 (json_int_t)plan->n_symlinks);
 }
 
 static int convert_image(conv *v, const sc_document *m, sc_doc_out *ret, sconify_error_t *err)
@@ -927,6 +928,10 @@ static int convert_image(conv *v, const sc_document *m, sc_doc_out *ret, sconify
 	cleanup_plan sc_plan *plan = NULL;
 	if (sc_planner_finish(planner, &plan, err) < 0)
 		return -1;
+	for (size_t i = 0; i < plan->n_symlinks; i++)
+		if (sc_shield_builder_add_symlink(regions, plan->symlinks[i].path, plan->symlinks[i].target,
+		                                  err) < 0)
+			return -1;
 
 	_cleanup_(launch_clear) launch l = {0};
 	_cleanup_(sc_plan_location_clear) sc_plan_location exe = {0};

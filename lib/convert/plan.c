@@ -235,12 +235,30 @@ struct walk {
 	size_t n_names, names_alloc;
 	uint64_t *live; /* serials of every file in the tree */
 	size_t n_live, live_alloc;
+	sc_plan_symlink *links; /* symlinks in protected regions */
+	size_t n_links, links_alloc;
 };
+
+static void collect_symlink(struct walk *w, const sc_tree_item *it)
+{
+	char *abs = absolute(it->path);
+	if (sc_shield_builder_region_of(w->regions, abs) == SC_SHIELD_NOT_PROTECTED) {
+		free(abs);
+		return;
+	}
+	if (w->n_links == w->links_alloc) {
+		w->links_alloc = w->links_alloc ? 2 * w->links_alloc : 64;
+		w->links = xreallocarray(w->links, w->links_alloc, sizeof(*w->links));
+	}
+	w->links[w->n_links++] = (sc_plan_symlink){.path = abs, .target = xstrdup(it->link)};
+}
 
 static int collect(void *userdata, const sc_tree_item *it, sconify_error_t *err)
 {
 	(void)err;
 	struct walk *w = userdata;
+	if (it->type == SC_ENTRY_SYMLINK)
+		collect_symlink(w, it);
 	if (it->type != SC_ENTRY_FILE)
 		return 0;
 	if (w->n_live == w->live_alloc) {
@@ -268,6 +286,11 @@ static void walk_release(struct walk *w)
 		free(w->names[i].path);
 	free(w->names);
 	free(w->live);
+	for (size_t i = 0; i < w->n_links; i++) {
+		free(w->links[i].path);
+		free(w->links[i].target);
+	}
+	free(w->links);
 }
 
 static int by_serial_then_path(const void *a, const void *b)
@@ -326,6 +349,11 @@ void sc_plan_free(sc_plan *p)
 		free(p->files[i].names);
 	}
 	free(p->files);
+	for (size_t i = 0; i < p->n_symlinks; i++) {
+		free(p->symlinks[i].path);
+		free(p->symlinks[i].target);
+	}
+	free(p->symlinks);
 	free(p);
 }
 
@@ -340,6 +368,9 @@ int sc_planner_finish(sc_planner *p, sc_plan **ret, sconify_error_t *err)
 		qsort(w.live, w.n_live, sizeof(*w.live), cmp_u64);
 
 	cleanup_plan sc_plan *plan = xzalloc(sizeof(*plan));
+	plan->symlinks = steal_pointer(&w.links);
+	plan->n_symlinks = w.n_links;
+	w.n_links = 0;
 	plan->n_layers = p->n_layers;
 	plan->layers = xcalloc(p->n_layers ? p->n_layers : 1, sizeof(*plan->layers));
 

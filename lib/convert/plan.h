@@ -50,9 +50,18 @@ typedef struct {
 	size_t n_names;
 } sc_plan_file;
 
+/* A symbolic link in a protected region of the final tree: the metadata
+ * records it, so that the runtime follows no other link there. */
+typedef struct {
+	char *path;   /* "/a/b" */
+	char *target; /* as stored */
+} sc_plan_symlink;
+
 typedef struct {
 	sc_plan_layer *layers;
 	size_t n_layers;
+	sc_plan_symlink *symlinks;
+	size_t n_symlinks;
 	sc_plan_file *files; /* by first name */
 	size_t n_files;
 	uint64_t encrypt_bytes, hash_bytes;

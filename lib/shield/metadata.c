@@ -27,6 +27,12 @@ struct mpath {
 	uint32_t entry;
 };
 
+/* A symbolic link in a protected region: the target the runtime follows. */
+struct mlink {
+	char *path;
+	char *target;
+};
+
 struct sc_shield_metadata {
 	uint32_t chunk_size;
 	struct region *regions;
@@ -35,6 +41,8 @@ struct sc_shield_metadata {
 	size_t n_entries;
 	struct mpath *paths;
 	size_t n_paths;
+	struct mlink *links;
+	size_t n_links;
 	uint8_t *body; /* parsed metadata: entries' macs point into it */
 	size_t body_len;
 };
@@ -108,6 +116,29 @@ static const struct region *region_lookup(const struct region *regions, size_t n
 			len--; /* drop the slash, unless it is the root */
 		prefix[len] = '\0';
 	}
+}
+
+/* The same answer as region_lookup, without copying path: the usual handful
+ * of regions is scanned, as the runtime asks once per path component. */
+static const struct region *region_find(const struct region *regions, size_t n, const char *path)
+{
+	if (n > 64)
+		return region_lookup(regions, n, path);
+	const struct region *best = &regions[0];
+	size_t best_len = 1;
+	for (size_t i = 1; i < n; i++) {
+		size_t len = strlen(regions[i].path);
+		if (len > best_len && covers(regions[i].path, path)) {
+			best = &regions[i];
+			best_len = len;
+		}
+	}
+	return best;
+}
+
+bool sc_shield_link_target_valid(const char *t, size_t len)
+{
+	return len > 0 && len < SC_SHIELD_PATH_MAX && memchr(t, '\0', len) == NULL;
 }
 
 /* ---- the body codec ---- */
@@ -185,14 +216,36 @@ void sc_shield_metadata_free(sc_shield_metadata *md)
 		free(md->regions[i].path);
 	for (size_t i = 0; i < md->n_paths; i++)
 		free(md->paths[i].path);
+	for (size_t i = 0; i < md->n_links; i++) {
+		free(md->links[i].path);
+		free(md->links[i].target);
+	}
 	free(md->regions);
 	free(md->paths);
+	free(md->links);
 	free(md->entries);
 	if (md->body) {
 		OPENSSL_cleanse(md->body, md->body_len);
 		free(md->body);
 	}
 	free(md);
+}
+
+/* The index of path in md->paths, or SIZE_MAX. */
+static size_t file_index(const sc_shield_metadata *md, const char *path)
+{
+	size_t lo = 0, hi = md->n_paths;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(md->paths[mid].path, path);
+		if (c == 0)
+			return mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return SIZE_MAX;
 }
 
 static int parse(sc_shield_metadata *md, struct rd *r, sconify_error_t *err)
@@ -305,6 +358,41 @@ static int parse(sc_shield_metadata *md, struct rd *r, sconify_error_t *err)
 	if (next_new != md->n_entries)
 		return sc_error(err, SCONIFY_ERR_INVALID, 0, "shield metadata: %zu entries no path uses",
 		                md->n_entries - next_new);
+
+	if (!get_u32(r, &n))
+		return TRUNC("symlink count");
+	if (n > r->left / (2 + 2 + 2))
+		return TRUNC("symlinks");
+	md->links = xcalloc(n ? n : 1, sizeof(*md->links));
+	for (uint32_t i = 0; i < n; i++) {
+		struct mlink *ml = &md->links[i];
+		if (get_path(r, "symlink", &ml->path, err) < 0)
+			return -1;
+		md->n_links++;
+		cleanup_free char *q = sc_quote(ml->path, SC_QUOTE_MAX);
+		uint16_t len;
+		const uint8_t *p;
+		if (!get_u16(r, &len) || !take(r, len, &p))
+			return TRUNC("symlink target");
+		if (!sc_shield_link_target_valid((const char *)p, len))
+			return sc_error(err, SCONIFY_ERR_INVALID, 0,
+			                "shield metadata: symlink `%s': the target is empty, holds a NUL or "
+			                "is longer than %u bytes",
+			                q, SC_SHIELD_PATH_MAX - 1);
+		ml->target = xstrndup((const char *)p, len);
+		if (i > 0 && path_cmp(md->links[i - 1].path, ml->path) >= 0)
+			return sc_error(err, SCONIFY_ERR_INVALID, 0,
+			                "shield metadata: symlink `%s': duplicate or out of order", q);
+		if (region_lookup(md->regions, md->n_regions, ml->path)->kind == SC_SHIELD_NOT_PROTECTED)
+			return sc_error(err, SCONIFY_ERR_INVALID, 0,
+			                "shield metadata: symlink `%s' in a not-protected region", q);
+		if (strcmp(ml->path, "/") == 0)
+			return sc_error(err, SCONIFY_ERR_INVALID, 0,
+			                "shield metadata: `/' cannot be a symlink");
+		if (file_index(md, ml->path) != SIZE_MAX)
+			return sc_error(err, SCONIFY_ERR_INVALID, 0,
+			                "shield metadata: symlink `%s' is also a protected file", q);
+	}
 	if (r->left != 0)
 		return sc_error(err, SCONIFY_ERR_INVALID, 0, "shield metadata: %zu bytes of trailing data",
 		                r->left);
@@ -373,6 +461,11 @@ void sc_shield_metadata_serialize(const sc_shield_metadata *md, uint8_t **ret, s
 	for (size_t i = 0; i < md->n_paths; i++) {
 		put_path(&b, md->paths[i].path);
 		put_u32(&b, md->paths[i].entry);
+	}
+	put_u32(&b, (uint32_t)md->n_links);
+	for (size_t i = 0; i < md->n_links; i++) {
+		put_path(&b, md->links[i].path);
+		put_path(&b, md->links[i].target);
 	}
 	*ret = (uint8_t *)sc_buf_steal(&b, ret_len);
 }
@@ -490,23 +583,41 @@ int sc_shield_lookup(const sc_shield_metadata *md, const char *path, sc_shield_k
 	const struct region *rg = region_lookup(md->regions, md->n_regions, path);
 	const sc_shield_entry *entry = NULL;
 	if (rg->kind != SC_SHIELD_NOT_PROTECTED) {
-		size_t lo = 0, hi = md->n_paths;
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-			int c = strcmp(md->paths[mid].path, path);
-			if (c == 0) {
-				entry = &md->entries[md->paths[mid].entry];
-				break;
-			}
-			if (c < 0)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
+		size_t i = file_index(md, path);
+		if (i != SIZE_MAX)
+			entry = &md->entries[md->paths[i].entry];
 	}
 	*ret_kind = rg->kind;
 	*ret_entry = entry;
 	return 0;
+}
+
+sc_shield_kind sc_shield_symlink_lookup(const sc_shield_metadata *md, const char *path,
+                                        const char **ret_target)
+{
+	*ret_target = NULL;
+	sc_shield_kind kind = region_find(md->regions, md->n_regions, path)->kind;
+	if (kind == SC_SHIELD_NOT_PROTECTED)
+		return kind;
+	size_t lo = 0, hi = md->n_links;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(md->links[mid].path, path);
+		if (c == 0) {
+			*ret_target = md->links[mid].target;
+			break;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return kind;
+}
+
+size_t sc_shield_metadata_symlinks(const sc_shield_metadata *md)
+{
+	return md->n_links;
 }
 
 uint32_t sc_shield_metadata_chunk_size(const sc_shield_metadata *md)
@@ -540,6 +651,8 @@ struct sc_shield_builder {
 	size_t n_regions;
 	struct bfile *files;
 	size_t n_files;
+	struct mlink *links;
+	size_t n_links;
 };
 
 int sc_shield_builder_new(uint32_t chunk_size, sc_shield_builder **ret, sconify_error_t *err)
@@ -571,8 +684,13 @@ void sc_shield_builder_free(sc_shield_builder *b)
 		free(b->files[i].entry.macs);
 		free(b->files[i].target);
 	}
+	for (size_t i = 0; i < b->n_links; i++) {
+		free(b->links[i].path);
+		free(b->links[i].target);
+	}
 	free(b->regions);
 	free(b->files);
+	free(b->links);
 	free(b);
 }
 
@@ -650,6 +768,28 @@ int sc_shield_builder_add_link(sc_shield_builder *b, const char *path, const cha
 	return 0;
 }
 
+int sc_shield_builder_add_symlink(sc_shield_builder *b, const char *path, const char *target,
+                                  sconify_error_t *err)
+{
+	if (check_path(path, err) < 0)
+		return sc_error_wrap(err, "adding a symlink");
+	if (!sc_shield_link_target_valid(target, strlen(target))) {
+		cleanup_free char *q = sc_quote(path, SC_QUOTE_MAX);
+		return sc_error(err, SCONIFY_ERR_UNSUPPORTED, 0,
+		                "symlink `%s': a target of %zu bytes cannot be protected (1 to %u bytes)", q,
+		                strlen(target), SC_SHIELD_PATH_MAX - 1);
+	}
+	if ((b->n_links & (b->n_links - 1)) == 0)
+		b->links = xreallocarray(b->links, b->n_links ? 2 * b->n_links : 1, sizeof(*b->links));
+	b->links[b->n_links++] = (struct mlink){xstrdup(path), xstrdup(target)};
+	return 0;
+}
+
+static int mlink_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct mlink *)a)->path, ((const struct mlink *)b)->path);
+}
+
 static int bfile_cmp(const void *a, const void *b)
 {
 	return strcmp((*(struct bfile *const *)a)->path, (*(struct bfile *const *)b)->path);
@@ -681,6 +821,8 @@ int sc_shield_builder_seal(sc_shield_builder *b, const sc_shield_key *key, bool 
                            uint8_t **ret_data, size_t *ret_len, sc_shield_pin *ret_pin, sconify_error_t *err)
 {
 	qsort(b->regions, b->n_regions, sizeof(*b->regions), region_cmp);
+	if (b->n_links)
+		qsort(b->links, b->n_links, sizeof(*b->links), mlink_cmp);
 	cleanup_free struct bfile **sorted = xcalloc(b->n_files ? b->n_files : 1, sizeof(*sorted));
 	for (size_t i = 0; i < b->n_files; i++)
 		sorted[i] = &b->files[i];
@@ -725,6 +867,8 @@ int sc_shield_builder_seal(sc_shield_builder *b, const sc_shield_key *key, bool 
 	        .n_entries = n_entries,
 	        .paths = paths,
 	        .n_paths = b->n_files,
+	        .links = b->links,
+	        .n_links = b->n_links,
 	};
 	uint8_t *body;
 	size_t body_len;

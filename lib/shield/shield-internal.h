@@ -15,7 +15,7 @@
 /* Sealed metadata: magic, version, nonce, ciphertext of the body, tag. */
 #define SC_SHIELD_MAGIC "SCSHIELD"
 #define SC_SHIELD_MAGIC_BYTES 8
-#define SC_SHIELD_VERSION 1u
+#define SC_SHIELD_VERSION 2u /* 2: symbolic links in protected regions */
 #define SC_SHIELD_HEADER_BYTES (SC_SHIELD_MAGIC_BYTES + 4 + SC_SHIELD_NONCE_BYTES)
 
 /* HKDF labels (docs/shield.md, "Key schedule"). */
@@ -42,6 +42,9 @@ size_t sc_shield_chunk_len(uint64_t size, uint32_t chunk_size, uint64_t index);
 bool sc_shield_chunk_size_valid(uint32_t chunk_size);
 /* Absolute, normal path of at most SC_SHIELD_PATH_MAX bytes, no NUL. */
 bool sc_shield_path_valid(const char *p, size_t len);
+/* A symlink's target as the metadata keeps it: 1 to SC_SHIELD_PATH_MAX - 1
+ * bytes (what readlink(2) can return), no NUL. */
+bool sc_shield_link_target_valid(const char *t, size_t len);
 
 /* One chunk with every bound value given explicitly, final flag included: the
  * tests forge encodings the encryptor never makes (no final chunk, two final

@@ -185,6 +185,13 @@ int sc_shield_builder_add_file(sc_shield_builder *b, const char *path, const sc_
 /* Adds path as a hard link to target, a path given to add_file. */
 int sc_shield_builder_add_link(sc_shield_builder *b, const char *path, const char *target,
                                sconify_error_t *err);
+/* Adds a symbolic link in a protected region, target as stored in the image
+ * (relative to path's directory, or absolute). The runtime follows a link
+ * there only if the disk holds this very target, and refuses every other link
+ * in a protected region, so that the host cannot point a protected name
+ * elsewhere. Checked when sealing: path in a protected region, no file's path. */
+int sc_shield_builder_add_symlink(sc_shield_builder *b, const char *path, const char *target,
+                                  sconify_error_t *err);
 /* Serialises and seals under key. reproducible: the seal's nonce is derived
  * from the key and the content (same input, same bytes); else random.
  * Returns the sealed bytes (malloc'd) and the value the policy pins. */
@@ -205,6 +212,13 @@ int sc_shield_metadata_open(const sc_shield_key *key, const void *data, size_t l
  * saw): the runtime must refuse to serve a regular file there. */
 int sc_shield_lookup(const sc_shield_metadata *md, const char *path, sc_shield_kind *ret_kind,
                      const sc_shield_entry **ret_entry, sconify_error_t *err);
+/* For the runtime's walk, one component at a time: the kind of path's region
+ * (path absolute and normal, not checked: this is on the path of every open)
+ * and, in a protected region, the target the metadata records for a symlink
+ * at path, else NULL (path is no symlink of the image). */
+sc_shield_kind sc_shield_symlink_lookup(const sc_shield_metadata *md, const char *path,
+                                        const char **ret_target);
+size_t sc_shield_metadata_symlinks(const sc_shield_metadata *md);
 uint32_t sc_shield_metadata_chunk_size(const sc_shield_metadata *md);
 /* Regions in ascending path order (`/' first), for the measurement. */
 size_t sc_shield_metadata_regions(const sc_shield_metadata *md);

@@ -33,6 +33,8 @@ FILES = [
     ("/lib/libx.so", "authenticated", CHUNK + 904),
 ]
 LINKS = [("/app/z-link", "/app/three")]
+# symbolic links in protected regions: (path, target as stored)
+SYMLINKS = [("/lib/libx.so.1", "libx.so"), ("/app/cfg", "/app/three")]
 
 
 def hkdf(label, ctx=b""):
@@ -99,6 +101,8 @@ def main():
         listing.append(f"file {kind} {path} {name}")
     for path, target in LINKS:
         listing.append(f"link {path} {target}")
+    for path, target in SYMLINKS:
+        listing.append(f"symlink {path} {target}")
 
     body = struct.pack(">II", CHUNK, len(REGIONS))
     for path, kind in sorted(REGIONS, key=lambda r: r[0].encode()):
@@ -113,9 +117,12 @@ def main():
     body += struct.pack(">I", len(paths))
     for p in paths:
         body += struct.pack(">H", len(p)) + p.encode() + struct.pack(">I", order.index(target_of[p]))
+    body += struct.pack(">I", len(SYMLINKS))
+    for p, t in sorted(SYMLINKS, key=lambda s: s[0].encode()):
+        body += struct.pack(">H", len(p)) + p.encode() + struct.pack(">H", len(t)) + t.encode()
 
     nonce = hmac.new(hkdf(b"sconify-shield v1 metadata nonce"), body, hashlib.sha256).digest()[:12]
-    header = b"SCSHIELD" + struct.pack(">I", 1) + nonce
+    header = b"SCSHIELD" + struct.pack(">I", 2) + nonce
     sealed = header + AESGCM(hkdf(b"sconify-shield v1 metadata key")).encrypt(nonce, body, header)
     with open(os.path.join(out, "metadata"), "wb") as f:
         f.write(sealed)

@@ -673,6 +673,47 @@ class ConvertedImages(harness.TestCase):
         self.assertEqual(p.stdout_text, "", p.stderr_text)
         self.assertEqual(p.stderr_text.count("Input/output error"), 2, p.stderr_text)
 
+    def test_symlinks_in_a_region_are_followed_only_as_the_image_has_them(self):
+        # /app/current -> v1 (relative), /app/conf -> /etc/app (leaves the
+        # region), /data/notes -> /app/v1 (into it from outside)
+        extra = [ib.Entry("app/v1/secret.txt", data=b"LINKED SECRET 47\n"),
+                 ib.Entry("app/current", "symlink", target="v1"),
+                 ib.Entry("app/conf", "symlink", target="/etc/app"),
+                 ib.Entry("etc/app/settings", data=b"public settings\n"),
+                 ib.Entry("data/notes", "symlink", target="/app/v1")]
+        cmd = ["/bin/sh", "-c", "for f in /app/current/secret.txt /app/conf/settings /app/extra/secret.txt "
+                                "/data/notes/secret.txt /app/other.txt; do cat $f; done"]
+        rootfs, session, env = self.busybox_image(cmd, extra=extra)
+        p = self.run_image(rootfs, session, env)
+        self.assertEqual((p.returncode, p.stdout_text),
+                         (0, "LINKED SECRET 47\npublic settings\nLINKED SECRET 47\nOTHER SECRET 43\n"),
+                         p.stderr_text)
+        self.assertIn("can't open '/app/extra/secret.txt': No such file", p.stderr_text)
+
+        # The host points the protected names at its own files: a link
+        # retargeted, a directory replaced by a link, a link planted.
+        planted = os.path.join(rootfs, "tmp-planted")
+        os.makedirs(planted)
+        for n in ("secret.txt", "settings"):
+            with open(os.path.join(planted, n), "w") as f:
+                f.write("PLANTED BY THE HOST\n")
+        app = os.path.join(rootfs, "app")
+        os.unlink(os.path.join(app, "conf"))
+        os.symlink("/tmp-planted", os.path.join(app, "conf"))
+        os.rename(os.path.join(app, "v1"), os.path.join(app, "v1-moved"))
+        os.symlink("/tmp-planted", os.path.join(app, "v1"))
+        os.symlink("/tmp-planted", os.path.join(app, "extra"))
+        p = self.run_image(rootfs, session, env)
+        self.assertNotIn("PLANTED", p.stdout_text)
+        self.assertEqual(p.stdout_text, "OTHER SECRET 43\n", p.stderr_text)
+        self.assertEqual(p.stderr_text.count("Input/output error"), 4, p.stderr_text)
+        for name, why, n in (("/app/current/secret.txt", "`/app/v1' is a symlink the image's metadata does not list", 1),
+                             ("/data/notes/secret.txt", "`/app/v1' is a symlink the image's metadata does not list", 1),
+                             ("/app/conf/settings", "`/app/conf' is not the symlink the image's metadata lists", 1),
+                             ("/app/extra/secret.txt", "`/app/extra' is a symlink the image's metadata does not list", 1)):
+            line = f"open of `{name}' refused: {why}"
+            self.assertEqual(p.stderr_text.count(line), n, p.stderr_text)
+
     def test_a_flipped_byte_in_an_authenticated_dir_gives_eio(self):
         rootfs, session, env = self.busybox_image(["/bin/cat", "/data/notes.txt"], dirs=(),
                                                   authenticated=("/data",),

@@ -268,6 +268,35 @@ START_TEST(regions_match_where_entries_land)
 }
 END_TEST
 
+START_TEST(symlinks_in_protected_regions_of_the_final_tree_are_listed)
+{
+	tarb b = {0};
+	tb_dir(&b, "app/");
+	tb_symlink(&b, "app/cfg", "/etc/app.conf"); /* leaves the region: still listed */
+	tb_symlink(&b, "app/old", "gone");
+	tb_symlink(&b, "lib/py/os.py", "../../usr/lib/os.py");
+	tb_symlink(&b, "usr/lib/libc.so", "libc.so.6"); /* not protected */
+	tb_symlink(&b, "data", "app");                  /* not protected: in / */
+	ADD_OK(&b);
+	tb_file(&b, "app/.wh.old", "");
+	tb_symlink(&b, "data/new", "cfg"); /* lands in /app */
+	ADD_OK(&b);
+	cleanup_plan sc_plan *p = finish();
+	ck_assert_uint_eq(p->n_symlinks, 3);
+	const char *want[][2] = {
+	        {"/app/cfg", "/etc/app.conf"}, {"/app/new", "cfg"}, {"/lib/py/os.py", "../../usr/lib/os.py"}};
+	bool seen[3] = {false, false, false};
+	for (size_t i = 0; i < p->n_symlinks; i++)
+		for (size_t k = 0; k < 3; k++)
+			if (strcmp(p->symlinks[i].path, want[k][0]) == 0) {
+				ck_assert_str_eq(p->symlinks[i].target, want[k][1]);
+				seen[k] = true;
+			}
+	for (size_t k = 0; k < 3; k++)
+		ck_assert_msg(seen[k], "%s not listed", want[k][0]);
+}
+END_TEST
+
 START_TEST(empty_protected_file_is_planned)
 {
 	tarb b = {0};
@@ -611,6 +640,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, empty_protected_file_is_planned);
 	tcase_add_test(tc, digest_is_sha256_of_executable_found_by_exact_name);
 	tcase_add_test(tc, digest_finds_prefixed_executable_behind_symlinks);
+	tcase_add_test(tc, symlinks_in_protected_regions_of_the_final_tree_are_listed);
 	tcase_add_test(tc, digest_of_each_candidate_is_its_own);
 	tcase_add_test(tc, digest_is_false_for_names_that_do_not_match);
 	tcase_add_test(tc, digest_is_false_for_file_without_execute_bit);

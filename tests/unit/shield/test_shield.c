@@ -719,6 +719,8 @@ static void make_sample(bool reproducible, struct sample *s)
 	cleanup_shield_entry sc_shield_entry *le =
 	        protect(NULL, SC_SHIELD_AUTHENTICATED, NULL, lib, 100, CS, 0, NULL);
 	ck_assert_ok(sc_shield_builder_add_file(b, "/lib/x.so", le, &err), err);
+	ck_assert_ok(sc_shield_builder_add_symlink(b, "/lib/x.so.1", "x.so", &err), err);
+	ck_assert_ok(sc_shield_builder_add_symlink(b, "/app/etc", "/etc/app", &err), err);
 	ck_assert_ok(sc_shield_builder_seal(b, s->key, reproducible, &s->data, &s->len, &s->pin, &err), err);
 }
 
@@ -762,6 +764,19 @@ START_TEST(metadata_round_trip_and_lookup)
 	ck_assert_int_eq(e->kind, SC_SHIELD_AUTHENTICATED);
 	ck_assert_ok(sc_shield_lookup(md, "/", &k, &e, &err), err);
 	ck_assert_int_eq(k, SC_SHIELD_NOT_PROTECTED);
+	/* symbolic links: recorded in protected regions, looked up by name */
+	const char *target;
+	ck_assert_int_eq(sc_shield_symlink_lookup(md, "/lib/x.so.1", &target), SC_SHIELD_AUTHENTICATED);
+	ck_assert_str_eq(target, "x.so");
+	ck_assert_int_eq(sc_shield_symlink_lookup(md, "/app/etc", &target), SC_SHIELD_ENCRYPTED);
+	ck_assert_str_eq(target, "/etc/app");
+	ck_assert_int_eq(sc_shield_symlink_lookup(md, "/app/b", &target), SC_SHIELD_ENCRYPTED);
+	ck_assert_ptr_null(target);
+	ck_assert_int_eq(sc_shield_symlink_lookup(md, "/app/public/x", &target), SC_SHIELD_NOT_PROTECTED);
+	ck_assert_ptr_null(target);
+	ck_assert_int_eq(sc_shield_symlink_lookup(md, "/apple", &target), SC_SHIELD_NOT_PROTECTED);
+	ck_assert_int_eq(sc_shield_symlink_lookup(md, "/", &target), SC_SHIELD_NOT_PROTECTED);
+	ck_assert_uint_eq(sc_shield_metadata_symlinks(md), 2);
 	ck_assert_fails(sc_shield_lookup(md, "/app/../app/b", &k, &e, &err), err, SCONIFY_ERR_INVALID,
 	                "not an absolute normal path");
 	ck_assert_fails(sc_shield_lookup(md, "app/b", &k, &e, &err), err, SCONIFY_ERR_INVALID, "normal path");
@@ -891,6 +906,35 @@ START_TEST(builder_refuses_inconsistent_metadata)
 	ck_assert_fails(sc_shield_builder_add_region(b3, "/a/./b", SC_SHIELD_ENCRYPTED, &err), err,
 	                SCONIFY_ERR_INVALID, "not an absolute normal path");
 	ck_assert_fails(sc_shield_builder_add_file(b3, "/", e, &err), err, SCONIFY_ERR_USAGE, "cannot be");
+	/* symlinks: only in protected regions, never at a file's path, with a
+	 * target readlink(2) can return */
+	cleanup_shield_builder sc_shield_builder *b5 = NULL;
+	ck_assert_ok(sc_shield_builder_new(CS, &b5, &err), err);
+	ck_assert_ok(sc_shield_builder_add_symlink(b5, "/etc/l", "x", &err), err);
+	ck_assert_fails(sc_shield_builder_seal(b5, key, true, &data, &len, &pin, &err), err,
+	                SCONIFY_ERR_INVALID, "symlink `/etc/l' in a not-protected region");
+	ck_assert_ok(sc_shield_builder_add_region(b5, "/etc", SC_SHIELD_ENCRYPTED, &err), err);
+	ck_assert_ok(sc_shield_builder_add_file(b5, "/etc/l", e, &err), err);
+	ck_assert_fails(sc_shield_builder_seal(b5, key, true, &data, &len, &pin, &err), err,
+	                SCONIFY_ERR_INVALID, "symlink `/etc/l' is also a protected file");
+	ck_assert_fails(sc_shield_builder_add_symlink(b5, "/etc/m", "", &err), err, SCONIFY_ERR_UNSUPPORTED,
+	                "a target of 0 bytes");
+	cleanup_free char *longt = xmalloc(SC_SHIELD_PATH_MAX + 1);
+	memset(longt, 'a', SC_SHIELD_PATH_MAX);
+	longt[SC_SHIELD_PATH_MAX] = '\0';
+	ck_assert_fails(sc_shield_builder_add_symlink(b5, "/etc/m", longt, &err), err,
+	                SCONIFY_ERR_UNSUPPORTED, "a target of 4096 bytes");
+	longt[SC_SHIELD_PATH_MAX - 1] = '\0';
+	ck_assert_ok(sc_shield_builder_add_symlink(b5, "/etc/m", longt, &err), err);
+	ck_assert_fails(sc_shield_builder_add_symlink(b5, "etc/n", "x", &err), err, SCONIFY_ERR_INVALID,
+	                "not an absolute normal path");
+	cleanup_shield_builder sc_shield_builder *b6 = NULL;
+	ck_assert_ok(sc_shield_builder_new(CS, &b6, &err), err);
+	ck_assert_ok(sc_shield_builder_add_region(b6, "/etc", SC_SHIELD_ENCRYPTED, &err), err);
+	ck_assert_ok(sc_shield_builder_add_symlink(b6, "/etc/l", "x", &err), err);
+	ck_assert_ok(sc_shield_builder_add_symlink(b6, "/etc/l", "y", &err), err);
+	ck_assert_fails(sc_shield_builder_seal(b6, key, true, &data, &len, &pin, &err), err,
+	                SCONIFY_ERR_INVALID, "symlink `/etc/l': duplicate or out of order");
 	cleanup_shield_builder sc_shield_builder *b4 = NULL;
 	ck_assert_ok(sc_shield_builder_new(2 * CS, &b4, &err), err);
 	ck_assert_fails(sc_shield_builder_add_file(b4, "/x", e, &err), err, SCONIFY_ERR_USAGE,
@@ -1013,8 +1057,139 @@ START_TEST(metadata_parser_is_strict)
 	         "2f"
 	         "00000000"
 	         "00000000"
+	         "00000000"
 	         "00",
 	         "trailing data"},
+	        {"no symlink count",
+	         "00001000"
+	         "00000001"
+	         "00"
+	         "0001"
+	         "2f"
+	         "00000000"
+	         "00000000",
+	         "symlink count: truncated"},
+	        {"too many symlinks",
+	         "00001000"
+	         "00000001"
+	         "01"
+	         "0001"
+	         "2f"
+	         "00000000"
+	         "00000000"
+	         "0000ffff"
+	         "0002"
+	         "2f61"
+	         "0001"
+	         "62",
+	         "symlinks: truncated"},
+	        {"symlink target cut",
+	         "00001000"
+	         "00000001"
+	         "01"
+	         "0001"
+	         "2f"
+	         "00000000"
+	         "00000000"
+	         "00000001"
+	         "0002"
+	         "2f61"
+	         "0005"
+	         "62",
+	         "symlink target: truncated"},
+	        {"symlink in a not-protected region",
+	         "00001000"
+	         "00000001"
+	         "00"
+	         "0001"
+	         "2f"
+	         "00000000"
+	         "00000000"
+	         "00000001"
+	         "0002"
+	         "2f61"
+	         "0001"
+	         "62",
+	         "in a not-protected region"},
+	        {"symlink with an empty target",
+	         "00001000"
+	         "00000001"
+	         "01"
+	         "0001"
+	         "2f"
+	         "00000000"
+	         "00000000"
+	         "00000001"
+	         "0002"
+	         "2f61"
+	         "0000",
+	         "the target is empty"},
+	        {"symlink target with a NUL",
+	         "00001000"
+	         "00000001"
+	         "01"
+	         "0001"
+	         "2f"
+	         "00000000"
+	         "00000000"
+	         "00000001"
+	         "0002"
+	         "2f61"
+	         "0002"
+	         "6200",
+	         "holds a NUL"},
+	        {"symlinks out of order",
+	         "00001000"
+	         "00000001"
+	         "01"
+	         "0001"
+	         "2f"
+	         "00000000"
+	         "00000000"
+	         "00000002"
+	         "0002"
+	         "2f62"
+	         "0001"
+	         "62"
+	         "0002"
+	         "2f61"
+	         "0001"
+	         "62",
+	         "duplicate or out of order"},
+	        {"symlink at a file's path",
+	         "00001000"
+	         "00000001"
+	         "02"
+	         "0001"
+	         "2f"
+	         "00000001"
+	         "02"
+	         "0000000000000000"
+	         "0000000000000000000000000000000000000000000000000000000000000000"
+	         "00000001"
+	         "0002"
+	         "2f61"
+	         "00000000"
+	         "00000001"
+	         "0002"
+	         "2f61"
+	         "0001"
+	         "62",
+	         "is also a protected file"},
+	        {"symlink at /",
+	         "00001000"
+	         "00000001"
+	         "01"
+	         "0001"
+	         "2f"
+	         "00000000"
+	         "00000000"
+	         "00000001"
+	         "0001"
+	         "2f"
+	         "0001"
+	         "62",
+	         "cannot be a symlink"},
 	        {"unused entry",
 	         "00001000"
 	         "00000001"
@@ -1249,7 +1424,7 @@ START_TEST(vectors_decrypt_and_reencrypt_byte_for_byte)
 
 	cleanup_shield_builder sc_shield_builder *b = NULL;
 	char diff_id[512] = "";
-	int n_files = 0;
+	int n_files = 0, n_symlinks = 0;
 	char *save = NULL;
 	for (char *line = strtok_r(files, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char w1[64], w2[512], w3[512], w4[512];
@@ -1270,6 +1445,13 @@ START_TEST(vectors_decrypt_and_reencrypt_byte_for_byte)
 			ck_assert_ok(sc_shield_lookup(md, w3, &k2, &e2, &err), err);
 			ck_assert_ptr_nonnull(e1);
 			ck_assert_ptr_eq(e1, e2);
+		} else if (strcmp(w1, "symlink") == 0) {
+			ck_assert_ok(sc_shield_builder_add_symlink(b, w2, w3, &err), err);
+			const char *target;
+			ck_assert_int_ne(sc_shield_symlink_lookup(md, w2, &target), SC_SHIELD_NOT_PROTECTED);
+			ck_assert_ptr_nonnull(target);
+			ck_assert_str_eq(target, w3);
+			n_symlinks++;
 		} else {
 			ck_assert_int_eq(n, 4);
 			ck_assert_str_eq(w1, "file");
@@ -1307,6 +1489,8 @@ START_TEST(vectors_decrypt_and_reencrypt_byte_for_byte)
 		}
 	}
 	ck_assert_int_eq(n_files, 5);
+	ck_assert_int_eq(n_symlinks, 2);
+	ck_assert_uint_eq(sc_shield_metadata_symlinks(md), 2);
 	cleanup_free uint8_t *sealed = NULL;
 	size_t slen = 0;
 	sc_shield_pin pin2;
