@@ -496,7 +496,8 @@ static int hook_begin(void *userdata, const sc_plan_entry *e, sc_shield_encoder 
 		return sc_shield_hasher_new(e->size, 0, ret, err);
 	uint8_t id[SC_SHIELD_FILE_ID_BYTES];
 	if (rc->v->o->reproducible)
-		sc_shield_file_id_derive(rc->v->key, rc->diff_id->str, rc->plan->files[e->file].names[0], id);
+		sc_shield_file_id_derive(rc->v->key, rc->diff_id->str, e->data_offset,
+		                         rc->plan->files[e->file].names[0], id);
 	else if (sc_shield_file_id_random(id, err) < 0)
 		return -1;
 	return sc_shield_encryptor_new(rc->v->key, id, e->size, 0, ret, err);

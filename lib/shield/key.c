@@ -269,19 +269,21 @@ int sc_shield_file_id_random(uint8_t ret[SC_SHIELD_FILE_ID_BYTES], sconify_error
 	return 0;
 }
 
-void sc_shield_file_id_derive(const sc_shield_key *key, const char *diff_id, const char *path,
-                              uint8_t ret[SC_SHIELD_FILE_ID_BYTES])
+void sc_shield_file_id_derive(const sc_shield_key *key, const char *diff_id, uint64_t data_offset,
+                              const char *path, uint8_t ret[SC_SHIELD_FILE_ID_BYTES])
 {
-	/* HMAC(k, be32(len(diff_id)) || diff_id || be32(len(path)) || path) */
+	/* HMAC(k, be32(len(diff_id)) || diff_id || be64(offset) || be32(len(path)) || path) */
 	size_t dl = strlen(diff_id), pl = strlen(path);
-	cleanup_free uint8_t *msg = xmalloc(8 + dl + pl);
+	size_t len = 4 + dl + 8 + 4 + pl;
+	cleanup_free uint8_t *msg = xmalloc(len);
 	sc_put_be32(msg, (uint32_t)dl);
 	memcpy(msg + 4, diff_id, dl);
-	sc_put_be32(msg + 4 + dl, (uint32_t)pl);
-	memcpy(msg + 8 + dl, path, pl);
+	sc_put_be64(msg + 4 + dl, data_offset);
+	sc_put_be32(msg + 12 + dl, (uint32_t)pl);
+	memcpy(msg + 16 + dl, path, pl);
 	uint8_t k[32], out[32];
 	sc_shield_kdf(key, SC_SHIELD_LABEL_FILE_ID, NULL, 0, k);
-	hmac_sha256(k, sizeof(k), msg, 8 + dl + pl, out);
+	hmac_sha256(k, sizeof(k), msg, len, out);
 	memcpy(ret, out, SC_SHIELD_FILE_ID_BYTES);
 	OPENSSL_cleanse(k, sizeof(k));
 }

@@ -70,11 +70,14 @@ SC_DEFINE_CLEANUP(sc_shield_key *, sc_shield_key_free)
 
 /* A fresh random id (default mode). */
 int sc_shield_file_id_random(uint8_t ret[SC_SHIELD_FILE_ID_BYTES], sconify_error_t *err);
-/* Reproducible mode: HMAC of the key over the source layer's diff_id and the
- * path. Safe because the same (diff_id, path) always names the same content;
+/* Reproducible mode: HMAC of the key over the source layer's diff_id (as
+ * verified against the layer's content), the offset of the entry's data in
+ * the layer's uncompressed stream, and the file's path in the image. The
+ * diff_id and the offset name exactly one entry's content, whatever the
+ * layers below it: the same inputs never give one id to two plaintexts.
  * never derive an id for content that does not come from that layer entry. */
-void sc_shield_file_id_derive(const sc_shield_key *key, const char *diff_id, const char *path,
-                              uint8_t ret[SC_SHIELD_FILE_ID_BYTES]);
+void sc_shield_file_id_derive(const sc_shield_key *key, const char *diff_id, uint64_t data_offset,
+                              const char *path, uint8_t ret[SC_SHIELD_FILE_ID_BYTES]);
 
 /* ---- entries ------------------------------------------------------------- */
 

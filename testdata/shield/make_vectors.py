@@ -24,13 +24,13 @@ CHUNK = 4096
 DIFF_ID = "sha256:" + "ab" * 32
 REGIONS = [("/", 0), ("/app", 1), ("/app/public", 0), ("/lib", 2)]
 KIND = {"not-protected": 0, "encrypted": 1, "authenticated": 2}
-# (path, kind, size); links after
+# (path, kind, size, offset of the entry's data in the layer); links after
 FILES = [
-    ("/app/empty", "encrypted", 0),
-    ("/app/one", "encrypted", 1),
-    ("/app/exact", "encrypted", 2 * CHUNK),
-    ("/app/three", "encrypted", 3 * CHUNK + 100),
-    ("/lib/libx.so", "authenticated", CHUNK + 904),
+    ("/app/empty", "encrypted", 0, 512),
+    ("/app/one", "encrypted", 1, 1536),
+    ("/app/exact", "encrypted", 2 * CHUNK, 2560),
+    ("/app/three", "encrypted", 3 * CHUNK + 100, 11776),
+    ("/lib/libx.so", "authenticated", CHUNK + 904, (1 << 32) + 512),
 ]
 LINKS = [("/app/z-link", "/app/three")]
 # symbolic links in protected regions: (path, target as stored)
@@ -51,9 +51,10 @@ def plaintext(path, size):
     return out[:size]
 
 
-def file_id(path):
+def file_id(path, offset):
     k = hkdf(b"sconify-shield v1 file id")
-    msg = struct.pack(">I", len(DIFF_ID)) + DIFF_ID.encode() + struct.pack(">I", len(path)) + path.encode()
+    msg = (struct.pack(">I", len(DIFF_ID)) + DIFF_ID.encode() + struct.pack(">QI", offset, len(path))
+           + path.encode())
     return hmac.new(k, msg, hashlib.sha256).digest()[:16]
 
 
@@ -85,20 +86,20 @@ def main():
         f.write("sconify-shield-key-v1:" + KEY.hex() + "\n")
     entries = {}
     listing = []
-    for path, kind, size in FILES:
+    for path, kind, size, offset in FILES:
         name = path.strip("/").replace("/", "_")
         data = plaintext(path, size)
         with open(os.path.join(out, name + ".plain"), "wb") as f:
             f.write(data)
         if kind == "encrypted":
-            fid = file_id(path)
+            fid = file_id(path, offset)
             ct, macs = encrypt(fid, data)
             with open(os.path.join(out, name + ".cipher"), "wb") as f:
                 f.write(ct)
             entries[path] = struct.pack(">BQ", 1, size) + fid + macs
         else:
             entries[path] = struct.pack(">BQ", 2, size) + hashes_of(data)
-        listing.append(f"file {kind} {path} {name}")
+        listing.append(f"file {kind} {path} {name} {offset}")
     for path, target in LINKS:
         listing.append(f"link {path} {target}")
     for path, target in SYMLINKS:
@@ -107,7 +108,7 @@ def main():
     body = struct.pack(">II", CHUNK, len(REGIONS))
     for path, kind in sorted(REGIONS, key=lambda r: r[0].encode()):
         body += struct.pack(">BH", kind, len(path)) + path.encode()
-    target_of = {p: p for p, _, _ in FILES} | dict(LINKS)
+    target_of = {p: p for p, _, _, _ in FILES} | dict(LINKS)
     paths = sorted(target_of, key=str.encode)
     order = []
     for p in paths:

@@ -62,7 +62,8 @@ static int begin(void *userdata, const sc_plan_entry *e, sc_shield_encoder **ret
 	if (e->action == SC_PLAN_HASH)
 		return sc_shield_hasher_new(e->size, 0, ret, err);
 	uint8_t id[SC_SHIELD_FILE_ID_BYTES];
-	sc_shield_file_id_derive(c->key, "sha256:layer", c->plan->files[e->file].names[0], id);
+	sc_shield_file_id_derive(c->key, "sha256:layer", e->data_offset, c->plan->files[e->file].names[0],
+	                         id);
 	return sc_shield_encryptor_new(c->key, id, e->size, 0, ret, err);
 }
 

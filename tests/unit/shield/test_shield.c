@@ -191,9 +191,15 @@ START_TEST(derived_file_keys_and_nonces_never_repeat)
 		/* ids as the reproducible mode makes them: one per path */
 		char path[32];
 		snprintf(path, sizeof(path), "/app/f%u", i);
-		sc_shield_file_id_derive(key, "sha256:00", path, ids + (size_t)i * 16);
+		sc_shield_file_id_derive(key, "sha256:00", 512, path, ids + (size_t)i * 16);
 		sc_shield_file_key(key, ids + (size_t)i * 16, keys + (size_t)i * 32);
 	}
+	/* one path of one layer, two entries (a lower layer's symlink decided
+	 * where each landed): two ids */
+	uint8_t a[16], b[16];
+	sc_shield_file_id_derive(key, "sha256:00", 512, "/app/x", a);
+	sc_shield_file_id_derive(key, "sha256:00", 2048, "/app/x", b);
+	ck_assert_msg(memcmp(a, b, 16) != 0, "entries at two offsets share an id");
 	qsort(ids, N, 16, cmp16);
 	qsort(keys, N, 32, cmp32);
 	for (size_t i = 1; i < N; i++) {
@@ -706,7 +712,7 @@ static void make_sample(bool reproducible, struct sample *s)
 	for (int i = 0; i < 2; i++) {
 		uint8_t id[16];
 		if (reproducible)
-			sc_shield_file_id_derive(s->key, "sha256:11", paths[i], id);
+			sc_shield_file_id_derive(s->key, "sha256:11", 1024 * (uint64_t)i, paths[i], id);
 		else
 			ck_assert_ok(sc_shield_file_id_random(id, &err), err);
 		cleanup_free uint8_t *plain = pattern(CS + (size_t)i, (uint32_t)i);
@@ -1428,7 +1434,8 @@ START_TEST(vectors_decrypt_and_reencrypt_byte_for_byte)
 	char *save = NULL;
 	for (char *line = strtok_r(files, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char w1[64], w2[512], w3[512], w4[512];
-		int n = sscanf(line, "%63s %511s %511s %511s", w1, w2, w3, w4);
+		unsigned long long offset = 0;
+		int n = sscanf(line, "%63s %511s %511s %511s %llu", w1, w2, w3, w4, &offset);
 		if (strcmp(w1, "chunk-size") == 0) {
 			ck_assert_ok(sc_shield_builder_new((uint32_t)atoi(w2), &b, &err), err);
 		} else if (strcmp(w1, "diff-id") == 0) {
@@ -1453,7 +1460,7 @@ START_TEST(vectors_decrypt_and_reencrypt_byte_for_byte)
 			ck_assert_str_eq(target, w3);
 			n_symlinks++;
 		} else {
-			ck_assert_int_eq(n, 4);
+			ck_assert_int_eq(n, 5);
 			ck_assert_str_eq(w1, "file");
 			sc_shield_kind kind, k;
 			ck_assert_ok(sc_shield_kind_parse(w2, &kind, &err), err);
@@ -1476,7 +1483,7 @@ START_TEST(vectors_decrypt_and_reencrypt_byte_for_byte)
 			ck_assert_mem_eq(back, plain, pl);
 			/* re-encrypt, reproducible */
 			uint8_t id[16];
-			sc_shield_file_id_derive(key, diff_id, w3, id);
+			sc_shield_file_id_derive(key, diff_id, (uint64_t)offset, w3, id);
 			cleanup_free uint8_t *ct = NULL;
 			cleanup_shield_entry sc_shield_entry *again =
 			        protect(key, kind, id, plain, pl, e->chunk_size, 7, &ct);
