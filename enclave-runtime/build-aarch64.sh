@@ -9,8 +9,8 @@
 # Usage: enclave-runtime/build-aarch64.sh [OUTDIR]   (default build-aarch64/)
 # Writes OUTDIR/sconify-runtime-arm64 (the name `sconify image --runtime-dir
 # OUTDIR' takes for linux/arm64 images) and OUTDIR/sconify-runtime-aarch64 (a
-# link to it). With qemu-aarch64-static present it also runs the result's
-# --version and the unit tests. The seccomp filter itself cannot run there:
+# link to it). With qemu-aarch64-static present (and NO_RUN unset) it also
+# runs the result's --version and the unit tests. The seccomp filter itself cannot run there:
 # qemu-user answers seccomp(2) with ENOSYS, so the runtime refuses to start
 # (as it must).
 set -eu
@@ -42,7 +42,7 @@ if [ -e /usr/lib/aarch64-linux-gnu/libcheck.a ]; then
 	unit="$out/test_runtime_unit-arm64"
 	echo "built $unit"
 fi
-if command -v qemu-aarch64-static >/dev/null 2>&1; then
+if [ -z "${NO_RUN:-}" ] && command -v qemu-aarch64-static >/dev/null 2>&1; then
 	qemu-aarch64-static "$out/sconify-runtime-arm64" --version
 	if [ -n "$unit" ]; then
 		CK_FORK=yes qemu-aarch64-static "$unit"
