@@ -91,12 +91,6 @@ static void run_child(const sc_rt_session *s, const sc_rt_launch *l, const sc_rt
 {
 	cleanup_error sconify_error_t err = NULL;
 	sc_rt_signals_reset_in_child(sig);
-	if (chdir(s->workdir) < 0) {
-		cleanup_free char *q = sc_quote(s->workdir, SC_QUOTE_MAX);
-		sc_error_errno(&err, errno, "working directory `%s'", q);
-		print_error(err);
-		_exit(EXIT_RUNTIME);
-	}
 	int listener = -1;
 	if (sc_rt_filter_install(&listener, &err) < 0) {
 		print_error(err);
@@ -115,6 +109,13 @@ static void run_child(const sc_rt_session *s, const sc_rt_launch *l, const sc_rt
 	if (n != 1 || go != 'G')
 		_exit(EXIT_RUNTIME);
 	close(sock);
+	/* Under the filter: the walk checks the way there like any path. */
+	if (chdir(s->workdir) < 0) {
+		cleanup_free char *q = sc_quote(s->workdir, SC_QUOTE_MAX);
+		sc_error_errno(&err, errno, "working directory `%s'", q);
+		print_error(err);
+		_exit(EXIT_RUNTIME);
+	}
 	/* The policy's user (resolved before the fork): the last step as root. */
 	if (sc_rt_launch_switch_user(l, &err) < 0) {
 		cleanup_free char *qu = sc_quote(s->user, SC_QUOTE_MAX);

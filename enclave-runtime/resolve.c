@@ -86,6 +86,12 @@ int sc_rt_resolve(const sc_rt_fsops *ops, const char *root, const char *base, co
 		if (clen == 1 && p[0] == '.')
 			continue;
 		if (clen == 2 && p[0] == '.' && p[1] == '.') {
+			/* The kernel cannot walk through a name that is not
+			 * there: ENOENT, not the parent of what was written. */
+			if (missing) {
+				r = -ENOENT;
+				break;
+			}
 			if (len <= rootlen) {
 				if (flags & SC_RT_RESOLVE_BENEATH) {
 					r = -EXDEV;
@@ -123,7 +129,12 @@ int sc_rt_resolve(const sc_rt_fsops *ops, const char *root, const char *base, co
 			/* Protected: read the link itself (never a cached answer)
 			 * and hold it against the metadata. */
 			s = ops->readlink(ops->ctx, resolved, target, SC_RT_PATH_MAX + 1);
-			bool is_link = s == 0 || s == -ENAMETOOLONG;
+			if (s == -ENAMETOOLONG || (s < 0 && s != -EINVAL && s != -ENOENT && s != -ENOTDIR &&
+			                           s != -EACCES && s != -ELOOP)) {
+				r = s; /* what the kernel would answer; an I/O error is no verdict */
+				break;
+			}
+			bool is_link = s == 0;
 			if (want == NULL && is_link) {
 				r = mismatch(&msg, resolved,
 				             "is a symlink the image's metadata does not list");
@@ -192,9 +203,9 @@ int sc_rt_resolve(const sc_rt_fsops *ops, const char *root, const char *base, co
 			break;
 	}
 	free(t.buf);
-	if (r == -EIO) {
+	if (msg) {
 		*ret = msg;
-		return r;
+		return -EIO;
 	}
 	if (r < 0)
 		return r;

@@ -51,7 +51,8 @@ enum {
  * that link and the disk holds the very same target, and a symlink the
  * metadata does not record (a name or a directory replaced by a link) stops
  * the walk. Either mismatch returns -EIO with *ret a message (malloc'd)
- * naming the component, for the log. */
+ * naming the component, for the log; any other failure leaves *ret alone
+ * (an -EIO from the file system too). */
 int sc_rt_resolve(const sc_rt_fsops *ops, const char *root, const char *base, const char *path, int flags,
                   char **ret);
 

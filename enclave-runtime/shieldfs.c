@@ -3,12 +3,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "core/stream.h"
@@ -165,10 +167,23 @@ static void huge_pages(int memfd, uint64_t size, unsigned threads)
 	munmap(area, span);
 }
 
+/* Opens a path the walk resolved (every link already followed, so none is
+ * left in it) without following any: a link the host puts on the way after
+ * the walk fails the open (ELOOP) instead of leading elsewhere. */
+static int open_resolved(const char *path, int flags)
+{
+	struct open_how how = {.flags = (uint64_t)flags | O_NOFOLLOW,
+	                       .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+	int fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+	if (fd < 0 && errno == ENOSYS) /* before 5.6 */
+		fd = open(path, flags | O_NOFOLLOW);
+	return fd;
+}
+
 static int decrypt(sc_rt_shield *sh, const char *path, const sc_shield_entry *e, int *ret_memfd,
                    sconify_error_t *err)
 {
-	cleanup_close int in = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
+	cleanup_close int in = open_resolved(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (in < 0)
 		return sc_error_errno(err, errno, "the stored file");
 	struct stat st;
@@ -235,7 +250,7 @@ static int shield_open(sc_rt_provider *p, const char *path, int flags, sc_rt_ans
 	}
 	bool writing = (flags & (O_CREAT | O_TRUNC)) || (flags & O_ACCMODE) != O_RDONLY;
 	const char *link = NULL;
-	if (e == NULL && (sc_shield_symlink_lookup(sh->md, path, &link), link != NULL)) {
+	if (e == NULL && (link = sc_shield_symlink_at(sh->md, path)) != NULL) {
 		/* A recorded link reached without following it (O_NOFOLLOW):
 		 * the kernel's answer for a link. An O_PATH descriptor of it
 		 * opens no content (a reopen through /proc comes back here). */
@@ -270,7 +285,7 @@ static int shield_open(sc_rt_provider *p, const char *path, int flags, sc_rt_ans
 	 * opened here, so that what was checked is what the caller gets: a
 	 * file swapped in meanwhile is never opened. */
 	if (!writing) {
-		int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | (flags & O_NONBLOCK));
+		int fd = open_resolved(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (flags & O_NONBLOCK));
 		if (fd >= 0) {
 			*ret = (sc_rt_answer){.verdict = SC_RT_FD, .fd = fd};
 			return 0;
@@ -286,7 +301,7 @@ static int shield_open(sc_rt_provider *p, const char *path, int flags, sc_rt_ans
 static int shield_protected_link(sc_rt_provider *p, const char *path, const char **ret_target)
 {
 	sc_rt_shield *sh = ((shield_provider *)p)->sh;
-	return sc_shield_symlink_lookup(sh->md, path, ret_target) != SC_SHIELD_NOT_PROTECTED;
+	return sc_shield_walk_checks(sh->md, path, ret_target);
 }
 
 static void shield_free(sc_rt_provider *p)

@@ -102,6 +102,10 @@ int sc_rt_filter_install(int *ret_listener, sconify_error_t *err)
 	f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
 	f[n++] = JEQ(SYS_execveat, 0, 1);
 	f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
+	/* A working directory reached through a tampered link would make every
+	 * relative path start in the host's directory. */
+	f[n++] = JEQ(SYS_chdir, 0, 1);
+	f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
 	/* A mount changes what names lead to without an inotify event: the
 	 * supervisor then stops trusting what it learnt (linkcache.h). */
 	f[n++] = JEQ(SYS_mount, 0, 1);
@@ -448,6 +452,7 @@ typedef struct {
 	uint64_t how_addr;
 	uint64_t how_size;
 	bool exec;         /* execve/execveat: flags stand for the exec's read */
+	bool chdir;        /* chdir: walked like an open of a directory, then continued */
 	uint64_t argv;     /* execve/execveat: the argument vector */
 	uint64_t at_flags; /* execveat: AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW */
 } open_call;
@@ -742,6 +747,11 @@ static void decide(sc_rt_supervisor *s, sc_rt_answer *ret, int *ret_flags)
 		c.at_flags = req->data.args[4];
 		c.exec = true;
 		break;
+	case SYS_chdir:
+		c.path_addr = req->data.args[0];
+		c.flags = O_RDONLY | O_DIRECTORY;
+		c.chdir = true;
+		break;
 	case SYS_mount:
 	case SYS_umount2:
 	case SYS_move_mount:
@@ -758,7 +768,7 @@ static void decide(sc_rt_supervisor *s, sc_rt_answer *ret, int *ret_flags)
 	/* An exec reads the file as an O_RDONLY open would. */
 	if (c.exec)
 		c.flags = O_RDONLY | O_CLOEXEC | ((c.at_flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0);
-	const char *what = c.exec ? "exec" : "open";
+	const char *what = c.exec ? "exec" : c.chdir ? "chdir" : "open";
 
 	int r = read_cstring(req->pid, c.path_addr, s->path, SC_RT_PATH_MAX + 1);
 	if (r == 0 && req->data.nr == SYS_openat2) {
@@ -847,7 +857,7 @@ static void decide(sc_rt_supervisor *s, sc_rt_answer *ret, int *ret_flags)
 		*ret = (sc_rt_answer){.verdict = SC_RT_CONTINUE};
 		return;
 	}
-	if (r == -EIO) { /* the image's links were tampered with: resolved is the message */
+	if (r == -EIO && resolved) { /* the image's links were tampered with: resolved is the message */
 		if (id_valid(s, req->id)) {
 			cleanup_free char *q = sc_quote(s->path, SC_QUOTE_MAX);
 			logf_(s, "%s of `%s' refused: %s", what, q, resolved);
@@ -879,6 +889,10 @@ static void decide(sc_rt_supervisor *s, sc_rt_answer *ret, int *ret_flags)
 	if (c.exec && a.verdict == SC_RT_FD) {
 		exec_served(s, &c, resolved, a.fd, ret);
 		return;
+	}
+	if (c.chdir && a.verdict == SC_RT_FD) { /* a directory: the kernel changes into it */
+		close(a.fd);
+		a = (sc_rt_answer){.verdict = SC_RT_CONTINUE};
 	}
 	*ret_flags = (int)c.flags;
 	*ret = a;

@@ -28,8 +28,8 @@ ninja -C build-asan
 # recorded for them to report, not a reason to skip the other tests.
 rm -rf build-asan/aarch64
 mkdir -p build-asan/aarch64
-if ! { scripts/deps.sh aarch64 && NO_RUN=1 enclave-runtime/build-aarch64.sh build-asan/aarch64; } \
-	>build-asan/aarch64/build.log 2>&1; then
+if ! { scripts/deps.sh aarch64 && NO_RUN=1 enclave-runtime/build-aarch64.sh build-asan/aarch64 &&
+	test -x build-asan/aarch64/test_runtime_unit-arm64; } >build-asan/aarch64/build.log 2>&1; then
 	tail -n 40 build-asan/aarch64/build.log >build-asan/aarch64/FAILED
 	echo "test.sh: the aarch64 build failed (build-asan/aarch64/build.log)" >&2
 fi

@@ -14,6 +14,12 @@ if [ ! -x "$out/test_runtime_unit-arm64" ]; then
 	echo "no $out/test_runtime_unit-arm64: run enclave-runtime/build-aarch64.sh $out" >&2
 	exit 77
 fi
+src=$(cd "$(dirname "$0")/../.." && pwd)
+newer=$(find "$src/enclave-runtime" "$src/lib" -name '*.[ch]' -newer "$out/test_runtime_unit-arm64" | head -n 1)
+if [ -n "$newer" ]; then
+	echo "$out/test_runtime_unit-arm64 is older than $newer: run enclave-runtime/build-aarch64.sh $out" >&2
+	exit 77
+fi
 if ! command -v qemu-aarch64-static >/dev/null 2>&1; then
 	echo "qemu-aarch64-static is not installed" >&2
 	exit 77

@@ -835,6 +835,30 @@ static int add_regions(conv *v, sc_shield_builder *b, sconify_error_t *err)
 	return 0;
 }
 
+/* A region named through a symlink would protect nothing (regions are
+ * matched on the names where content lands), and the runtime refuses a link
+ * at a region or above one: the region must be named as it lies. */
+static int check_regions_are_real(conv *v, sc_planner *planner, sconify_error_t *err)
+{
+	const char *const *lists[] = {v->o->encrypted, v->o->authenticated};
+	for (size_t l = 0; l < 2; l++)
+		for (const char *const *p = lists[l]; p && *p; p++) {
+			cleanup_free char *at = NULL;
+			const char *target = NULL;
+			if (sc_planner_symlink_on(planner, *p, &at, &target) == 0)
+				continue;
+			cleanup_free char *q = sc_quote(*p, SC_QUOTE_MAX);
+			cleanup_free char *qa = sc_quote(at, SC_QUOTE_MAX);
+			cleanup_free char *qt = sc_quote(target, SC_QUOTE_MAX);
+			return sc_error(
+			        err, SCONIFY_ERR_USAGE, 0,
+			        "%s `%s': `%s' is a symlink in the image (to `%s'); name the region by "
+			        "the directory the link leads to",
+			        l == 0 ? "--dir" : "--authenticated", q, qa, qt);
+		}
+	return 0;
+}
+
 static bool any_region(const conv *v)
 {
 	return (v->o->encrypted && v->o->encrypted[0]) || (v->o->authenticated && v->o->authenticated[0]);
@@ -927,7 +951,7 @@ static int convert_image(conv *v, const sc_document *m, sc_doc_out *ret, sconify
 			                what, diff_id.str, cfg->diff_ids[i].str);
 	}
 	cleanup_plan sc_plan *plan = NULL;
-	if (sc_planner_finish(planner, &plan, err) < 0)
+	if (sc_planner_finish(planner, &plan, err) < 0 || check_regions_are_real(v, planner, err) < 0)
 		return -1;
 	for (size_t i = 0; i < plan->n_symlinks; i++)
 		if (sc_shield_builder_add_symlink(regions, plan->symlinks[i].path, plan->symlinks[i].target,

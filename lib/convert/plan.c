@@ -221,6 +221,25 @@ int sc_planner_locate(sc_planner *p, const char *path, sc_plan_location *ret, sc
 	return sc_error(err, SCONIFY_ERR_INVALID, 0, "`%s': too many levels of symbolic links", q);
 }
 
+int sc_planner_symlink_on(sc_planner *p, const char *path, char **ret_at, const char **ret_target)
+{
+	cleanup_free char *prefix = xstrdup(path);
+	for (char *slash = prefix; slash;) {
+		slash = strchr(slash + 1, '/');
+		if (slash)
+			*slash = '\0';
+		const sc_tree_item *it = prefix[1] ? sc_tree_lookup(p->tree, prefix + 1) : NULL;
+		if (it && it->type == SC_ENTRY_SYMLINK) {
+			*ret_at = steal_pointer(&prefix);
+			*ret_target = it->link;
+			return 1;
+		}
+		if (slash)
+			*slash = '/';
+	}
+	return 0;
+}
+
 /* ---- deciding ---- */
 
 struct name {

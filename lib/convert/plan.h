@@ -109,4 +109,9 @@ bool sc_planner_digest(const sc_planner *p, const sc_plan_location *loc, sc_dige
 /* Decides. Fails when a hard link joins names of different regions. */
 int sc_planner_finish(sc_planner *p, sc_plan **ret, sconify_error_t *err);
 
+/* The first component of path (absolute, normal) that is a symlink in the
+ * final tree: 1 with *ret_at ("/a/b", malloc'd) and *ret_target (borrowed
+ * from the planner), or 0 when there is none. */
+int sc_planner_symlink_on(sc_planner *p, const char *path, char **ret_at, const char **ret_target);
+
 #endif

@@ -592,27 +592,42 @@ int sc_shield_lookup(const sc_shield_metadata *md, const char *path, sc_shield_k
 	return 0;
 }
 
-sc_shield_kind sc_shield_symlink_lookup(const sc_shield_metadata *md, const char *path,
-                                        const char **ret_target)
+/* Whether a protected region lies strictly below path. */
+static bool above_protected(const sc_shield_metadata *md, const char *path)
 {
-	*ret_target = NULL;
-	sc_shield_kind kind = region_find(md->regions, md->n_regions, path)->kind;
-	if (kind == SC_SHIELD_NOT_PROTECTED)
-		return kind;
+	size_t len = strlen(path);
+	for (size_t i = 1; i < md->n_regions; i++) {
+		const struct region *rg = &md->regions[i];
+		if (rg->kind != SC_SHIELD_NOT_PROTECTED && strncmp(rg->path, path, len) == 0 &&
+		    rg->path[len] == '/')
+			return true;
+	}
+	return false;
+}
+
+const char *sc_shield_symlink_at(const sc_shield_metadata *md, const char *path)
+{
 	size_t lo = 0, hi = md->n_links;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		int c = strcmp(md->links[mid].path, path);
-		if (c == 0) {
-			*ret_target = md->links[mid].target;
-			break;
-		}
+		if (c == 0)
+			return md->links[mid].target;
 		if (c < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return kind;
+	return NULL;
+}
+
+bool sc_shield_walk_checks(const sc_shield_metadata *md, const char *path, const char **ret_target)
+{
+	*ret_target = NULL;
+	if (region_find(md->regions, md->n_regions, path)->kind == SC_SHIELD_NOT_PROTECTED)
+		return above_protected(md, path);
+	*ret_target = sc_shield_symlink_at(md, path);
+	return true;
 }
 
 size_t sc_shield_metadata_symlinks(const sc_shield_metadata *md)

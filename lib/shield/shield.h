@@ -215,12 +215,15 @@ int sc_shield_metadata_open(const sc_shield_key *key, const void *data, size_t l
  * saw): the runtime must refuse to serve a regular file there. */
 int sc_shield_lookup(const sc_shield_metadata *md, const char *path, sc_shield_kind *ret_kind,
                      const sc_shield_entry **ret_entry, sconify_error_t *err);
-/* For the runtime's walk, one component at a time: the kind of path's region
- * (path absolute and normal, not checked: this is on the path of every open)
- * and, in a protected region, the target the metadata records for a symlink
- * at path, else NULL (path is no symlink of the image). */
-sc_shield_kind sc_shield_symlink_lookup(const sc_shield_metadata *md, const char *path,
-                                        const char **ret_target);
+/* For the runtime's walk, one component at a time (path absolute and normal,
+ * not checked: this is on the path of every open): whether the disk may not
+ * decide where path leads, i.e. path lies in a protected region or a
+ * protected region lies below it (a link there would move the region), and
+ * *ret_target, the target the metadata records for a symlink at path, else
+ * NULL (the image has no symlink there). */
+bool sc_shield_walk_checks(const sc_shield_metadata *md, const char *path, const char **ret_target);
+/* The target the metadata records for a symlink at path, or NULL. */
+const char *sc_shield_symlink_at(const sc_shield_metadata *md, const char *path);
 size_t sc_shield_metadata_symlinks(const sc_shield_metadata *md);
 uint32_t sc_shield_metadata_chunk_size(const sc_shield_metadata *md);
 /* Regions in ascending path order (`/' first), for the measurement. */

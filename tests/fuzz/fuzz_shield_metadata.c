@@ -47,9 +47,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				__builtin_trap();
 			/* the walk's view: the same region, a link never at a file */
 			const char *target;
-			if (sc_shield_symlink_lookup(md, probe[i], &target) != kind || (target && e))
+			bool checked = sc_shield_walk_checks(md, probe[i], &target);
+			if ((kind != SC_SHIELD_NOT_PROTECTED && !checked) || (target && e))
 				__builtin_trap();
 			if (target && (kind == SC_SHIELD_NOT_PROTECTED || *target == '\0'))
+				__builtin_trap();
+			if (target != sc_shield_symlink_at(md, probe[i]))
 				__builtin_trap();
 		}
 		sc_shield_metadata_free(md);

@@ -714,6 +714,70 @@ class ConvertedImages(harness.TestCase):
             line = f"open of `{name}' refused: {why}"
             self.assertEqual(p.stderr_text.count(line), n, p.stderr_text)
 
+    def test_a_working_directory_through_a_tampered_link_is_refused(self):
+        # The policy's working directory and a `cd' by the application walk
+        # the same way as an open: through a retargeted link they fail.
+        extra = [ib.Entry("app/v1/secret.txt", data=b"LINKED SECRET 47\n"),
+                 ib.Entry("app/current", "symlink", target="v1")]
+        rootfs, session, env = self.busybox_image(
+            ["/bin/sh", "-c", "cat secret.txt; cd /app/current && cat secret.txt; echo rc=$?"],
+            extra=extra, workdir="/app/current", name="wd")
+        p = self.run_image(rootfs, session, env)
+        self.assertEqual((p.returncode, p.stdout_text), (0, "LINKED SECRET 47\nLINKED SECRET 47\nrc=0\n"),
+                         p.stderr_text)
+        planted = os.path.join(rootfs, "tmp-planted")
+        os.makedirs(planted)
+        with open(os.path.join(planted, "secret.txt"), "w") as f:
+            f.write("PLANTED BY THE HOST\n")
+        os.unlink(os.path.join(rootfs, "app", "current"))
+        os.symlink("/tmp-planted", os.path.join(rootfs, "app", "current"))
+        p = self.run_image(rootfs, session, env)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertEqual(p.stdout_text, "")
+        self.assertIn("chdir of `/app/current' refused: `/app/current' is not the symlink the image's "
+                      "metadata lists", p.stderr_text)
+        self.assertIn("working directory `/app/current': Input/output error", p.stderr_text)
+
+        # A `cd' of the application: the policy's directory is / this time.
+        rootfs, session, env = self.busybox_image(
+            ["/bin/sh", "-c", "cd /app/current; cat secret.txt"], extra=extra, name="cd")
+        os.makedirs(os.path.join(rootfs, "tmp-planted"))
+        with open(os.path.join(rootfs, "tmp-planted", "secret.txt"), "w") as f:
+            f.write("PLANTED BY THE HOST\n")
+        os.unlink(os.path.join(rootfs, "app", "current"))
+        os.symlink("/tmp-planted", os.path.join(rootfs, "app", "current"))
+        p = self.run_image(rootfs, session, env)
+        self.assertNotIn("PLANTED", p.stdout_text)
+        self.assertIn("chdir of `/app/current' refused", p.stderr_text)
+
+    def test_a_link_above_a_region_is_refused_and_a_region_named_through_a_link_is_too(self):
+        base = ib.with_dirs([ib.host_file("/bin/busybox", "bin/busybox"),
+                             ib.Entry("bin/cat", "symlink", target="busybox"),
+                             ib.Entry("srv/data/app/secret.txt", data=SECRET.encode()),
+                             ib.Entry("data", "symlink", target="srv/data")])
+        rootfs, session, env = self.convert([base], ["/bin/cat", "/srv/data/app/secret.txt"],
+                                            dirs=("/srv/data/app",), name="above")
+        p = self.run_image(rootfs, session, env)
+        self.assertEqual((p.returncode, p.stdout_text), (0, SECRET), p.stderr_text)
+        # the host moves the region by replacing a directory above it
+        os.rename(os.path.join(rootfs, "srv"), os.path.join(rootfs, "srv-moved"))
+        os.makedirs(os.path.join(rootfs, "tmp-planted", "data", "app"))
+        with open(os.path.join(rootfs, "tmp-planted", "data", "app", "secret.txt"), "w") as f:
+            f.write("PLANTED BY THE HOST\n")
+        os.symlink("/tmp-planted", os.path.join(rootfs, "srv"))
+        p = self.run_image(rootfs, session, env)
+        self.assertNotIn("PLANTED", p.stdout_text)
+        self.assertIn("`/srv' is a symlink the image's metadata does not list", p.stderr_text)
+
+        # --dir through a link would protect nothing: refused, nothing written
+        src = ib.write_image(os.path.join(self.tmp, "thru"), [base], cmd=["/bin/cat", "/data/app/secret.txt"])
+        out = os.path.join(self.tmp, "thru-conf")
+        p = harness.sconify("image", "--from", src, "--to", f"oci:{out}:conf", "--mode", "sim", "--runtime",
+                            RUNTIME, "--dir", "/data/app")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("--dir `/data/app': `/data' is a symlink in the image (to `srv/data')", p.stderr_text)
+        self.assertFalse(os.path.exists(out))
+
     def test_a_flipped_byte_in_an_authenticated_dir_gives_eio(self):
         rootfs, session, env = self.busybox_image(["/bin/cat", "/data/notes.txt"], dirs=(),
                                                   authenticated=("/data",),

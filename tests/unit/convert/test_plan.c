@@ -297,6 +297,31 @@ START_TEST(symlinks_in_protected_regions_of_the_final_tree_are_listed)
 }
 END_TEST
 
+START_TEST(a_symlink_on_a_path_is_found_at_its_first_component)
+{
+	tarb b = {0};
+	tb_dir(&b, "srv/");
+	tb_dir(&b, "srv/app/");
+	tb_symlink(&b, "app", "srv/app");
+	tb_symlink(&b, "srv/app/cur", "v1");
+	ADD_OK(&b);
+	cleanup_plan sc_plan *p = finish();
+	char *at = NULL;
+	const char *target = NULL;
+	ck_assert_int_eq(sc_planner_symlink_on(planner, "/app/cur/x", &at, &target), 1);
+	ck_assert_str_eq(at, "/app");
+	ck_assert_str_eq(target, "srv/app");
+	free(at);
+	ck_assert_int_eq(sc_planner_symlink_on(planner, "/srv/app/cur", &at, &target), 1);
+	ck_assert_str_eq(at, "/srv/app/cur");
+	ck_assert_str_eq(target, "v1");
+	free(at);
+	ck_assert_int_eq(sc_planner_symlink_on(planner, "/srv/app", &at, &target), 0);
+	ck_assert_int_eq(sc_planner_symlink_on(planner, "/srv/missing/x", &at, &target), 0);
+	ck_assert_int_eq(sc_planner_symlink_on(planner, "/", &at, &target), 0);
+}
+END_TEST
+
 START_TEST(empty_protected_file_is_planned)
 {
 	tarb b = {0};
@@ -641,6 +666,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, digest_is_sha256_of_executable_found_by_exact_name);
 	tcase_add_test(tc, digest_finds_prefixed_executable_behind_symlinks);
 	tcase_add_test(tc, symlinks_in_protected_regions_of_the_final_tree_are_listed);
+	tcase_add_test(tc, a_symlink_on_a_path_is_found_at_its_first_component);
 	tcase_add_test(tc, digest_of_each_candidate_is_its_own);
 	tcase_add_test(tc, digest_is_false_for_names_that_do_not_match);
 	tcase_add_test(tc, digest_is_false_for_file_without_execute_bit);

@@ -772,16 +772,20 @@ START_TEST(metadata_round_trip_and_lookup)
 	ck_assert_int_eq(k, SC_SHIELD_NOT_PROTECTED);
 	/* symbolic links: recorded in protected regions, looked up by name */
 	const char *target;
-	ck_assert_int_eq(sc_shield_symlink_lookup(md, "/lib/x.so.1", &target), SC_SHIELD_AUTHENTICATED);
+	ck_assert(sc_shield_walk_checks(md, "/lib/x.so.1", &target));
 	ck_assert_str_eq(target, "x.so");
-	ck_assert_int_eq(sc_shield_symlink_lookup(md, "/app/etc", &target), SC_SHIELD_ENCRYPTED);
+	ck_assert(sc_shield_walk_checks(md, "/app/etc", &target));
 	ck_assert_str_eq(target, "/etc/app");
-	ck_assert_int_eq(sc_shield_symlink_lookup(md, "/app/b", &target), SC_SHIELD_ENCRYPTED);
+	ck_assert_str_eq(sc_shield_symlink_at(md, "/app/etc"), "/etc/app");
+	ck_assert(sc_shield_walk_checks(md, "/app/b", &target));
 	ck_assert_ptr_null(target);
-	ck_assert_int_eq(sc_shield_symlink_lookup(md, "/app/public/x", &target), SC_SHIELD_NOT_PROTECTED);
+	ck_assert(sc_shield_walk_checks(md, "/app", &target)); /* a region's own name */
 	ck_assert_ptr_null(target);
-	ck_assert_int_eq(sc_shield_symlink_lookup(md, "/apple", &target), SC_SHIELD_NOT_PROTECTED);
-	ck_assert_int_eq(sc_shield_symlink_lookup(md, "/", &target), SC_SHIELD_NOT_PROTECTED);
+	ck_assert(!sc_shield_walk_checks(md, "/app/public/x", &target));
+	ck_assert_ptr_null(target);
+	ck_assert(!sc_shield_walk_checks(md, "/apple", &target));
+	ck_assert(!sc_shield_walk_checks(md, "/", &target));
+	ck_assert_ptr_null(sc_shield_symlink_at(md, "/app/b"));
 	ck_assert_uint_eq(sc_shield_metadata_symlinks(md), 2);
 	ck_assert_fails(sc_shield_lookup(md, "/app/../app/b", &k, &e, &err), err, SCONIFY_ERR_INVALID,
 	                "not an absolute normal path");
@@ -966,6 +970,34 @@ START_TEST(empty_metadata_seals_and_opens)
 	ck_assert_ok(sc_shield_lookup(md, "/bin/sh", &k, &e, &err), err);
 	ck_assert_int_eq(k, SC_SHIELD_NOT_PROTECTED);
 	ck_assert_uint_eq(sc_shield_metadata_chunk_size(md), SC_SHIELD_CHUNK_DEFAULT);
+}
+END_TEST
+
+START_TEST(walk_checks_regions_and_the_directories_above_them)
+{
+	cleanup_error sconify_error_t err = NULL;
+	cleanup_shield_key sc_shield_key *key = sc_shield_key_new(key_bytes);
+	cleanup_shield_builder sc_shield_builder *b = NULL;
+	ck_assert_ok(sc_shield_builder_new(0, &b, &err), err);
+	ck_assert_ok(sc_shield_builder_add_region(b, "/srv/data/secret", SC_SHIELD_ENCRYPTED, &err), err);
+	ck_assert_ok(sc_shield_builder_add_region(b, "/opt/pub", SC_SHIELD_NOT_PROTECTED, &err), err);
+	cleanup_free uint8_t *data = NULL;
+	size_t len = 0;
+	sc_shield_pin pin;
+	ck_assert_ok(sc_shield_builder_seal(b, key, false, &data, &len, &pin, &err), err);
+	cleanup_shield_metadata sc_shield_metadata *md = NULL;
+	ck_assert_ok(sc_shield_metadata_open(key, data, len, &pin, &md, &err), err);
+	const char *target;
+	/* a link at a directory above a protected region would move it */
+	ck_assert(sc_shield_walk_checks(md, "/srv", &target));
+	ck_assert(sc_shield_walk_checks(md, "/srv/data", &target));
+	ck_assert(sc_shield_walk_checks(md, "/srv/data/secret", &target));
+	ck_assert(sc_shield_walk_checks(md, "/srv/data/secret/x", &target));
+	ck_assert_ptr_null(target);
+	ck_assert(!sc_shield_walk_checks(md, "/srv/other", &target));
+	ck_assert(!sc_shield_walk_checks(md, "/srv/data/secrets", &target));
+	ck_assert(!sc_shield_walk_checks(md, "/sr", &target));
+	ck_assert(!sc_shield_walk_checks(md, "/opt", &target)); /* above a not-protected one */
 }
 END_TEST
 
@@ -1455,7 +1487,7 @@ START_TEST(vectors_decrypt_and_reencrypt_byte_for_byte)
 		} else if (strcmp(w1, "symlink") == 0) {
 			ck_assert_ok(sc_shield_builder_add_symlink(b, w2, w3, &err), err);
 			const char *target;
-			ck_assert_int_ne(sc_shield_symlink_lookup(md, w2, &target), SC_SHIELD_NOT_PROTECTED);
+			ck_assert(sc_shield_walk_checks(md, w2, &target));
 			ck_assert_ptr_nonnull(target);
 			ck_assert_str_eq(target, w3);
 			n_symlinks++;
@@ -1545,6 +1577,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, key_file_round_trip_0600_and_no_overwrite);
 	tcase_add_test(tc, key_file_rejects_garbage_without_echoing_it);
 	tcase_add_test(tc, vectors_decrypt_and_reencrypt_byte_for_byte);
+	tcase_add_test(tc, walk_checks_regions_and_the_directories_above_them);
 	suite_add_tcase(s, tc);
 	return s;
 }
