@@ -65,7 +65,7 @@ int sc_rt_resolve(const sc_rt_fsops *ops, const char *root, const char *base, co
 	todo t = {.buf = xstrdup(path), .pos = 0};
 	cleanup_free char *target = xmalloc(SC_RT_PATH_MAX + 1);
 	int links = 0;
-	bool missing = false;
+	int missing = 0; /* -errno of the first component not on disk */
 	char *msg = NULL;
 	int r = 0;
 	for (;;) {
@@ -87,9 +87,9 @@ int sc_rt_resolve(const sc_rt_fsops *ops, const char *root, const char *base, co
 			continue;
 		if (clen == 2 && p[0] == '.' && p[1] == '.') {
 			/* The kernel cannot walk through a name that is not
-			 * there: ENOENT, not the parent of what was written. */
+			 * there: its error, not the parent of what was written. */
 			if (missing) {
-				r = -ENOENT;
+				r = missing;
 				break;
 			}
 			if (len <= rootlen) {
@@ -148,7 +148,7 @@ int sc_rt_resolve(const sc_rt_fsops *ops, const char *root, const char *base, co
 			}
 			if (want == NULL) {
 				if (s != -EINVAL)
-					missing = true; /* as below */
+					missing = s; /* as below */
 				continue;
 			}
 			have_target = true;
@@ -158,7 +158,7 @@ int sc_rt_resolve(const sc_rt_fsops *ops, const char *root, const char *base, co
 			if (s < 0) {
 				/* Below a missing or inaccessible component nothing
 				 * exists on disk; the rest is taken as written. */
-				missing = true;
+				missing = s;
 				continue;
 			}
 			if (!S_ISLNK(type))

@@ -174,10 +174,24 @@ static int open_resolved(const char *path, int flags)
 {
 	struct open_how how = {.flags = (uint64_t)flags | O_NOFOLLOW,
 	                       .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
-	int fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
-	if (fd < 0 && errno == ENOSYS) /* before 5.6 */
-		fd = open(path, flags | O_NOFOLLOW);
-	return fd;
+	/* Linux 5.6; the runtime needs 5.9. An outer seccomp profile that
+	 * refuses it fails these opens (EIO and a log line), never silently. */
+	return (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+}
+
+/* The kernel's own file systems are no image content (a container runtime
+ * mounts them over whatever the image holds there), so they are never
+ * protected, whatever the regions say: with `--dir /' the application still
+ * reaches /proc/self, /dev/null and /sys. */
+static bool kernel_fs(const char *path)
+{
+	static const char *const roots[] = {"/proc", "/sys", "/dev"};
+	for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
+		size_t n = strlen(roots[i]);
+		if (strncmp(path, roots[i], n) == 0 && (path[n] == '\0' || path[n] == '/'))
+			return true;
+	}
+	return false;
 }
 
 static int decrypt(sc_rt_shield *sh, const char *path, const sc_shield_entry *e, int *ret_memfd,
@@ -244,7 +258,7 @@ static int shield_open(sc_rt_provider *p, const char *path, int flags, sc_rt_ans
 	const sc_shield_entry *e = NULL;
 	if (sc_shield_lookup(sh->md, path, &kind, &e, err) < 0)
 		return -1;
-	if (kind == SC_SHIELD_NOT_PROTECTED) {
+	if (kind == SC_SHIELD_NOT_PROTECTED || kernel_fs(path)) {
 		*ret = (sc_rt_answer){.verdict = SC_RT_CONTINUE};
 		return 0;
 	}
@@ -301,7 +315,8 @@ static int shield_open(sc_rt_provider *p, const char *path, int flags, sc_rt_ans
 static int shield_protected_link(sc_rt_provider *p, const char *path, const char **ret_target)
 {
 	sc_rt_shield *sh = ((shield_provider *)p)->sh;
-	return sc_shield_walk_checks(sh->md, path, ret_target);
+	*ret_target = NULL;
+	return !kernel_fs(path) && sc_shield_walk_checks(sh->md, path, ret_target);
 }
 
 static void shield_free(sc_rt_provider *p)

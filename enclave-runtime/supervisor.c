@@ -73,7 +73,7 @@ int sc_rt_notify_check(sconify_error_t *err)
 
 int sc_rt_filter_install(int *ret_listener, sconify_error_t *err)
 {
-	/* Hand-written: twelve checks do not need libseccomp, and the runtime then
+	/* Hand-written: a dozen checks do not need libseccomp, and the runtime then
 	 * builds for any architecture with nothing but a C library. */
 	struct sock_filter f[48];
 	unsigned n = 0;

@@ -321,6 +321,7 @@ static const struct {
         {"/", "/", "/p/ok/../data/f", 0, 0, "/p/data/f"},
         {"/", "/p", "ok/../../x/y", 0, 0, "/x/y"},
         {"/", "/", "/p/new/../evil/y", 0, -ENOENT, NULL},
+        {"/", "/", "/nope/k", 0, 0, "/nope/k"}, /* taken as written: injected files need no disk */
         {"/", "/", "/p/planted/", SC_RT_RESOLVE_NOFOLLOW, -EIO, "`/p/planted' is a symlink"},
         {"/", "/", "/p/ioerr/f", 0, -EIO, NULL}, /* an I/O error: no verdict, no message */
         {"/p", "/p", "/ok/f", 0, 0, "/p/data/f"},
@@ -668,6 +669,63 @@ START_TEST(shield_provider_answers_eio_for_a_tampered_file)
 		ck_assert_ptr_nonnull(err); /* for the log line */
 	}
 	assert_serves(p, &fx, "enc/a", "alpha secret\n");
+}
+END_TEST
+
+/* What the supervisor opens itself it opens without following links: the
+ * walk already followed them all, so a link on the way now is the host's. */
+START_TEST(shield_provider_follows_no_link_put_on_a_walked_path)
+{
+	_cleanup_(shield_fixture_clear) shield_fixture fx = {0};
+	shield_fixture_make(&fx);
+	_cleanup_(sc_rt_shield_freep) sc_rt_shield *sh = open_shield(&fx);
+	cleanup_provider sc_rt_provider *p = sc_rt_shield_provider_new(sh);
+	cleanup_free char *enc = xasprintf("%s/enc", fx.dir), *moved = xasprintf("%s/enc-moved", fx.dir);
+	ck_assert_int_eq(rename(enc, moved), 0);
+	ck_assert_int_eq(symlink("enc-moved", enc), 0);
+	cleanup_error sconify_error_t err = NULL;
+	sc_rt_answer a = ask_at(p, &fx, "enc/a", O_RDONLY, &err);
+	ck_assert_int_eq(a.verdict, SC_RT_ERRNO);
+	ck_assert_int_eq(a.error, EIO);
+	ck_assert_ptr_nonnull(err);
+	sconify_error_free(&err);
+	a = ask_at(p, &fx, "enc", O_RDONLY, &err); /* the directory handed over */
+	ck_assert_int_eq(a.verdict, SC_RT_ERRNO);
+	ck_assert_int_eq(a.error, ENOENT);
+}
+END_TEST
+
+/* /proc, /sys and /dev are the kernel's, whatever the regions say. */
+START_TEST(shield_provider_never_protects_the_kernels_file_systems)
+{
+	cleanup_error sconify_error_t err = NULL;
+	_cleanup_(shield_fixture_clear) shield_fixture fx = {0};
+	shield_fixture_make(&fx);
+	cleanup_shield_builder sc_shield_builder *b = NULL;
+	ck_assert_ok(sc_shield_builder_new(4096, &b, &err), err);
+	ck_assert_ok(sc_shield_builder_add_region(b, "/", SC_SHIELD_ENCRYPTED, &err), err);
+	cleanup_free uint8_t *md = NULL;
+	size_t md_len = 0;
+	ck_assert_ok(sc_shield_builder_seal(b, fx.key, false, &md, &md_len, &fx.pin, &err), err);
+	write_file(fx.fspf, md, md_len);
+	_cleanup_(sc_rt_shield_freep) sc_rt_shield *sh = open_shield(&fx);
+	cleanup_provider sc_rt_provider *p = sc_rt_shield_provider_new(sh);
+	static const char *const kernel[] = {"/proc", "/proc/self/status", "/dev/null", "/sys/kernel"};
+	for (size_t i = 0; i < 4; i++) {
+		const char *target = "unset";
+		ck_assert_int_eq(p->protected_link(p, kernel[i], &target), 0);
+		ck_assert_ptr_null(target);
+		sc_rt_answer a = {.verdict = SC_RT_ERRNO};
+		ck_assert_int_eq(p->open(p, kernel[i], O_RDONLY, &a, &err), 0);
+		ck_assert_msg(a.verdict == SC_RT_CONTINUE, "%s: verdict %d", kernel[i], a.verdict);
+	}
+	const char *target;
+	ck_assert_int_eq(p->protected_link(p, "/etc", &target), 1);
+	ck_assert_int_eq(p->protected_link(p, "/devx", &target), 1);
+	sc_rt_answer a = {.verdict = SC_RT_CONTINUE};
+	ck_assert_int_eq(p->open(p, "/etc/passwd", O_RDONLY, &a, &err), 0);
+	ck_assert_int_eq(a.verdict, SC_RT_ERRNO); /* not in the metadata: does not exist */
+	ck_assert_int_eq(a.error, ENOENT);
 }
 END_TEST
 
@@ -1062,6 +1120,8 @@ static Suite *runtime_suite(void)
 	tc = tcase_create("shield");
 	tcase_add_test(tc, shield_provider_serves_verified_plaintext_and_hides_the_rest);
 	tcase_add_test(tc, shield_provider_answers_eio_for_a_tampered_file);
+	tcase_add_test(tc, shield_provider_follows_no_link_put_on_a_walked_path);
+	tcase_add_test(tc, shield_provider_never_protects_the_kernels_file_systems);
 	tcase_add_test(tc, shield_verifies_a_large_file_over_threads_and_keeps_nothing_of_a_tampered_one);
 	tcase_add_test(tc, shield_writes_a_presized_output_in_place_and_empties_it_on_failure);
 	tcase_add_test(tc, shield_open_refuses_a_wrong_pin_or_key);

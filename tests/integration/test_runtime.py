@@ -778,6 +778,16 @@ class ConvertedImages(harness.TestCase):
         self.assertIn("--dir `/data/app': `/data' is a symlink in the image (to `srv/data')", p.stderr_text)
         self.assertFalse(os.path.exists(out))
 
+    def test_everything_encrypted_still_reaches_proc_and_dev(self):
+        # --dir /: every file of the image is protected, every link listed;
+        # the kernel's file systems are not the image's and stay reachable.
+        rootfs, session, env = self.busybox_image(
+            ["/bin/sh", "-c", "cat /app/secret.txt; echo x > /dev/null && test -r /proc/self/status && "
+                              "echo kernel-fs-ok"], dirs=("/",), name="all")
+        self.assertNoPlaintextOnDisk(rootfs, SECRET.strip())
+        p = self.run_image(rootfs, session, env)
+        self.assertEqual((p.returncode, p.stdout_text), (0, SECRET + "kernel-fs-ok\n"), p.stderr_text)
+
     def test_a_flipped_byte_in_an_authenticated_dir_gives_eio(self):
         rootfs, session, env = self.busybox_image(["/bin/cat", "/data/notes.txt"], dirs=(),
                                                   authenticated=("/data",),
