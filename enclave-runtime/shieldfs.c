@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -174,9 +175,19 @@ static int open_resolved(const char *path, int flags)
 {
 	struct open_how how = {.flags = (uint64_t)flags | O_NOFOLLOW,
 	                       .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
-	/* Linux 5.6; the runtime needs 5.9. An outer seccomp profile that
-	 * refuses it fails these opens (EIO and a log line), never silently. */
-	return (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+	int fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+	if (fd >= 0 || errno != ENOSYS)
+		return fd;
+	/* Linux 5.6 has it, and the runtime needs 5.9: only an outer seccomp
+	 * profile or an emulator (qemu-user) says ENOSYS. What is opened is
+	 * still verified against the metadata; only the check against a link
+	 * put on the way after the walk is lost, and that is said once. */
+	static bool warned;
+	if (!__atomic_exchange_n(&warned, true, __ATOMIC_RELAXED))
+		fprintf(stderr,
+		        "sconify-runtime: warning: openat2 is refused here (ENOSYS): protected files are "
+		        "opened without its check that no link was put on the way\n");
+	return open(path, flags | O_NOFOLLOW);
 }
 
 /* The kernel's own file systems are no image content (a container runtime

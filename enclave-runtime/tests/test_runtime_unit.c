@@ -5,12 +5,14 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "core/xalloc.h"
@@ -676,6 +678,15 @@ END_TEST
  * walk already followed them all, so a link on the way now is the host's. */
 START_TEST(shield_provider_follows_no_link_put_on_a_walked_path)
 {
+	struct open_how probe = {.flags = O_RDONLY | O_DIRECTORY};
+	long pfd = syscall(SYS_openat2, AT_FDCWD, "/", &probe, sizeof(probe));
+	if (pfd < 0 && errno == ENOSYS) {
+		/* qemu-user: the runtime warns and has no such check to test */
+		fprintf(stderr, "skipped: no openat2 here\n");
+		return;
+	}
+	if (pfd >= 0)
+		close((int)pfd);
 	_cleanup_(shield_fixture_clear) shield_fixture fx = {0};
 	shield_fixture_make(&fx);
 	_cleanup_(sc_rt_shield_freep) sc_rt_shield *sh = open_shield(&fx);
