@@ -156,6 +156,12 @@ struct sc_rt_supervisor {
 	char *target;           /* SC_RT_PATH_MAX + 1 */
 	sc_rt_linkcache *links; /* names known not to be symlinks */
 	bool dev_fd;            /* /dev/fd/N may stand for a descriptor (dev_fd_trusted) */
+	/* Directories in or above a protected region that the application
+	 * entered or opened, sorted: a relative path from one of them that now
+	 * bears a name outside the regions (the host renamed it) is refused. */
+	struct held_dir *held;
+	size_t n_held, cap_held;
+	bool held_full_said;
 	/* Serving on a thread of its own (sc_rt_supervisor_start). */
 	bool threaded;
 	pthread_t thread;
@@ -246,6 +252,7 @@ void sc_rt_supervisor_free(sc_rt_supervisor *s)
 	free(s->path);
 	free(s->base);
 	free(s->target);
+	free(s->held);
 	sc_rt_linkcache_free(s->links);
 	free(s);
 }
@@ -418,10 +425,71 @@ static int fs_readlink(void *ctx, const char *path, char *buf, size_t size)
 	return 0;
 }
 
-/* The directory a relative path starts from, into s->base: 0, or an errno
- * answer, or 1 when the kernel should decide (the fd is no directory). */
-static int caller_dir(sc_rt_supervisor *s, pid_t tid, int dirfd, int *ret_errno)
+struct held_dir {
+	dev_t dev;
+	ino_t ino;
+};
+
+#define SC_RT_HELD_MAX 65536u
+
+static int held_cmp(const struct held_dir *a, dev_t dev, ino_t ino)
 {
+	if (a->dev != dev)
+		return a->dev < dev ? -1 : 1;
+	return a->ino < ino ? -1 : a->ino > ino;
+}
+
+/* Binary search: true when held, *pos where it is or would go. */
+static bool held_find(const sc_rt_supervisor *s, dev_t dev, ino_t ino, size_t *pos)
+{
+	size_t lo = 0, hi = s->n_held;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = held_cmp(&s->held[mid], dev, ino);
+		if (c == 0) {
+			*pos = mid;
+			return true;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*pos = lo;
+	return false;
+}
+
+static void hold_dir(sc_rt_supervisor *s, const struct stat *st)
+{
+	size_t pos;
+	if (!S_ISDIR(st->st_mode) || held_find(s, st->st_dev, st->st_ino, &pos))
+		return;
+	if (s->n_held == SC_RT_HELD_MAX) {
+		if (!s->held_full_said)
+			logf_(s,
+			      "more than %u protected directories opened: relative paths from the "
+			      "others are no longer checked against a rename",
+			      SC_RT_HELD_MAX);
+		s->held_full_said = true;
+		return;
+	}
+	if (s->n_held == s->cap_held) {
+		s->cap_held = s->cap_held ? 2 * s->cap_held : 64;
+		s->held = xreallocarray(s->held, s->cap_held, sizeof(*s->held));
+	}
+	memmove(&s->held[pos + 1], &s->held[pos], (s->n_held - pos) * sizeof(*s->held));
+	s->held[pos] = (struct held_dir){st->st_dev, st->st_ino};
+	s->n_held++;
+}
+
+/* The directory a relative path starts from, into s->base: 0, or an errno
+ * answer, or 1 when the kernel should decide (the fd is no directory).
+ * When the application holds protected directories, *ret_moved says
+ * whether this one is such a directory that now bears a name outside the
+ * regions. */
+static int caller_dir(sc_rt_supervisor *s, pid_t tid, int dirfd, int *ret_errno, bool *ret_moved)
+{
+	*ret_moved = false;
 	char link[64];
 	if (dirfd == AT_FDCWD)
 		snprintf(link, sizeof(link), "/proc/%d/cwd", (int)tid);
@@ -441,6 +509,13 @@ static int caller_dir(sc_rt_supervisor *s, pid_t tid, int dirfd, int *ret_errno)
 	 * nothing can be opened any more: the kernel answers ENOTDIR/ENOENT. */
 	if (s->base[0] != '/' || sc_endswith(s->base, " (deleted)"))
 		return 1;
+	struct stat st;
+	size_t pos;
+	const char *target;
+	if (s->n_held > 0 && s->provider->protected_link && stat(link, &st) == 0 &&
+	    held_find(s, st.st_dev, st.st_ino, &pos) &&
+	    s->provider->protected_link(s->provider, s->base, &target) == 0)
+		*ret_moved = true;
 	return 0;
 }
 
@@ -820,9 +895,23 @@ static void decide(sc_rt_supervisor *s, sc_rt_answer *ret, int *ret_flags)
 	bool scoped = c.resolve & (RESOLVE_IN_ROOT | RESOLVE_BENEATH);
 	if (s->path[0] != '/' || scoped) {
 		int e = 0;
-		r = caller_dir(s, req->pid, c.dirfd, &e);
+		bool moved = false;
+		r = caller_dir(s, req->pid, c.dirfd, &e, &moved);
 		if (r < 0) {
 			*ret = (sc_rt_answer){.verdict = SC_RT_ERRNO, .error = e};
+			return;
+		}
+		if (moved) { /* a protected directory the host renamed out of its region */
+			if (id_valid(s, req->id)) {
+				cleanup_free char *q = sc_quote(s->path, SC_QUOTE_MAX);
+				cleanup_free char *qb = sc_quote(s->base, SC_QUOTE_MAX);
+				logf_(s,
+				      "%s of `%s' refused: it starts from `%s', a protected directory moved "
+				      "out "
+				      "of its region",
+				      what, q, qb);
+			}
+			*ret = (sc_rt_answer){.verdict = SC_RT_ERRNO, .error = EIO};
 			return;
 		}
 		if (r > 0) {
@@ -890,6 +979,16 @@ static void decide(sc_rt_supervisor *s, sc_rt_answer *ret, int *ret_flags)
 		exec_served(s, &c, resolved, a.fd, ret);
 		return;
 	}
+	/* Directories of the protected regions (and above them) that the
+	 * application may start relative paths from, by chdir or descriptor. */
+	struct stat st;
+	const char *target;
+	if (a.verdict == SC_RT_FD && fstat(a.fd, &st) == 0 && S_ISDIR(st.st_mode))
+		hold_dir(s, &st);
+	else if (a.verdict == SC_RT_CONTINUE && (c.chdir || (c.flags & O_DIRECTORY) || (c.flags & O_PATH)) &&
+	         s->provider->protected_link &&
+	         s->provider->protected_link(s->provider, resolved, &target) > 0 && stat(resolved, &st) == 0)
+		hold_dir(s, &st);
 	if (c.chdir && a.verdict == SC_RT_FD) { /* a directory: the kernel changes into it */
 		close(a.fd);
 		a = (sc_rt_answer){.verdict = SC_RT_CONTINUE};

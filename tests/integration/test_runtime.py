@@ -17,6 +17,7 @@ import shutil
 import signal
 import struct
 import subprocess
+import time
 import unittest
 
 import harness
@@ -749,6 +750,43 @@ class ConvertedImages(harness.TestCase):
         p = self.run_image(rootfs, session, env)
         self.assertNotIn("PLANTED", p.stdout_text)
         self.assertIn("chdir of `/app/current' refused", p.stderr_text)
+
+    def test_a_protected_working_directory_renamed_by_the_host_is_refused(self):
+        # The application works in /app and opens relative paths; while it
+        # runs, the host renames /app and plants a file in it. The name of
+        # the working directory is now outside the regions, its inode is not.
+        script = ("cat secret.txt; echo ready > /run-flag/ready; "
+                  "while [ ! -e /run-flag/go ]; do sleep 0.05; done; cat secret.txt; cat planted.txt; echo done")
+        rootfs, session, env = self.busybox_image(["/bin/sh", "-c", script], workdir="/app", name="moved",
+                                                  extra=[ib.Entry("run-flag/", "dir")])
+        flag = os.path.join(rootfs, "run-flag")
+        args = ["bwrap", "--bind", rootfs, "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+                "--unshare-pid", "--as-pid-1", "--die-with-parent", "--ro-bind", session, "/run/session.yml",
+                "/.sconify/runtime"]
+        proc = subprocess.Popen(args, env={**env, "SCONIFY_SESSION_FILE": "/run/session.yml"},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 60
+            while not os.path.exists(os.path.join(flag, "ready")):
+                self.assertIsNone(proc.poll(), "the application ended early")
+                self.assertLess(time.monotonic(), deadline, "the application never got ready")
+                time.sleep(0.05)
+            os.rename(os.path.join(rootfs, "app"), os.path.join(rootfs, "moved"))
+            with open(os.path.join(rootfs, "moved", "planted.txt"), "w") as f:
+                f.write("PLANTED BY THE HOST\n")
+            with open(os.path.join(flag, "go"), "w"):
+                pass
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        out, err = out.decode(), err.decode()
+        self.assertEqual(out, SECRET + "done\n", err)
+        self.assertNotIn("PLANTED", out)
+        for name in ("secret.txt", "planted.txt"):
+            self.assertIn(f"open of `{name}' refused: it starts from `/moved', a protected directory moved "
+                          "out of its region", err)
 
     def test_a_link_above_a_region_is_refused_and_a_region_named_through_a_link_is_too(self):
         base = ib.with_dirs([ib.host_file("/bin/busybox", "bin/busybox"),
