@@ -985,10 +985,9 @@ static void decide(sc_rt_supervisor *s, sc_rt_answer *ret, int *ret_flags)
 	const char *target;
 	if (a.verdict == SC_RT_FD && fstat(a.fd, &st) == 0 && S_ISDIR(st.st_mode))
 		hold_dir(s, &st);
-	else if (a.verdict == SC_RT_CONTINUE && (c.chdir || (c.flags & O_DIRECTORY) || (c.flags & O_PATH)) &&
-	         s->provider->protected_link &&
-	         s->provider->protected_link(s->provider, resolved, &target) > 0 && stat(resolved, &st) == 0)
-		hold_dir(s, &st);
+	else if (a.verdict == SC_RT_CONTINUE && s->provider->protected_link &&
+	         s->provider->protected_link(s->provider, resolved, &target) > 0 && lstat(resolved, &st) == 0)
+		hold_dir(s, &st);               /* lstat: a link not followed (O_NOFOLLOW) holds nothing */
 	if (c.chdir && a.verdict == SC_RT_FD) { /* a directory: the kernel changes into it */
 		close(a.fd);
 		a = (sc_rt_answer){.verdict = SC_RT_CONTINUE};
