@@ -15,6 +15,7 @@
 
 #include "core/strutil.h"
 #include "core/xalloc.h"
+#include "session.h"
 
 enum {
 	KNOWN = 1 << 0,   /* exists, not a symbolic link */
@@ -300,20 +301,9 @@ bool sc_rt_linkcache_known(sc_rt_linkcache *c, const char *path)
 	return n && (n->flags & KNOWN);
 }
 
-static bool pseudo(const char *path)
-{
-	static const char *const roots[] = {"/proc", "/sys", "/dev"};
-	for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
-		size_t len = strlen(roots[i]);
-		if (strncmp(path, roots[i], len) == 0 && (path[len] == '\0' || path[len] == '/'))
-			return true;
-	}
-	return false;
-}
-
 bool sc_rt_linkcache_prepare(sc_rt_linkcache *c, const char *path)
 {
-	if (c->ino < 0 || path[0] != '/' || pseudo(path))
+	if (c->ino < 0 || path[0] != '/' || sc_rt_path_kernel_fs(path))
 		return false;
 	const char *slash = strrchr(path, '/');
 	cleanup_free char *dir = slash == path ? xstrdup("/") : xstrndup(path, (size_t)(slash - path));

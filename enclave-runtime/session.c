@@ -58,6 +58,12 @@ bool sc_rt_path_under(const char *path, const char *prefix)
 	return strncmp(path, prefix, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
 
+bool sc_rt_path_kernel_fs(const char *path)
+{
+	return sc_rt_path_under(path, "/proc") || sc_rt_path_under(path, "/sys") ||
+	       sc_rt_path_under(path, "/dev");
+}
+
 void sc_rt_session_free(sc_rt_session *s)
 {
 	if (s == NULL)

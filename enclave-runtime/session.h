@@ -74,5 +74,10 @@ SC_DEFINE_CLEANUP(sc_rt_session *, sc_rt_session_free)
 char *sc_rt_path_normalize(const char *path, bool allow_dotdot);
 /* True when path is prefix or lies below it (both normalised). */
 bool sc_rt_path_under(const char *path, const char *prefix);
+/* True for /proc, /sys, /dev and what lies below: the kernel's own file
+ * systems, which a container runtime mounts over whatever the image holds
+ * there. Their names change without inotify events and they are no image
+ * content: never cached (linkcache.h), never protected (shieldfs.h). */
+bool sc_rt_path_kernel_fs(const char *path);
 
 #endif

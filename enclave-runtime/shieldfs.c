@@ -190,21 +190,6 @@ static int open_resolved(const char *path, int flags)
 	return open(path, flags | O_NOFOLLOW);
 }
 
-/* The kernel's own file systems are no image content (a container runtime
- * mounts them over whatever the image holds there), so they are never
- * protected, whatever the regions say: with `--dir /' the application still
- * reaches /proc/self, /dev/null and /sys. */
-static bool kernel_fs(const char *path)
-{
-	static const char *const roots[] = {"/proc", "/sys", "/dev"};
-	for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
-		size_t n = strlen(roots[i]);
-		if (strncmp(path, roots[i], n) == 0 && (path[n] == '\0' || path[n] == '/'))
-			return true;
-	}
-	return false;
-}
-
 static int decrypt(sc_rt_shield *sh, const char *path, const sc_shield_entry *e, int *ret_memfd,
                    sconify_error_t *err)
 {
@@ -269,7 +254,9 @@ static int shield_open(sc_rt_provider *p, const char *path, int flags, sc_rt_ans
 	const sc_shield_entry *e = NULL;
 	if (sc_shield_lookup(sh->md, path, &kind, &e, err) < 0)
 		return -1;
-	if (kind == SC_SHIELD_NOT_PROTECTED || kernel_fs(path)) {
+	/* The kernel's file systems are never protected, whatever the regions say:
+	 * with `--dir /' the application still reaches /proc/self and /dev/null. */
+	if (kind == SC_SHIELD_NOT_PROTECTED || sc_rt_path_kernel_fs(path)) {
 		*ret = (sc_rt_answer){.verdict = SC_RT_CONTINUE};
 		return 0;
 	}
@@ -327,7 +314,7 @@ static int shield_protected_link(sc_rt_provider *p, const char *path, const char
 {
 	sc_rt_shield *sh = ((shield_provider *)p)->sh;
 	*ret_target = NULL;
-	return !kernel_fs(path) && sc_shield_walk_checks(sh->md, path, ret_target);
+	return !sc_rt_path_kernel_fs(path) && sc_shield_walk_checks(sh->md, path, ret_target);
 }
 
 static void shield_free(sc_rt_provider *p)

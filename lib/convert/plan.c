@@ -258,6 +258,15 @@ struct walk {
 	size_t n_links, links_alloc;
 };
 
+static void symlinks_free(sc_plan_symlink *l, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(l[i].path);
+		free(l[i].target);
+	}
+	free(l);
+}
+
 static void collect_symlink(struct walk *w, const sc_tree_item *it)
 {
 	char *abs = absolute(it->path);
@@ -305,11 +314,7 @@ static void walk_release(struct walk *w)
 		free(w->names[i].path);
 	free(w->names);
 	free(w->live);
-	for (size_t i = 0; i < w->n_links; i++) {
-		free(w->links[i].path);
-		free(w->links[i].target);
-	}
-	free(w->links);
+	symlinks_free(w->links, w->n_links);
 }
 
 static int by_serial_then_path(const void *a, const void *b)
@@ -368,11 +373,7 @@ void sc_plan_free(sc_plan *p)
 		free(p->files[i].names);
 	}
 	free(p->files);
-	for (size_t i = 0; i < p->n_symlinks; i++) {
-		free(p->symlinks[i].path);
-		free(p->symlinks[i].target);
-	}
-	free(p->symlinks);
+	symlinks_free(p->symlinks, p->n_symlinks);
 	free(p);
 }
 

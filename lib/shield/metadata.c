@@ -23,13 +23,13 @@ struct region {
 };
 
 struct mpath {
-	char *path;
+	char *path; /* first: find_by_path */
 	uint32_t entry;
 };
 
 /* A symbolic link in a protected region: the target the runtime follows. */
 struct mlink {
-	char *path;
+	char *path; /* first: find_by_path */
 	char *target;
 };
 
@@ -118,12 +118,9 @@ static const struct region *region_lookup(const struct region *regions, size_t n
 	}
 }
 
-/* The same answer as region_lookup, without copying path: the usual handful
- * of regions is scanned, as the runtime asks once per path component. */
-static const struct region *region_find(const struct region *regions, size_t n, const char *path)
+/* Longest covering region by a scan: regions in any order, `/' first. */
+static const struct region *region_scan(const struct region *regions, size_t n, const char *path)
 {
-	if (n > 64)
-		return region_lookup(regions, n, path);
 	const struct region *best = &regions[0];
 	size_t best_len = 1;
 	for (size_t i = 1; i < n; i++) {
@@ -134,6 +131,24 @@ static const struct region *region_find(const struct region *regions, size_t n, 
 		}
 	}
 	return best;
+}
+
+/* The same answer as region_lookup, without copying path: the usual handful
+ * of regions is scanned, as the runtime asks once per path component. */
+static const struct region *region_find(const struct region *regions, size_t n, const char *path)
+{
+	return n > 64 ? region_lookup(regions, n, path) : region_scan(regions, n, path);
+}
+
+/* bsearch over a sorted array of structs whose first member is their path. */
+static int path_key_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, *(char *const *)elem);
+}
+
+static const void *find_by_path(const void *base, size_t n, size_t size, const char *path)
+{
+	return n ? bsearch(path, base, n, size, path_key_cmp) : NULL;
 }
 
 bool sc_shield_link_target_valid(const char *t, size_t len)
@@ -234,18 +249,8 @@ void sc_shield_metadata_free(sc_shield_metadata *md)
 /* The index of path in md->paths, or SIZE_MAX. */
 static size_t file_index(const sc_shield_metadata *md, const char *path)
 {
-	size_t lo = 0, hi = md->n_paths;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(md->paths[mid].path, path);
-		if (c == 0)
-			return mid;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return SIZE_MAX;
+	const struct mpath *m = find_by_path(md->paths, md->n_paths, sizeof(*md->paths), path);
+	return m ? (size_t)(m - md->paths) : SIZE_MAX;
 }
 
 static int parse(sc_shield_metadata *md, struct rd *r, sconify_error_t *err)
@@ -607,18 +612,8 @@ static bool above_protected(const sc_shield_metadata *md, const char *path)
 
 const char *sc_shield_symlink_at(const sc_shield_metadata *md, const char *path)
 {
-	size_t lo = 0, hi = md->n_links;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(md->links[mid].path, path);
-		if (c == 0)
-			return md->links[mid].target;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
+	const struct mlink *l = find_by_path(md->links, md->n_links, sizeof(*md->links), path);
+	return l ? l->target : NULL;
 }
 
 bool sc_shield_walk_checks(const sc_shield_metadata *md, const char *path, const char **ret_target)
@@ -735,11 +730,7 @@ int sc_shield_builder_add_region(sc_shield_builder *b, const char *path, sc_shie
 
 sc_shield_kind sc_shield_builder_region_of(const sc_shield_builder *b, const char *path)
 {
-	const struct region *best = &b->regions[0];
-	for (size_t i = 1; i < b->n_regions; i++)
-		if (covers(b->regions[i].path, path) && strlen(b->regions[i].path) > strlen(best->path))
-			best = &b->regions[i];
-	return best->kind;
+	return region_scan(b->regions, b->n_regions, path)->kind; /* unsorted until sealed */
 }
 
 static struct bfile *add(sc_shield_builder *b, const char *path)
