@@ -807,6 +807,17 @@ class ConvertedImages(harness.TestCase):
         self.assertNotIn("PLANTED", p.stdout_text)
         self.assertIn("`/srv' is a symlink the image's metadata does not list", p.stderr_text)
 
+        # a link in a region whose target the metadata cannot hold (readlink
+        # returns at most 4095 bytes): refused, nothing written
+        bad = ib.with_dirs([*base, ib.Entry("srv/data/app/long", "symlink", target="x" * 4096)])
+        src = ib.write_image(os.path.join(self.tmp, "emptylink"), [bad], cmd=["/bin/cat", "/data/app/secret.txt"])
+        out = os.path.join(self.tmp, "emptylink-conf")
+        p = harness.sconify("image", "--from", src, "--to", f"oci:{out}:conf", "--mode", "sim", "--runtime",
+                            RUNTIME, "--dir", "/srv/data/app")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("symlink `/srv/data/app/long': a target of 4096 bytes cannot be protected", p.stderr_text)
+        self.assertFalse(os.path.exists(out))
+
         # --dir through a link would protect nothing: refused, nothing written
         src = ib.write_image(os.path.join(self.tmp, "thru"), [base], cmd=["/bin/cat", "/data/app/secret.txt"])
         out = os.path.join(self.tmp, "thru-conf")
