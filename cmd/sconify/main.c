@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* sconify: dispatches to one subcommand per file (copy.c, inspect.c, ...). */
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -56,6 +57,10 @@ int cli_fail(sconify_error_t *err)
 
 int main(int argc, char **argv)
 {
+	/* Buffers of a few MiB come and go for every layer: a fixed threshold
+	 * keeps them in their own mappings, returned when freed, where glibc's
+	 * moving one would put the next ones on the heap for good. */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	if (argc < 2)
 		return usage(stderr), EXIT_USAGE;
 	const char *cmd = argv[1];
