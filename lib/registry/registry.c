@@ -953,7 +953,8 @@ struct sc_registry_upload {
 	sc_writer *hw;
 	int64_t size;
 	bool failed;
-	bool sealed; /* UP_STREAM: the PATCH is finished */
+	bool sealed;      /* no more writes: UP_STREAM's PATCH is finished */
+	bool min_chunked; /* UP_CHUNKED because the registry asked for a chunk size */
 };
 
 static int upload_patch_chunk(sc_registry_upload *u, sconify_error_t *err)
@@ -1011,6 +1012,8 @@ static int upload_write(sc_writer *base, const void *buf, size_t len, sconify_er
 	sc_registry_upload *u = (sc_registry_upload *)base;
 	if (u->failed)
 		return sc_error(err, SCONIFY_ERR_USAGE, 0, "upload already failed");
+	if (u->sealed)
+		return sc_error(err, SCONIFY_ERR_USAGE, 0, "upload already sealed");
 	int rc = 0;
 	switch (u->mode) {
 	case UP_STREAM:
@@ -1081,6 +1084,7 @@ static int upload_begin(sc_registry *r, const char *repo, int64_t known_size, bo
 		 * wants an upload that is never in the middle of a request
 		 * between writes. */
 		u->mode = UP_CHUNKED;
+		u->min_chunked = min_chunk > 0;
 		u->chunk = min_chunk > CHUNK_DEFAULT ? (size_t)min_chunk : CHUNK_DEFAULT;
 		if (min_chunk > (64u << 20)) {
 			sc_registry_upload_free(u);
@@ -1132,10 +1136,18 @@ int sc_registry_upload_seal(sc_registry_upload *u, sconify_error_t *err)
 {
 	if (u->failed)
 		return sc_error(err, SCONIFY_ERR_USAGE, 0, "upload already failed");
-	if (u->sealed || u->mode == UP_SMALL)
+	if (u->sealed || u->mode == UP_SMALL) {
+		u->sealed = true;
 		return 0;
+	}
 	if (u->mode == UP_CHUNKED) {
-		/* the last chunk may be short; the buffer goes with it */
+		/* A registry that asked for a chunk size gets the short last
+		 * chunk with the PUT, where the spec allows it; otherwise it goes
+		 * now, and the buffer with it. */
+		if (u->min_chunked) {
+			u->sealed = true;
+			return 0;
+		}
 		if (u->held.len > 0 && upload_patch_chunk(u, err) < 0) {
 			u->failed = true;
 			return -1;
@@ -1178,7 +1190,9 @@ int sc_registry_upload_commit(sc_registry_upload *u, const sc_digest *d, uint64_
 	if (u->failed)
 		return sc_error(err, SCONIFY_ERR_USAGE, 0, "upload already failed");
 	sc_http_response resp = {0};
-	if (sc_registry_upload_seal(u, err) < 0)
+	/* UP_STREAM's PATCH ends here unless it was sealed; a chunked upload
+	 * not sealed keeps its last chunk for the PUT. */
+	if (u->mode == UP_STREAM && sc_registry_upload_seal(u, err) < 0)
 		return -1;
 	/* Close with the digest; what is still held (small blobs, the last
 	 * chunk) goes in this request. */
