@@ -1069,7 +1069,7 @@ static int convert_image(conv *v, const sc_document *m, sc_doc_out *ret, sconify
 		sc_planner_watch(planner, NULL, NULL);
 		if (r < 0) {
 			if (tee)
-				sc_tee_abandon(sending); /* the helper may wait for it */
+				sc_tee_abandon(sending); /* nothing more goes out */
 			return -1;
 		}
 		prefetch_stop(pf); /* verified is ours again */

@@ -82,19 +82,17 @@ void sc_tee_entry(void *userdata, uint64_t end, bool encrypted)
 	pthread_mutex_unlock(&t->mu);
 }
 
-/* The reading thread: keeps the bytes it read. While no room is left it
- * waits if the tee's thread has bytes to send, and gives up if it has none
- * (the planner is further behind than the ring holds: waiting would wait
- * for the reader itself). */
+/* The reading thread: keeps the bytes it read. When no room is left the tee
+ * gives up rather than make the reader wait: either the destination takes
+ * the bytes more slowly than the source gives them (then pass 2's copy,
+ * which overlaps the rewrites, is the faster way), or the planner is
+ * further behind than the ring holds (waiting would wait for the reader
+ * itself). */
 static void append(sc_tee *t, const unsigned char *p, size_t len)
 {
 	pthread_mutex_lock(&t->mu);
-	while (!t->stop && t->end - t->sent + len > SC_TEE_RING) {
-		if (t->allowed > t->sent)
-			pthread_cond_wait(&t->cv, &t->mu);
-		else
-			t->stop = true;
-	}
+	if (!t->stop && t->end - t->sent + len > SC_TEE_RING)
+		t->stop = true;
 	if (!t->stop) {
 		while (len > 0) {
 			size_t at = (size_t)(t->end % SC_TEE_RING);

@@ -17,8 +17,9 @@
 
 #include "core/stream.h"
 
-/* Compressed bytes read and not sent yet: when the planner is further
- * behind than this, the tee gives up. */
+/* Compressed bytes read and not sent yet: when the destination or the
+ * planner falls further behind the reading than this, the tee gives up (it
+ * never makes the reader wait). */
 #define SC_TEE_RING (16u << 20)
 
 typedef struct sc_tee sc_tee;
@@ -48,8 +49,7 @@ void sc_tee_mark_at(sc_tee *t, uint64_t in, uint64_t out_bound);
  * for good: nothing more is sent. */
 void sc_tee_entry(void *userdata, uint64_t end, bool encrypted);
 
-/* Stops the tee's sending (a failure elsewhere); a reader waiting for room
- * goes on. */
+/* Stops the tee's sending (a failure elsewhere in pass 1). */
 void sc_tee_abandon(sc_tee *t);
 
 /* After the blob was read to its end and verified (size bytes): sends the

@@ -22,6 +22,7 @@ struct memw {
 	sc_writer base;
 	sc_buf buf;
 	bool fail;
+	useconds_t delay; /* per write: a slow destination */
 };
 
 static int memw_write(sc_writer *base, const void *p, size_t n, sconify_error_t *err)
@@ -29,6 +30,8 @@ static int memw_write(sc_writer *base, const void *p, size_t n, sconify_error_t 
 	struct memw *w = (struct memw *)base;
 	if (w->fail)
 		return sc_error(err, SCONIFY_ERR_IO, 0, "connection reset (test)");
+	if (w->delay)
+		usleep(w->delay);
 	return sc_buf_append(&w->buf, p, n, "output", err);
 }
 
@@ -192,6 +195,31 @@ START_TEST(a_planner_further_behind_than_the_ring_makes_it_give_up_without_block
 }
 END_TEST
 
+START_TEST(a_destination_slower_than_the_source_makes_it_give_up_without_blocking)
+{
+	/* everything is cleared at once, but the destination takes 256 KiB
+	 * per 20 ms: the ring fills, and the tee gives up instead of making
+	 * the reader wait (pass 2 copies the layer then) */
+	size_t len = 2 * SC_TEE_RING;
+	cleanup_free unsigned char *d = data(len);
+	struct memw *w = memw_new();
+	w->delay = 20 * 1000;
+	seals = 0;
+	sc_tee *t = sc_tee_new(&w->base, seal, NULL);
+	cleanup_reader sc_reader *r = sc_tee_reader_new(t, sc_mem_reader_new(d, len));
+	sc_tee_mark_at(t, len, 0);
+	sc_tee_entry(t, 1, false);
+	read_n(r, len);
+	uint64_t sent = sc_tee_sent(t);
+	ck_assert_uint_lt(sent, SC_TEE_RING); /* the reader did not wait for it */
+	ck_assert(!sc_tee_finish(t, len));
+	ck_assert_int_eq(seals, 0);
+	sc_reader_free(steal_pointer(&r));
+	sc_tee_free(t);
+	sc_writer_free(&w->base);
+}
+END_TEST
+
 START_TEST(a_failing_destination_stops_it_and_reading_goes_on)
 {
 	size_t len = SC_TEE_RING + LEN;
@@ -241,6 +269,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, an_entry_in_an_encrypted_region_stops_it_for_good);
 	tcase_add_test(tc, a_clean_layer_goes_out_whole_then_is_sealed);
 	tcase_add_test(tc, a_planner_further_behind_than_the_ring_makes_it_give_up_without_blocking);
+	tcase_add_test(tc, a_destination_slower_than_the_source_makes_it_give_up_without_blocking);
 	tcase_add_test(tc, a_failing_destination_stops_it_and_reading_goes_on);
 	tcase_add_test(tc, an_abandoned_tee_keeps_nothing_and_never_blocks_the_reader);
 	suite_add_tcase(s, tc);
