@@ -23,6 +23,7 @@
 #include "config.h"
 #include "convert/plan.h"
 #include "convert/rewrite.h"
+#include "convert/tee.h"
 #include "copy/copy.h"
 #include "core/buf.h"
 #include "core/fsutil.h"
@@ -266,8 +267,9 @@ static int compute_measurement(const launch *l, const sc_plan_location *exe, con
 /* ---- reading layers ---- */
 
 /* The uncompressed stream of a source layer; *ret_verified stays owned by
- * the chain and tells afterwards whether the blob was read to its end. */
-static int open_layer(conv *v, const sc_descriptor *d, const char *what, sc_reader **ret,
+ * the chain and tells afterwards whether the blob was read to its end. The
+ * compressed bytes also go to tee, unless it is NULL. */
+static int open_layer(conv *v, const sc_descriptor *d, const char *what, sc_tee *tee, sc_reader **ret,
                       sc_reader **ret_verified, sc_compression *ret_comp, sconify_error_t *err)
 {
 	sc_layer_type type;
@@ -283,9 +285,12 @@ static int open_layer(conv *v, const sc_descriptor *d, const char *what, sc_read
 	if (sc_source_blob(v->cc.src, d, &verified, err) < 0)
 		return -1;
 	sc_compression found;
-	if (sc_compression_sniff(verified, &found, &sniffed, err) < 0)
+	if (sc_compression_sniff(tee ? sc_tee_reader_new(tee, verified) : verified, &found, &sniffed, err) <
+	    0)
 		return sc_error_wrap(err, "%s", what);
 	*ret = sc_decompress_reader_new(sniffed, found, &v->cc.limits, what);
+	if (tee)
+		sc_tee_set_decompressor(tee, *ret);
 	*ret_verified = verified;
 	*ret_comp = found;
 	return 0;
@@ -321,6 +326,7 @@ struct prefetch {
 	bool eof, stop;
 	sconify_error_t fail; /* inner's failure, after the last full buffer */
 	size_t pos;
+	sc_tee *tee; /* told of every buffer decoded; may be NULL */
 };
 
 static void *prefetch_main(void *arg)
@@ -340,6 +346,8 @@ static void *prefetch_main(void *arg)
 		while (got < PREFETCH_BUF &&
 		       (n = sc_reader_read(p->inner, p->data[slot] + got, PREFETCH_BUF - got, &e)) > 0)
 			got += (size_t)n;
+		if (p->tee && got > 0)
+			sc_tee_mark(p->tee);
 		pthread_mutex_lock(&p->mu);
 		p->len[slot] = got;
 		if (got > 0)
@@ -426,11 +434,12 @@ static void prefetch_free(sc_reader *base)
 static const struct sc_reader_ops prefetch_ops = {.read = prefetch_read, .free = prefetch_free};
 
 /* Takes inner; without a second core (or a thread) it is read directly. */
-static struct prefetch *prefetch_new(sc_reader *inner, int cpus)
+static struct prefetch *prefetch_new(sc_reader *inner, int cpus, sc_tee *tee)
 {
 	struct prefetch *p = xzalloc(sizeof(*p));
 	p->base.ops = &prefetch_ops;
 	p->inner = inner;
+	p->tee = tee;
 	if (pthread_mutex_init(&p->mu, NULL) != 0 || pthread_cond_init(&p->cv, NULL) != 0)
 		abort();
 	if (cpus < 2)
@@ -439,6 +448,100 @@ static struct prefetch *prefetch_new(sc_reader *inner, int cpus)
 		p->data[i] = xmalloc(PREFETCH_BUF);
 	p->running = pthread_create(&p->thread, NULL, prefetch_main, p) == 0;
 	return p;
+}
+
+/* ---- passing layers on while pass 1 reads them ---- */
+
+/* To a registry, pass 1 also uploads each layer it reads (its compressed
+ * bytes as they come, through convert/tee.h), so that a layer that passes
+ * through is neither read from the source nor sent again in pass 2: its
+ * upload is only committed there, once the plan says the layer passes. The
+ * destination gets no byte of an entry whose name lies in an encrypted
+ * region: a compressed byte is sent only when the planner has seen every
+ * entry its decoding reaches and found none of them in an encrypted region;
+ * on the first such entry the upload is cancelled and the registry asked to
+ * delete what it got. The upload is also cancelled when the plan rewrites
+ * the layer after all (a hard link in a later layer brought content of it
+ * into a region). A failure of any of it only means that pass 2 copies the
+ * layer as it would have anyway. */
+struct tee {
+	sc_tee *tee;
+	sc_dest *dst;
+	sc_blob_upload *u; /* NULL once committed or cancelled */
+	sc_writer *w;
+};
+
+static int tee_seal(void *userdata)
+{
+	struct tee *t = userdata;
+	cleanup_error sconify_error_t e = NULL;
+	return t->dst->ops->blob_seal(t->dst, t->u, &e);
+}
+
+static void tee_free(struct tee *t)
+{
+	if (t == NULL)
+		return;
+	sc_tee_free(t->tee); /* its thread is done with the upload */
+	if (t->u)
+		t->dst->ops->blob_cancel(t->dst, t->u);
+	free(t);
+}
+
+/* An upload for layer d while pass 1 reads it, or NULL where pass 2 does
+ * better or the same: a destination that is not a registry, a blob it has,
+ * one it can mount from the source's registry, a single core (pass 1 then
+ * reads on one thread, and nothing could be sent before the layer's end). */
+static struct tee *tee_start(conv *v, const sc_descriptor *d)
+{
+	sc_dest *dst = v->cc.dst;
+	if (v->o->dry_run || dst == NULL || dst->ops->blob_begin_chunks == NULL ||
+	    dst->ops->blob_cancel == NULL || dst->ops->blob_seal == NULL || !dst->caps.parallel_blobs ||
+	    v->cc.cpus < 2)
+		return NULL;
+	const sc_image_ref *s = v->cc.src->ref, *o = dst->ref;
+	if (s->kind == SC_TRANSPORT_DOCKER && s->domain && o->domain && strcmp(s->domain, o->domain) == 0)
+		return NULL;
+	bool have = false;
+	cleanup_error sconify_error_t e = NULL;
+	if (dst->ops->has_blob(dst, &d->digest, &have, &e) < 0 || have)
+		return NULL;
+	struct tee *t = xzalloc(sizeof(*t));
+	t->dst = dst;
+	if (dst->ops->blob_begin_chunks(dst, &t->u, &t->w, &e) < 0) {
+		free(t);
+		return NULL;
+	}
+	t->tee = sc_tee_new(t->w, tee_seal, t);
+	if (t->tee == NULL) {
+		tee_free(t);
+		return NULL;
+	}
+	return t;
+}
+
+/* Pass 2, for a layer that passes: commits what pass 1 sent. */
+static int tee_commit(conv *v, struct tee *t, const sc_descriptor *in, sconify_error_t *err)
+{
+	sc_blob_upload *u = steal_pointer(&t->u);
+	sc_copy_progress(&v->cc, SCONIFY_EVENT_BLOB, &in->digest, 0, in->size);
+	if (t->dst->ops->blob_commit(t->dst, u, &in->digest, in->size, err) < 0)
+		return -1;
+	sc_copy_progress(&v->cc, SCONIFY_EVENT_BLOB_DONE, &in->digest, in->size, in->size);
+	return 0;
+}
+
+/* The tees of one image's layers (NULL where none runs). */
+struct tees {
+	struct tee **t;
+	size_t n;
+};
+
+static void tees_release(struct tees *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		tee_free(s->t[i]);
+	free(s->t);
 }
 
 static int check_read_to_end(sc_reader *verified, const char *what, sconify_error_t *err)
@@ -545,13 +648,16 @@ static int commit_layer(conv *v, sc_blob_upload *u, sc_writer *digest_w, sc_writ
  * executable) while the blob itself is passed through. */
 static int process_layer(conv *v, rewrite_ctx *rc, const sc_descriptor *in, const sc_plan_layer *pl,
                          const sc_plan_location *exe, unsigned index, sc_hasher *exe_hash, int threads,
-                         layer_out *ret, sconify_error_t *err)
+                         struct tee *tee, layer_out *ret, sconify_error_t *err)
 {
 	cleanup_free char *what = xasprintf("layer %s", in->digest.str);
 	bool rewrite = pl->rewrite;
 	bool read = rewrite || pl->n_entries > 0 || (exe && exe->layer == index);
 	if (!rewrite) {
-		if (sc_copy_pass_blob(&v->cc, in, SCONIFY_EVENT_BLOB, err) < 0)
+		/* what pass 1 sent, else (or should the registry refuse it) a copy */
+		cleanup_error sconify_error_t e = NULL;
+		if ((tee == NULL || tee_commit(v, tee, in, &e) < 0) &&
+		    sc_copy_pass_blob(&v->cc, in, SCONIFY_EVENT_BLOB, err) < 0)
 			return -1;
 		sc_descriptor_copy(&ret->out, in);
 		sc_layer_type type;
@@ -568,7 +674,7 @@ static int process_layer(conv *v, rewrite_ctx *rc, const sc_descriptor *in, cons
 	cleanup_reader sc_reader *plain = NULL;
 	sc_reader *verified = NULL;
 	sc_compression comp;
-	if (open_layer(v, in, what, &plain, &verified, &comp, err) < 0)
+	if (open_layer(v, in, what, NULL, &plain, &verified, &comp, err) < 0)
 		return -1;
 
 	sc_blob_upload *u = NULL;
@@ -623,6 +729,7 @@ static int process_layer(conv *v, rewrite_ctx *rc, const sc_descriptor *in, cons
  * exe_hash. */
 typedef struct {
 	conv *v;
+	struct tee **tees; /* what pass 1 sent of each layer */
 	const sc_document *m;
 	const sc_image_config *cfg;
 	const sc_plan *plan;
@@ -650,9 +757,17 @@ static int pass2_job(void *userdata, size_t i, sconify_error_t *err)
 		p->rewriting++;
 		pthread_mutex_unlock(&p->mu);
 	}
+	/* A layer that pass 1 sent and the plan rewrites after all (a hard
+	 * link of a later layer brought content of it into a region): the
+	 * destination deletes what it got. */
+	struct tee *tee = p->tees[i];
+	if (tee && rewrite) {
+		tee_free(tee);
+		p->tees[i] = tee = NULL;
+	}
 	rewrite_ctx rc = {.v = p->v, .plan = p->plan, .diff_id = &p->cfg->diff_ids[i], .results = p->results};
 	int r = process_layer(p->v, &rc, &p->m->layers[i], &p->plan->layers[i], p->exe, (unsigned)i,
-	                      p->exe_hash, p->threads, &p->outs[i], err);
+	                      p->exe_hash, p->threads, tee, &p->outs[i], err);
 	if (rewrite) {
 		pthread_mutex_lock(&p->mu);
 		p->rewriting--;
@@ -935,18 +1050,28 @@ static int convert_image(conv *v, const sc_document *m, sc_doc_out *ret, sconify
 			sc_planner_hash_executables(planner, slash ? slash + 1 : early.argv[0]);
 		}
 	}
+	_cleanup_(tees_release) struct tees tees = {
+	        .t = xcalloc(m->n_layers ? m->n_layers : 1, sizeof(*tees.t)), .n = m->n_layers};
 	for (size_t i = 0; i < m->n_layers; i++) {
 		cleanup_free char *what = xasprintf("layer %s", m->layers[i].digest.str);
 		cleanup_reader sc_reader *plain = NULL;
 		sc_reader *verified = NULL;
 		sc_compression comp;
 		sc_digest diff_id;
-		if (open_layer(v, &m->layers[i], what, &plain, &verified, &comp, err) < 0)
+		struct tee *tee = tees.t[i] = tee_start(v, &m->layers[i]);
+		sc_tee *sending = tee ? tee->tee : NULL;
+		if (open_layer(v, &m->layers[i], what, sending, &plain, &verified, &comp, err) < 0)
 			return -1;
-		struct prefetch *pf = prefetch_new(steal_pointer(&plain), v->cc.cpus);
+		struct prefetch *pf = prefetch_new(steal_pointer(&plain), v->cc.cpus, sending);
 		plain = &pf->base;
-		if (sc_planner_add_layer(planner, plain, what, &diff_id, err) < 0)
+		sc_planner_watch(planner, sending ? sc_tee_entry : NULL, sending);
+		int r = sc_planner_add_layer(planner, plain, what, &diff_id, err);
+		sc_planner_watch(planner, NULL, NULL);
+		if (r < 0) {
+			if (tee)
+				sc_tee_abandon(sending); /* nothing more goes out */
 			return -1;
+		}
 		prefetch_stop(pf); /* verified is ours again */
 		if (check_read_to_end(verified, what, err) < 0)
 			return -1;
@@ -954,6 +1079,10 @@ static int convert_image(conv *v, const sc_document *m, sc_doc_out *ret, sconify
 			return sc_error(err, SCONIFY_ERR_INTEGRITY, 0,
 			                "%s: diff_id mismatch: its content hashes to %s, the config says %s",
 			                what, diff_id.str, cfg->diff_ids[i].str);
+		if (tee && !sc_tee_finish(sending, m->layers[i].size)) {
+			tee_free(tee);
+			tees.t[i] = NULL;
+		}
 	}
 	cleanup_plan sc_plan *plan = NULL;
 	if (sc_planner_finish(planner, &plan, err) < 0 || check_regions_are_real(v, planner, err) < 0)
@@ -995,6 +1124,7 @@ static int convert_image(conv *v, const sc_document *m, sc_doc_out *ret, sconify
 	sc_digest exe_digest;
 	bool exe_known = sc_planner_digest(planner, &exe, &exe_digest);
 	pass2 p2 = {.v = v,
+	            .tees = tees.t,
 	            .m = m,
 	            .cfg = cfg,
 	            .plan = plan,

@@ -40,7 +40,15 @@ struct sc_planner {
 	uint64_t hash_left;
 	struct hashed *hashed;
 	size_t n_hashed, hashed_alloc;
+	sc_planner_entry_fn watch;
+	void *watch_userdata;
 };
+
+void sc_planner_watch(sc_planner *p, sc_planner_entry_fn fn, void *userdata)
+{
+	p->watch = fn;
+	p->watch_userdata = userdata;
+}
 
 sc_planner *sc_planner_new(const sc_shield_builder *regions, const sconify_limits_t *limits)
 {
@@ -124,6 +132,13 @@ static int on_data(void *userdata, const void *buf, size_t len, sconify_error_t 
 	return 0;
 }
 
+static void tell(sc_planner *p, const sc_layer_entry *e, bool encrypted)
+{
+	uint64_t size = e->type == SC_ENTRY_FILE && e->whiteout == SC_WH_NONE ? e->size : 0;
+	if (p->watch)
+		p->watch(p->watch_userdata, e->data_offset + ((size + 511) & ~(uint64_t)511), encrypted);
+}
+
 static int on_entry(void *userdata, const sc_layer_entry *e, sconify_error_t *err)
 {
 	sc_planner *p = userdata;
@@ -131,16 +146,20 @@ static int on_entry(void *userdata, const sc_layer_entry *e, sconify_error_t *er
 		return sc_error(err, SCONIFY_ERR_INTEGRITY, 0, "an entry's data ended early");
 	if (sc_tree_apply(p->tree, e, err) < 0)
 		return -1;
-	if (e->whiteout != SC_WH_NONE || (e->type != SC_ENTRY_FILE && e->type != SC_ENTRY_HARDLINK))
+	if (e->whiteout != SC_WH_NONE || (e->type != SC_ENTRY_FILE && e->type != SC_ENTRY_HARDLINK)) {
+		tell(p, e, false);
 		return 0;
+	}
 	/* The name the entry landed at, parents' symlinks followed: what the
 	 * regions are matched against, here and in the runtime. */
 	cleanup_free char *resolved = NULL;
 	if (sc_tree_resolve(p->tree, e->path, &resolved, err) < 0)
 		return -1;
 	const sc_tree_item *it = sc_tree_lookup(p->tree, resolved);
-	if (it == NULL || it->type != SC_ENTRY_FILE)
+	if (it == NULL || it->type != SC_ENTRY_FILE) {
+		tell(p, e, false);
 		return 0; /* a hard link to a symlink or a device: no content */
+	}
 	cleanup_free char *abs = absolute(resolved);
 	if (p->n_recs == p->recs_alloc) {
 		p->recs_alloc = p->recs_alloc ? 2 * p->recs_alloc : 256;
@@ -155,6 +174,7 @@ static int on_entry(void *userdata, const sc_layer_entry *e, sconify_error_t *er
 	        .data = e->type == SC_ENTRY_FILE,
 	        .encrypted_path = sc_shield_builder_region_of(p->regions, abs) == SC_SHIELD_ENCRYPTED,
 	};
+	tell(p, e, p->recs[p->n_recs - 1].encrypted_path);
 	return hash_candidate(p, e);
 }
 

@@ -84,6 +84,15 @@ SC_DEFINE_CLEANUP(sc_planner *, sc_planner_free)
 /* Reads the next layer (uncompressed, not owned) to its end. what names it. */
 int sc_planner_add_layer(sc_planner *p, sc_reader *layer, const char *what, sc_digest *ret_diff_id,
                          sconify_error_t *err);
+/* Told of every entry of the layers read, in stream order, once its headers
+ * are read and before its data: the entry ends at end (its data padded to
+ * 512 bytes), and encrypted says whether the name it lands at, as far as the
+ * layers read so far tell, is in an encrypted region (a later hard link can
+ * still bring its content into one). For work that may go ahead with the
+ * bytes of a layer seen so far. fn NULL: nobody is told. */
+typedef void (*sc_planner_entry_fn)(void *userdata, uint64_t end, bool encrypted);
+void sc_planner_watch(sc_planner *p, sc_planner_entry_fn fn, void *userdata);
+
 /* Where the content a path names in the final tree lies, symlinks followed
  * (the application's executable, for the measurement). */
 typedef struct {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "compress.h"
 
+#include <assert.h>
 #include <libdeflate.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -500,6 +501,27 @@ sc_reader *sc_decompress_reader_new(sc_reader *inner, sc_compression c, const sc
 			abort();
 	}
 	return &r->base;
+}
+
+/* Input the decoders may have taken without decoding it yet, and output they
+ * may have decoded without handing it out: a zstd block buffered whole (at
+ * most 128 KiB with its header) or decoded and not flushed (128 KiB), zlib's
+ * bit buffer (8 bytes) and a pending match (258 bytes). libdeflate's held
+ * output is counted exactly. */
+#define SETTLE_IN_SLACK (128u * 1024 + 64)
+#define SETTLE_OUT_SLACK (256u * 1024)
+
+void sc_decompress_progress(sc_reader *base, uint64_t *ret_in, uint64_t *ret_out_bound)
+{
+	assert(base->ops == &dec_ops);
+	const struct dec_reader *r = (const struct dec_reader *)base;
+	if (r->comp == SC_COMP_NONE) {
+		*ret_in = r->consumed;
+		*ret_out_bound = r->produced;
+		return;
+	}
+	*ret_in = r->consumed > SETTLE_IN_SLACK ? r->consumed - SETTLE_IN_SLACK : 0;
+	*ret_out_bound = r->produced + (r->ld_out_len - r->ld_out_pos) + SETTLE_OUT_SLACK;
 }
 
 /* ---- compression ---- */

@@ -52,6 +52,15 @@ int sc_compression_sniff(sc_reader *inner, sc_compression *ret_comp, sc_reader *
 sc_reader *sc_decompress_reader_new(sc_reader *inner, sc_compression c, const sconify_limits_t *limits,
                                     const char *what);
 
+/* How far the compressed input of a reader from sc_decompress_reader_new()
+ * is settled: every byte of it before *ret_in is decoded, and what those
+ * bytes decode to lies before *ret_out_bound in the uncompressed stream (the
+ * bytes handed out so far, what the decoder holds back, and a margin for a
+ * block it is still buffering). So a consumer that has seen the uncompressed
+ * stream up to *ret_out_bound knows everything the compressed bytes before
+ * *ret_in can tell. Both are offsets from the start of either stream. */
+void sc_decompress_progress(sc_reader *r, uint64_t *ret_in, uint64_t *ret_out_bound);
+
 /* Compresses onto next (not owned); sc_writer_finish() writes the end of the
  * stream onto next (it does not finish next itself; writing after it fails).
  * Output depends only on the input bytes and the library versions (no names,

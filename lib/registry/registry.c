@@ -953,6 +953,8 @@ struct sc_registry_upload {
 	sc_writer *hw;
 	int64_t size;
 	bool failed;
+	bool sealed;      /* no more writes: UP_STREAM's PATCH is finished */
+	bool min_chunked; /* UP_CHUNKED because the registry asked for a chunk size */
 };
 
 static int upload_patch_chunk(sc_registry_upload *u, sconify_error_t *err)
@@ -1010,6 +1012,8 @@ static int upload_write(sc_writer *base, const void *buf, size_t len, sconify_er
 	sc_registry_upload *u = (sc_registry_upload *)base;
 	if (u->failed)
 		return sc_error(err, SCONIFY_ERR_USAGE, 0, "upload already failed");
+	if (u->sealed)
+		return sc_error(err, SCONIFY_ERR_USAGE, 0, "upload already sealed");
 	int rc = 0;
 	switch (u->mode) {
 	case UP_STREAM:
@@ -1045,8 +1049,8 @@ static void upload_writer_free(sc_writer *base)
 
 static const struct sc_writer_ops upload_ops = {.write = upload_write, .free = upload_writer_free};
 
-int sc_registry_upload_begin(sc_registry *r, const char *repo, int64_t known_size, sc_registry_upload **ret,
-                             sc_writer **ret_writer, sconify_error_t *err)
+static int upload_begin(sc_registry *r, const char *repo, int64_t known_size, bool chunks,
+                        sc_registry_upload **ret, sc_writer **ret_writer, sconify_error_t *err)
 {
 	if (ready(r, err) < 0)
 		return -1;
@@ -1075,9 +1079,12 @@ int sc_registry_upload_begin(sc_registry *r, const char *repo, int64_t known_siz
 		return -1;
 	}
 
-	if (min_chunk > 0) {
-		/* The registry wants chunks of at least this size. */
+	if (min_chunk > 0 || chunks) {
+		/* The registry wants chunks of at least this size, or the caller
+		 * wants an upload that is never in the middle of a request
+		 * between writes. */
 		u->mode = UP_CHUNKED;
+		u->min_chunked = min_chunk > 0;
 		u->chunk = min_chunk > CHUNK_DEFAULT ? (size_t)min_chunk : CHUNK_DEFAULT;
 		if (min_chunk > (64u << 20)) {
 			sc_registry_upload_free(u);
@@ -1113,31 +1120,80 @@ int sc_registry_upload_begin(sc_registry *r, const char *repo, int64_t known_siz
 	return 0;
 }
 
+int sc_registry_upload_begin(sc_registry *r, const char *repo, int64_t known_size, sc_registry_upload **ret,
+                             sc_writer **ret_writer, sconify_error_t *err)
+{
+	return upload_begin(r, repo, known_size, false, ret, ret_writer, err);
+}
+
+int sc_registry_upload_begin_chunks(sc_registry *r, const char *repo, sc_registry_upload **ret,
+                                    sc_writer **ret_writer, sconify_error_t *err)
+{
+	return upload_begin(r, repo, -1, true, ret, ret_writer, err);
+}
+
+int sc_registry_upload_seal(sc_registry_upload *u, sconify_error_t *err)
+{
+	if (u->failed)
+		return sc_error(err, SCONIFY_ERR_USAGE, 0, "upload already failed");
+	if (u->sealed || u->mode == UP_SMALL) {
+		u->sealed = true;
+		return 0;
+	}
+	if (u->mode == UP_CHUNKED) {
+		/* A registry that asked for a chunk size gets the short last
+		 * chunk with the PUT, where the spec allows it; otherwise it goes
+		 * now, and the buffer with it. */
+		if (u->min_chunked) {
+			u->sealed = true;
+			return 0;
+		}
+		if (u->held.len > 0 && upload_patch_chunk(u, err) < 0) {
+			u->failed = true;
+			return -1;
+		}
+		sc_buf_free(&u->held);
+		sc_buf_init(&u->held, 0);
+		u->sealed = true;
+		return 0;
+	}
+	sc_http_response resp = {0};
+	int rc = sc_http_upload_finish(u->http, &resp, err);
+	if (rc == 0 && resp.status != 202) {
+		rc = response_error(u->r, &resp, "uploading a blob to", u->repo, err);
+		/* the body is spent: only a new upload can try again */
+		if (sc_http_status_transient(resp.status))
+			sc_error_set_restartable(err);
+	}
+	char *loc = NULL;
+	if (rc == 0 && upload_location(u->r, &resp, u->repo, &loc, err) == 0) {
+		free(u->location);
+		u->location = loc;
+	} else {
+		rc = -1;
+	}
+	sc_http_response_clear(&resp);
+	if (rc < 0) {
+		u->failed = true;
+		return -1;
+	}
+	/* the connection goes back to the pool now, not at the commit */
+	sc_http_upload_free(u->http);
+	u->http = NULL;
+	u->sealed = true;
+	return 0;
+}
+
 int sc_registry_upload_commit(sc_registry_upload *u, const sc_digest *d, uint64_t size, sconify_error_t *err)
 {
 	(void)size;
 	if (u->failed)
 		return sc_error(err, SCONIFY_ERR_USAGE, 0, "upload already failed");
 	sc_http_response resp = {0};
-	if (u->mode == UP_STREAM) {
-		int rc = sc_http_upload_finish(u->http, &resp, err);
-		if (rc == 0 && resp.status != 202) {
-			rc = response_error(u->r, &resp, "uploading a blob to", u->repo, err);
-			/* the body is spent: only a new upload can try again */
-			if (sc_http_status_transient(resp.status))
-				sc_error_set_restartable(err);
-		}
-		char *loc = NULL;
-		if (rc == 0 && upload_location(u->r, &resp, u->repo, &loc, err) == 0) {
-			free(u->location);
-			u->location = loc;
-		} else {
-			rc = -1;
-		}
-		sc_http_response_clear(&resp);
-		if (rc < 0)
-			return -1;
-	}
+	/* UP_STREAM's PATCH ends here unless it was sealed; a chunked upload
+	 * not sealed keeps its last chunk for the PUT. */
+	if (u->mode == UP_STREAM && sc_registry_upload_seal(u, err) < 0)
+		return -1;
 	/* Close with the digest; what is still held (small blobs, the last
 	 * chunk) goes in this request. */
 	cleanup_free char *url = with_digest(u->location, d);
@@ -1169,6 +1225,25 @@ int sc_registry_upload_commit(sc_registry_upload *u, const sc_digest *d, uint64_
 	}
 	sc_http_response_clear(&resp);
 	return rc;
+}
+
+void sc_registry_upload_cancel(sc_registry_upload *u)
+{
+	if (u == NULL)
+		return;
+	/* the streamed body stops here: its connection is closed, not reused */
+	sc_http_upload_free(u->http);
+	u->http = NULL;
+	if (u->location) {
+		sc_http_request req = {
+		        .method = "DELETE", .url = u->location, .max_response = ERROR_BODY_MAX};
+		sc_http_response resp = {0};
+		sconify_error_t e = NULL;
+		authed(u->r, u->scope, &req, &resp, &e);
+		sconify_error_free(&e);
+		sc_http_response_clear(&resp);
+	}
+	sc_registry_upload_free(u);
 }
 
 void sc_registry_upload_free(sc_registry_upload *u)

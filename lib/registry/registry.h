@@ -70,6 +70,19 @@ typedef struct sc_registry_upload sc_registry_upload;
 int sc_registry_upload_begin(sc_registry *r, const char *repo, int64_t known_size, sc_registry_upload **ret,
                              sc_writer **ret_writer, sconify_error_t *err);
 int sc_registry_upload_commit(sc_registry_upload *u, const sc_digest *d, uint64_t size, sconify_error_t *err);
+/* An upload sent as a series of whole requests (PATCH chunks), so that it is
+ * never in the middle of one between writes, and a cancel leaves the
+ * registry no request still writing. */
+int sc_registry_upload_begin_chunks(sc_registry *r, const char *repo, sc_registry_upload **ret,
+                                    sc_writer **ret_writer, sconify_error_t *err);
+/* Ends the content: what was written is sent and the connection is free
+ * again, while the commit may come much later (or a cancel instead). The
+ * commit does this itself when it was not done. */
+int sc_registry_upload_seal(sc_registry_upload *u, sconify_error_t *err);
 void sc_registry_upload_free(sc_registry_upload *u);
+/* Drops an upload nobody will commit and asks the registry to delete what it
+ * received so far (best effort: a registry that refuses keeps it until its
+ * uploads expire). Frees u. */
+void sc_registry_upload_cancel(sc_registry_upload *u);
 
 #endif

@@ -152,6 +152,32 @@ static void dd_blob_abort(sc_dest *base, sc_blob_upload *u)
 	free(u);
 }
 
+static int dd_blob_begin_chunks(sc_dest *base, sc_blob_upload **ret_upload, sc_writer **ret_writer,
+                                sconify_error_t *err)
+{
+	struct docker_dest *d = (struct docker_dest *)base;
+	sc_blob_upload *u = xzalloc(sizeof(*u));
+	if (sc_registry_upload_begin_chunks(d->r, d->base.ref->repository, &u->u, ret_writer, err) < 0) {
+		free(u);
+		return -1;
+	}
+	*ret_upload = u;
+	return 0;
+}
+
+static int dd_blob_seal(sc_dest *base, sc_blob_upload *u, sconify_error_t *err)
+{
+	(void)base;
+	return sc_registry_upload_seal(u->u, err);
+}
+
+static void dd_blob_cancel(sc_dest *base, sc_blob_upload *u)
+{
+	(void)base;
+	sc_registry_upload_cancel(u->u);
+	free(u);
+}
+
 static int dd_put_document(sc_dest *base, const char *data, size_t len, const char *media_type,
                            const sc_digest *digest, const sc_document *parsed, sconify_error_t *err)
 {
@@ -219,6 +245,9 @@ static const struct sc_dest_ops dd_ops = {
         .blob_begin = dd_blob_begin,
         .blob_commit = dd_blob_commit,
         .blob_abort = dd_blob_abort,
+        .blob_begin_chunks = dd_blob_begin_chunks,
+        .blob_seal = dd_blob_seal,
+        .blob_cancel = dd_blob_cancel,
         .put_document = dd_put_document,
         .commit = dd_commit,
         .mount = dd_mount,

@@ -128,6 +128,17 @@ struct sc_dest_ops {
 	int (*blob_commit)(sc_dest *d, sc_blob_upload *u, const sc_digest *digest, uint64_t size,
 	                   sconify_error_t *err);
 	void (*blob_abort)(sc_dest *d, sc_blob_upload *u);
+	/* Optional: starts a blob that is sent in whole requests (chunks), so
+	 * that between writes nothing is half sent and a cancel leaves the
+	 * destination nothing still writing. */
+	int (*blob_begin_chunks)(sc_dest *d, sc_blob_upload **ret_upload, sc_writer **ret_writer,
+	                         sconify_error_t *err);
+	/* Optional: all of the blob is written; send it now, the commit (or a
+	 * cancel) may come much later. */
+	int (*blob_seal)(sc_dest *d, sc_blob_upload *u, sconify_error_t *err);
+	/* Optional: like blob_abort, and the destination deletes what it
+	 * received of the blob (for bytes that must not stay there). */
+	void (*blob_cancel)(sc_dest *d, sc_blob_upload *u);
 	/* Stores a manifest or index (exact bytes). image_config is set for an
 	 * image manifest: the config descriptor and the layers, for transports
 	 * that lay images out their own way (docker-archive). */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include "core/buf.h"
 #include "core/cleanup.h"
@@ -449,6 +450,104 @@ START_TEST(reader_decodes_members_too_large_for_one_call_with_zlib)
 }
 END_TEST
 
+/* What the first len bytes of a compressed stream decode to, by zlib or
+ * libzstd themselves (a cut stream decodes as far as it can). */
+static size_t prefix_output(sc_compression c, const unsigned char *z, size_t len)
+{
+	static unsigned char out[256 * 1024];
+	size_t total = 0;
+	if (c == SC_COMP_NONE)
+		return len;
+	if (c == SC_COMP_GZIP) {
+		z_stream zs = {0};
+		ck_assert_int_eq(inflateInit2(&zs, 16 + 15), Z_OK);
+		zs.next_in = (unsigned char *)z;
+		zs.avail_in = (uInt)len;
+		for (;;) {
+			zs.next_out = out;
+			zs.avail_out = sizeof(out);
+			int r = inflate(&zs, Z_NO_FLUSH);
+			total += sizeof(out) - zs.avail_out;
+			if (r == Z_STREAM_END && zs.avail_in > 0) {
+				ck_assert_int_eq(inflateReset(&zs), Z_OK); /* the next member */
+				continue;
+			}
+			if (r != Z_OK || (zs.avail_in == 0 && zs.avail_out > 0))
+				break;
+		}
+		inflateEnd(&zs);
+		return total;
+	}
+	ZSTD_DCtx *d = ZSTD_createDCtx();
+	ZSTD_inBuffer ib = {z, len, 0};
+	for (;;) {
+		ZSTD_outBuffer ob = {out, sizeof(out), 0};
+		size_t r = ZSTD_decompressStream(d, &ob, &ib);
+		ck_assert(!ZSTD_isError(r));
+		total += ob.pos;
+		if (ob.pos < ob.size && ib.pos == ib.size)
+			break;
+	}
+	ZSTD_freeDCtx(d);
+	return total;
+}
+
+/* The reader says after every read how much of its input is settled; the
+ * settled prefix, decoded by zlib or libzstd on their own, must not reach past
+ * the bound it gives. And the settled input keeps up with the reading: at the
+ * end all but the slack is settled, so a check that nothing was settled could
+ * not pass. */
+static void assert_progress_bounds(sc_compression c, const unsigned char *z, size_t zlen, size_t plain_len)
+{
+	cleanup_error sconify_error_t err = NULL;
+	sconify_limits_t l = default_limits();
+	cleanup_reader sc_reader *r = sc_decompress_reader_new(sc_mem_reader_new(z, zlen), c, &l, WHAT);
+	static char buf[7919]; /* reads that cut members and blocks anywhere */
+	uint64_t last_in = 0, out = 0, checks = 0;
+	for (;;) {
+		ssize_t n = sc_reader_read(r, buf, sizeof(buf), &err);
+		ck_assert_ok(n < 0 ? -1 : 0, err);
+		out += (uint64_t)n;
+		uint64_t in = 0, bound = 0;
+		sc_decompress_progress(r, &in, &bound);
+		ck_assert_uint_ge(in, last_in);
+		ck_assert_uint_le(in, zlen);
+		ck_assert_uint_ge(bound, out);
+		if (in > last_in || n == 0) {
+			ck_assert_uint_le(prefix_output(c, z, in), bound);
+			checks++;
+		}
+		last_in = in;
+		if (n == 0)
+			break;
+	}
+	ck_assert_uint_eq(out, plain_len);
+	ck_assert_uint_ge(last_in + 128 * 1024 + 64, zlen);
+	ck_assert_uint_ge(checks, 5);
+}
+
+START_TEST(progress_bounds_what_the_settled_input_decodes_to)
+{
+	/* text, ciphertext and a long run of zeros (a prefix of which decodes to
+	 * far more than its size) */
+	size_t len = 9 * MiB;
+	cleanup_free char *data = gen_data(len, 91);
+	fill_random(data + MiB, 2 * MiB, 92);
+	memset(data + 4 * MiB, 0, 3 * MiB);
+	sc_compression comps[] = {SC_COMP_GZIP, SC_COMP_ZSTD, SC_COMP_NONE};
+	for (size_t i = 0; i < sizeof(comps) / sizeof(comps[0]); i++) {
+		size_t zlen = 0;
+		cleanup_free char *z = compress_mem(comps[i], 2, data, len, 65536, &zlen);
+		assert_progress_bounds(comps[i], (unsigned char *)z, zlen, len);
+	}
+	/* one member too large for libdeflate: zlib decodes it in steps */
+	size_t cap = len + len / 100 + 1024;
+	cleanup_free unsigned char *z = xmalloc(cap);
+	size_t zlen = zlib_member(data, len, z, cap);
+	assert_progress_bounds(SC_COMP_GZIP, z, zlen, len);
+}
+END_TEST
+
 START_TEST(reader_checks_the_header_crc_of_a_member)
 {
 	/* a member with FHCRC and a wrong header CRC: zlib's verdict, corrupt */
@@ -841,6 +940,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, gzip_stores_incompressible_members_and_compresses_the_rest);
 	tcase_add_test(tc, reader_decodes_members_too_large_for_one_call_with_zlib);
 	tcase_add_test(tc, reader_checks_the_header_crc_of_a_member);
+	tcase_add_test(tc, progress_bounds_what_the_settled_input_decodes_to);
 	tcase_add_test(tc, compression_is_deterministic_for_any_thread_count);
 	tcase_add_test(tc, empty_input_gives_a_valid_stream);
 	tcase_add_test(tc, writer_passes_on_errors_of_next);
