@@ -7,7 +7,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/buf.h"
 #include "core/error.h"
+#include "core/stream.h"
 
 /* Fails the test with the error's message unless r >= 0. */
 #define ck_assert_ok(r, err)                                                                \
@@ -32,6 +34,16 @@ char *sc_test_tmpdir(void);
 void sc_test_tmpdir_cleanup(char *dir);
 /* Path of a file under testdata/ (SCONIFY_TESTDATA). */
 char *sc_test_data(const char *rel);
+/* A writer into buf. fail makes every write fail; delay_us sleeps before
+ * each (a slow peer). Freed with sc_writer_free(&w->base). */
+typedef struct {
+	sc_writer base;
+	sc_buf buf;
+	bool fail;
+	unsigned delay_us;
+} sc_test_memw;
+sc_test_memw *sc_test_memw_new(void);
+
 /* Runs the suite and returns the process exit status. */
 int sc_test_run(Suite *s);
 

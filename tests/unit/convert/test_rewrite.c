@@ -18,34 +18,6 @@
 #include "support.h"
 #include "tarbuild.h"
 
-/* ---- a writer into memory ---- */
-
-struct memw {
-	sc_writer base;
-	sc_buf buf;
-};
-
-static int memw_write(sc_writer *base, const void *p, size_t n, sconify_error_t *err)
-{
-	return sc_buf_append(&((struct memw *)base)->buf, p, n, "output", err);
-}
-
-static void memw_free(sc_writer *base)
-{
-	sc_buf_free(&((struct memw *)base)->buf);
-	free(base);
-}
-
-static const struct sc_writer_ops memw_ops = {.write = memw_write, .free = memw_free};
-
-static struct memw *memw_new(void)
-{
-	struct memw *w = xzalloc(sizeof(*w));
-	w->base.ops = &memw_ops;
-	sc_buf_init(&w->buf, SIZE_MAX);
-	return w;
-}
-
 /* ---- the conversion's side, reduced to what pass 2 needs ---- */
 
 struct conv {
@@ -106,7 +78,7 @@ static char *rewrite(const sc_plan *plan, unsigned layer, const tarb *in, size_t
                      size_t *ret_len)
 {
 	cleanup_error sconify_error_t err = NULL;
-	struct memw *out = memw_new();
+	sc_test_memw *out = sc_test_memw_new();
 	sc_rewrite_hooks hooks = {.begin = begin, .end = end, .userdata = c};
 	cleanup_writer sc_writer *rw = sc_layer_rewriter_new(&plan->layers[layer], &out->base, &hooks);
 	for (size_t off = 0; off < in->len;) {
@@ -116,7 +88,7 @@ static char *rewrite(const sc_plan *plan, unsigned layer, const tarb *in, size_t
 	}
 	ck_assert_ok(sc_writer_finish(rw, &err), err);
 	char *data = sc_buf_steal(&out->buf, ret_len);
-	memw_free(&out->base);
+	sc_writer_free(&out->base);
 	return data;
 }
 
@@ -281,13 +253,13 @@ START_TEST(a_layer_shorter_than_planned_fails)
 	tb_end(&b);
 	cleanup_plan sc_plan *plan = plan_of(&b, 1, "/app", NULL);
 	cleanup_error sconify_error_t err = NULL;
-	struct memw *out = memw_new();
+	sc_test_memw *out = sc_test_memw_new();
 	struct conv c = {.plan = plan};
 	sc_rewrite_hooks hooks = {.begin = begin, .end = end, .userdata = &c};
 	cleanup_writer sc_writer *rw = sc_layer_rewriter_new(&plan->layers[0], &out->base, &hooks);
 	ck_assert_ok(sc_writer_write(rw, b.data, 512, &err), err);
 	ck_assert_fails(sc_writer_finish(rw, &err), err, SCONIFY_ERR_INTEGRITY, "before the entry planned");
-	memw_free(&out->base);
+	sc_writer_free(&out->base);
 	free(b.data);
 }
 END_TEST

@@ -17,40 +17,6 @@
 
 #define LEN (1u << 20)
 
-/* What the tee's thread wrote; read only after the tee is finished. */
-struct memw {
-	sc_writer base;
-	sc_buf buf;
-	bool fail;
-	useconds_t delay; /* per write: a slow destination */
-};
-
-static int memw_write(sc_writer *base, const void *p, size_t n, sconify_error_t *err)
-{
-	struct memw *w = (struct memw *)base;
-	if (w->fail)
-		return sc_error(err, SCONIFY_ERR_IO, 0, "connection reset (test)");
-	if (w->delay)
-		usleep(w->delay);
-	return sc_buf_append(&w->buf, p, n, "output", err);
-}
-
-static void memw_free(sc_writer *base)
-{
-	sc_buf_free(&((struct memw *)base)->buf);
-	free(base);
-}
-
-static const struct sc_writer_ops memw_ops = {.write = memw_write, .free = memw_free};
-
-static struct memw *memw_new(void)
-{
-	struct memw *w = xzalloc(sizeof(*w));
-	w->base.ops = &memw_ops;
-	sc_buf_init(&w->buf, SIZE_MAX);
-	return w;
-}
-
 static int seals;
 static int seal(void *ctx)
 {
@@ -87,6 +53,34 @@ static uint64_t wait_sent(sc_tee *t, uint64_t n)
 	return sc_tee_sent(t);
 }
 
+/* A tee writing to memory, and a reader of len bytes through it. */
+struct rig {
+	unsigned char *d;
+	sc_test_memw *w; /* read only after the tee is finished */
+	sc_tee *t;
+	sc_reader *r;
+};
+
+static struct rig rig_up(size_t len, useconds_t delay, bool fail)
+{
+	struct rig g = {.d = data(len), .w = sc_test_memw_new()};
+	g.w->delay_us = delay;
+	g.w->fail = fail;
+	seals = 0;
+	g.t = sc_tee_new(&g.w->base, seal, NULL);
+	ck_assert_ptr_nonnull(g.t);
+	g.r = sc_tee_reader_new(g.t, sc_mem_reader_new(g.d, len));
+	return g;
+}
+
+static void rig_down(struct rig *g)
+{
+	sc_reader_free(g->r);
+	sc_tee_free(g->t);
+	sc_writer_free(&g->w->base);
+	free(g->d);
+}
+
 /* What a tee sends while nothing clears more: it had 100 ms to send it. */
 static uint64_t settled_sent(sc_tee *t)
 {
@@ -96,12 +90,11 @@ static uint64_t settled_sent(sc_tee *t)
 
 START_TEST(nothing_goes_out_before_the_planner_passed_the_bound)
 {
-	cleanup_free unsigned char *d = data(LEN);
-	struct memw *w = memw_new();
-	seals = 0;
-	sc_tee *t = sc_tee_new(&w->base, seal, NULL);
-	ck_assert_ptr_nonnull(t);
-	cleanup_reader sc_reader *r = sc_tee_reader_new(t, sc_mem_reader_new(d, LEN));
+	struct rig g = rig_up(LEN, 0, false);
+	sc_tee *t = g.t;
+	sc_reader *r = g.r;
+	sc_test_memw *w = g.w;
+	const unsigned char *d = g.d;
 	read_n(r, 300000);
 	sc_tee_mark_at(t, 50000, 200000);
 	ck_assert_uint_eq(settled_sent(t), 0);
@@ -120,19 +113,16 @@ START_TEST(nothing_goes_out_before_the_planner_passed_the_bound)
 	ck_assert_int_eq(seals, 0);
 	ck_assert_uint_eq(w->buf.len, 120000);
 	ck_assert(memcmp(w->buf.data, d, 120000) == 0);
-	sc_reader_free(steal_pointer(&r));
-	sc_tee_free(t);
-	sc_writer_free(&w->base);
+	rig_down(&g);
 }
 END_TEST
 
 START_TEST(an_entry_in_an_encrypted_region_stops_it_for_good)
 {
-	cleanup_free unsigned char *d = data(LEN);
-	struct memw *w = memw_new();
-	seals = 0;
-	sc_tee *t = sc_tee_new(&w->base, seal, NULL);
-	cleanup_reader sc_reader *r = sc_tee_reader_new(t, sc_mem_reader_new(d, LEN));
+	struct rig g = rig_up(LEN, 0, false);
+	sc_tee *t = g.t;
+	sc_reader *r = g.r;
+	sc_test_memw *w = g.w;
 	read_n(r, 200000);
 	sc_tee_mark_at(t, 10000, 20000);
 	sc_tee_entry(t, 30000, false);
@@ -147,19 +137,17 @@ START_TEST(an_entry_in_an_encrypted_region_stops_it_for_good)
 	ck_assert(!sc_tee_finish(t, LEN));
 	ck_assert_int_eq(seals, 0);
 	ck_assert_uint_eq(w->buf.len, 10000);
-	sc_reader_free(steal_pointer(&r));
-	sc_tee_free(t);
-	sc_writer_free(&w->base);
+	rig_down(&g);
 }
 END_TEST
 
 START_TEST(a_clean_layer_goes_out_whole_then_is_sealed)
 {
-	cleanup_free unsigned char *d = data(LEN);
-	struct memw *w = memw_new();
-	seals = 0;
-	sc_tee *t = sc_tee_new(&w->base, seal, NULL);
-	cleanup_reader sc_reader *r = sc_tee_reader_new(t, sc_mem_reader_new(d, LEN));
+	struct rig g = rig_up(LEN, 0, false);
+	sc_tee *t = g.t;
+	sc_reader *r = g.r;
+	sc_test_memw *w = g.w;
+	const unsigned char *d = g.d;
 	for (size_t off = 65536; off <= LEN; off += 65536) {
 		read_n(r, 65536);
 		sc_tee_mark_at(t, off - 1000, off + 5000);
@@ -170,28 +158,23 @@ START_TEST(a_clean_layer_goes_out_whole_then_is_sealed)
 	ck_assert_uint_eq(w->buf.len, LEN);
 	ck_assert(memcmp(w->buf.data, d, LEN) == 0);
 	ck_assert(!sc_tee_saw_encrypted(t));
-	sc_reader_free(steal_pointer(&r));
-	sc_tee_free(t);
-	sc_writer_free(&w->base);
+	rig_down(&g);
 }
 END_TEST
 
 START_TEST(a_planner_further_behind_than_the_ring_makes_it_give_up_without_blocking)
 {
 	size_t len = SC_TEE_RING + LEN;
-	cleanup_free unsigned char *d = data(len);
-	struct memw *w = memw_new();
-	seals = 0;
-	sc_tee *t = sc_tee_new(&w->base, seal, NULL);
-	cleanup_reader sc_reader *r = sc_tee_reader_new(t, sc_mem_reader_new(d, len));
+	struct rig g = rig_up(len, 0, false);
+	sc_tee *t = g.t;
+	sc_reader *r = g.r;
+	sc_test_memw *w = g.w;
 	read_n(r, len); /* returns: the reader never waits for the planner */
 	sc_tee_entry(t, len, false);
 	ck_assert(!sc_tee_finish(t, len));
 	ck_assert_uint_eq(w->buf.len, 0);
 	ck_assert_int_eq(seals, 0);
-	sc_reader_free(steal_pointer(&r));
-	sc_tee_free(t);
-	sc_writer_free(&w->base);
+	rig_down(&g);
 }
 END_TEST
 
@@ -201,12 +184,9 @@ START_TEST(a_destination_slower_than_the_source_makes_it_give_up_without_blockin
 	 * per 20 ms: the ring fills, and the tee gives up instead of making
 	 * the reader wait (pass 2 copies the layer then) */
 	size_t len = 2 * SC_TEE_RING;
-	cleanup_free unsigned char *d = data(len);
-	struct memw *w = memw_new();
-	w->delay = 20 * 1000;
-	seals = 0;
-	sc_tee *t = sc_tee_new(&w->base, seal, NULL);
-	cleanup_reader sc_reader *r = sc_tee_reader_new(t, sc_mem_reader_new(d, len));
+	struct rig g = rig_up(len, 20 * 1000, false);
+	sc_tee *t = g.t;
+	sc_reader *r = g.r;
 	sc_tee_mark_at(t, len, 0);
 	sc_tee_entry(t, 1, false);
 	read_n(r, len);
@@ -214,21 +194,16 @@ START_TEST(a_destination_slower_than_the_source_makes_it_give_up_without_blockin
 	ck_assert_uint_lt(sent, SC_TEE_RING); /* the reader did not wait for it */
 	ck_assert(!sc_tee_finish(t, len));
 	ck_assert_int_eq(seals, 0);
-	sc_reader_free(steal_pointer(&r));
-	sc_tee_free(t);
-	sc_writer_free(&w->base);
+	rig_down(&g);
 }
 END_TEST
 
 START_TEST(a_failing_destination_stops_it_and_reading_goes_on)
 {
 	size_t len = SC_TEE_RING + LEN;
-	cleanup_free unsigned char *d = data(len);
-	struct memw *w = memw_new();
-	w->fail = true;
-	seals = 0;
-	sc_tee *t = sc_tee_new(&w->base, seal, NULL);
-	cleanup_reader sc_reader *r = sc_tee_reader_new(t, sc_mem_reader_new(d, len));
+	struct rig g = rig_up(len, 0, true);
+	sc_tee *t = g.t;
+	sc_reader *r = g.r;
 	read_n(r, 100000);
 	sc_tee_mark_at(t, 100000, 100000);
 	sc_tee_entry(t, 100000, false);
@@ -236,9 +211,7 @@ START_TEST(a_failing_destination_stops_it_and_reading_goes_on)
 	read_n(r, len - 100000);
 	ck_assert(!sc_tee_finish(t, len));
 	ck_assert_int_eq(seals, 0);
-	sc_reader_free(steal_pointer(&r));
-	sc_tee_free(t);
-	sc_writer_free(&w->base);
+	rig_down(&g);
 }
 END_TEST
 
@@ -246,17 +219,15 @@ START_TEST(an_abandoned_tee_keeps_nothing_and_never_blocks_the_reader)
 {
 	/* abandoned (a failure elsewhere in pass 1) before anything was read */
 	size_t len = SC_TEE_RING + LEN;
-	cleanup_free unsigned char *d = data(len);
-	struct memw *w = memw_new();
-	sc_tee *t = sc_tee_new(&w->base, seal, NULL);
+	struct rig g = rig_up(len, 0, false);
+	sc_tee *t = g.t;
+	sc_reader *r = g.r;
+	sc_test_memw *w = g.w;
 	sc_tee_abandon(t);
-	cleanup_reader sc_reader *r = sc_tee_reader_new(t, sc_mem_reader_new(d, len));
 	read_n(r, len);
 	ck_assert(!sc_tee_finish(t, len));
 	ck_assert_uint_eq(w->buf.len, 0);
-	sc_reader_free(steal_pointer(&r));
-	sc_tee_free(t);
-	sc_writer_free(&w->base);
+	rig_down(&g);
 }
 END_TEST
 
