@@ -491,13 +491,16 @@ static void tee_free(struct tee *t)
 /* An upload for layer d while pass 1 reads it, or NULL where pass 2 does
  * better or the same: a destination that is not a registry, a blob it has,
  * one it can mount from the source's registry, a single core (pass 1 then
- * reads on one thread, and nothing could be sent before the layer's end). */
+ * reads on one thread, and nothing could be sent before the layer's end), a
+ * blob small enough for pass 2 to send in one request. */
+#define TEE_MIN_BLOB (1u << 20)
+
 static struct tee *tee_start(conv *v, const sc_descriptor *d)
 {
 	sc_dest *dst = v->cc.dst;
 	if (v->o->dry_run || dst == NULL || dst->ops->blob_begin_chunks == NULL ||
 	    dst->ops->blob_cancel == NULL || dst->ops->blob_seal == NULL || !dst->caps.parallel_blobs ||
-	    v->cc.cpus < 2)
+	    v->cc.cpus < 2 || d->size <= TEE_MIN_BLOB)
 		return NULL;
 	const sc_image_ref *s = v->cc.src->ref, *o = dst->ref;
 	if (s->kind == SC_TRANSPORT_DOCKER && s->domain && o->domain && strcmp(s->domain, o->domain) == 0)

@@ -192,7 +192,9 @@ static void join(sc_tee *t)
 bool sc_tee_finish(sc_tee *t, uint64_t size)
 {
 	pthread_mutex_lock(&t->mu);
-	if (t->end == size)
+	/* More than SC_TEE_FINISH_LAG still to send: the destination is
+	 * behind, and pass 1 would wait for it. */
+	if (t->end == size && t->end - t->sent <= SC_TEE_FINISH_LAG)
 		t->eof = true;
 	else
 		t->stop = true;

@@ -21,6 +21,10 @@
  * planner falls further behind the reading than this, the tee gives up (it
  * never makes the reader wait). */
 #define SC_TEE_RING (16u << 20)
+/* At the layer's end, what may still be left to send for the tee to finish
+ * it (the reader then waits for that, and the last chunk): more, and it
+ * gives up. */
+#define SC_TEE_FINISH_LAG (4u << 20)
 
 typedef struct sc_tee sc_tee;
 
@@ -53,8 +57,9 @@ void sc_tee_entry(void *userdata, uint64_t end, bool encrypted);
 void sc_tee_abandon(sc_tee *t);
 
 /* After the blob was read to its end and verified (size bytes): sends the
- * rest, unless the tee stopped, and waits for its thread. true when every
- * byte went out and the seal succeeded. */
+ * rest, unless the tee stopped or more than SC_TEE_FINISH_LAG is left, and
+ * waits for its thread. true when every byte went out and the seal
+ * succeeded. */
 bool sc_tee_finish(sc_tee *t, uint64_t size);
 
 /* Whether an entry in an encrypted region stopped it; bytes sent so far. */

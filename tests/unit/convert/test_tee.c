@@ -198,6 +198,23 @@ START_TEST(a_destination_slower_than_the_source_makes_it_give_up_without_blockin
 }
 END_TEST
 
+START_TEST(a_layer_ending_far_ahead_of_the_destination_is_given_up)
+{
+	/* a layer smaller than the ring, cleared at once, to a slow
+	 * destination: at its end most of it is still to send, and finishing
+	 * gives up rather than wait for it */
+	size_t len = SC_TEE_FINISH_LAG + 4 * LEN;
+	struct rig g = rig_up(len, 20 * 1000, false);
+	sc_tee_mark_at(g.t, len, 0);
+	sc_tee_entry(g.t, 1, false);
+	read_n(g.r, len);
+	ck_assert_uint_gt(len - sc_tee_sent(g.t), SC_TEE_FINISH_LAG);
+	ck_assert(!sc_tee_finish(g.t, len));
+	ck_assert_int_eq(seals, 0);
+	rig_down(&g);
+}
+END_TEST
+
 START_TEST(a_failing_destination_stops_it_and_reading_goes_on)
 {
 	size_t len = SC_TEE_RING + LEN;
@@ -241,6 +258,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, a_clean_layer_goes_out_whole_then_is_sealed);
 	tcase_add_test(tc, a_planner_further_behind_than_the_ring_makes_it_give_up_without_blocking);
 	tcase_add_test(tc, a_destination_slower_than_the_source_makes_it_give_up_without_blocking);
+	tcase_add_test(tc, a_layer_ending_far_ahead_of_the_destination_is_given_up);
 	tcase_add_test(tc, a_failing_destination_stops_it_and_reading_goes_on);
 	tcase_add_test(tc, an_abandoned_tee_keeps_nothing_and_never_blocks_the_reader);
 	suite_add_tcase(s, tc);
