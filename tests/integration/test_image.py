@@ -429,7 +429,8 @@ class ImageTests(harness.TestCase):
         # /app/secret.bin: the registry must get no byte of it, and the
         # upload must be deleted.
         secret = b"sent-early secret: " + os.urandom(1 << 20)  # random: stored as is by gzip
-        layers = [base_layers()[0],
+        # every layer above 1 MiB: smaller ones go in one request in pass 2
+        layers = [base_layers()[0] + ib.with_dirs([E("usr/lib/big0.bin", data=os.urandom(2 << 20))]),
                   ib.with_dirs([E("srv/pub/before.bin", data=os.urandom(10 << 20)), E("app/secret.bin", data=secret),
                                 E("srv/pub/after.bin", data=os.urandom(8 << 20))]),
                   ib.with_dirs([E("usr/share/big.bin", data=os.urandom(3 << 20))])]
