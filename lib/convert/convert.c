@@ -1055,13 +1055,14 @@ static int convert_image(conv *v, const sc_document *m, sc_doc_out *ret, sconify
 	}
 	_cleanup_(tees_release) struct tees tees = {
 	        .t = xcalloc(m->n_layers ? m->n_layers : 1, sizeof(*tees.t)), .n = m->n_layers};
+	bool teeing = true;
 	for (size_t i = 0; i < m->n_layers; i++) {
 		cleanup_free char *what = xasprintf("layer %s", m->layers[i].digest.str);
 		cleanup_reader sc_reader *plain = NULL;
 		sc_reader *verified = NULL;
 		sc_compression comp;
 		sc_digest diff_id;
-		struct tee *tee = tees.t[i] = tee_start(v, &m->layers[i]);
+		struct tee *tee = tees.t[i] = teeing ? tee_start(v, &m->layers[i]) : NULL;
 		sc_tee *sending = tee ? tee->tee : NULL;
 		if (open_layer(v, &m->layers[i], what, sending, &plain, &verified, &comp, err) < 0)
 			return -1;
@@ -1083,6 +1084,10 @@ static int convert_image(conv *v, const sc_document *m, sc_doc_out *ret, sconify
 			                "%s: diff_id mismatch: its content hashes to %s, the config says %s",
 			                what, diff_id.str, cfg->diff_ids[i].str);
 		if (tee && !sc_tee_finish(sending, m->layers[i].size)) {
+			/* a destination slower than the source stays so: the
+			 * copies of pass 2, which overlap the rewrites, are then
+			 * the faster way for the other layers too */
+			teeing = !sc_tee_fell_behind(sending);
 			tee_free(tee);
 			tees.t[i] = NULL;
 		}

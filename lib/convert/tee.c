@@ -31,6 +31,7 @@ struct sc_tee {
 	bool stop;      /* encrypted, failed, given up or abandoned: nothing more is sent */
 	bool eof;       /* everything was read and nothing stopped it: send it all */
 	bool complete;  /* every byte went out and the seal succeeded */
+	bool behind;    /* it gave up because sending fell behind reading */
 };
 
 /* Under mu: the marks the planner passed allow their bytes. */
@@ -92,7 +93,7 @@ static void append(sc_tee *t, const unsigned char *p, size_t len)
 {
 	pthread_mutex_lock(&t->mu);
 	if (!t->stop && t->end - t->sent + len > SC_TEE_RING)
-		t->stop = true;
+		t->stop = t->behind = true;
 	if (!t->stop) {
 		while (len > 0) {
 			size_t at = (size_t)(t->end % SC_TEE_RING);
@@ -194,16 +195,26 @@ bool sc_tee_finish(sc_tee *t, uint64_t size)
 	pthread_mutex_lock(&t->mu);
 	/* More than SC_TEE_FINISH_LAG still to send: the destination is
 	 * behind, and pass 1 would wait for it. */
-	if (t->end == size && t->end - t->sent <= SC_TEE_FINISH_LAG)
+	if (t->end == size && t->end - t->sent <= SC_TEE_FINISH_LAG) {
 		t->eof = true;
-	else
+	} else {
+		t->behind |= !t->stop && t->end == size;
 		t->stop = true;
+	}
 	pthread_cond_broadcast(&t->cv);
 	pthread_mutex_unlock(&t->mu);
 	join(t);
 	free(t->ring);
 	t->ring = NULL;
 	return t->complete;
+}
+
+bool sc_tee_fell_behind(sc_tee *t)
+{
+	pthread_mutex_lock(&t->mu);
+	bool r = t->behind;
+	pthread_mutex_unlock(&t->mu);
+	return r;
 }
 
 bool sc_tee_saw_encrypted(sc_tee *t)

@@ -62,8 +62,11 @@ void sc_tee_abandon(sc_tee *t);
  * succeeded. */
 bool sc_tee_finish(sc_tee *t, uint64_t size);
 
-/* Whether an entry in an encrypted region stopped it; bytes sent so far. */
+/* Whether an entry in an encrypted region stopped it; whether it gave up
+ * because sending fell behind (the ring filled, or too much was left at
+ * the end); bytes sent so far. */
 bool sc_tee_saw_encrypted(sc_tee *t);
+bool sc_tee_fell_behind(sc_tee *t);
 uint64_t sc_tee_sent(sc_tee *t);
 
 /* Stops and joins the thread; w is the caller's again. */

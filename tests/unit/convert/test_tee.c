@@ -110,6 +110,7 @@ START_TEST(nothing_goes_out_before_the_planner_passed_the_bound)
 	sc_tee_mark_at(t, 250000, 400000);
 	ck_assert_uint_eq(settled_sent(t), 120000);
 	ck_assert(!sc_tee_finish(t, LEN)); /* only 300000 bytes were read */
+	ck_assert(!sc_tee_fell_behind(t));
 	ck_assert_int_eq(seals, 0);
 	ck_assert_uint_eq(w->buf.len, 120000);
 	ck_assert(memcmp(w->buf.data, d, 120000) == 0);
@@ -129,12 +130,14 @@ START_TEST(an_entry_in_an_encrypted_region_stops_it_for_good)
 	ck_assert_uint_eq(wait_sent(t, 10000), 10000);
 	sc_tee_entry(t, 40000, true);
 	ck_assert(sc_tee_saw_encrypted(t));
+	ck_assert(!sc_tee_fell_behind(t));
 	/* nothing after it clears anything any more */
 	sc_tee_mark_at(t, 100000, 50000);
 	sc_tee_entry(t, 1u << 30, false);
 	read_n(r, LEN - 200000);
 	ck_assert_uint_eq(settled_sent(t), 10000);
 	ck_assert(!sc_tee_finish(t, LEN));
+	ck_assert(!sc_tee_fell_behind(t));
 	ck_assert_int_eq(seals, 0);
 	ck_assert_uint_eq(w->buf.len, 10000);
 	rig_down(&g);
@@ -193,6 +196,7 @@ START_TEST(a_destination_slower_than_the_source_makes_it_give_up_without_blockin
 	uint64_t sent = sc_tee_sent(t);
 	ck_assert_uint_lt(sent, SC_TEE_RING); /* the reader did not wait for it */
 	ck_assert(!sc_tee_finish(t, len));
+	ck_assert(sc_tee_fell_behind(t));
 	ck_assert_int_eq(seals, 0);
 	rig_down(&g);
 }
@@ -210,6 +214,7 @@ START_TEST(a_layer_ending_far_ahead_of_the_destination_is_given_up)
 	read_n(g.r, len);
 	ck_assert_uint_gt(len - sc_tee_sent(g.t), SC_TEE_FINISH_LAG);
 	ck_assert(!sc_tee_finish(g.t, len));
+	ck_assert(sc_tee_fell_behind(g.t));
 	ck_assert_int_eq(seals, 0);
 	rig_down(&g);
 }
