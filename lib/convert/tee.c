@@ -92,8 +92,11 @@ void sc_tee_entry(void *userdata, uint64_t end, bool encrypted)
 static void append(sc_tee *t, const unsigned char *p, size_t len)
 {
 	pthread_mutex_lock(&t->mu);
-	if (!t->stop && t->end - t->sent + len > SC_TEE_RING)
-		t->stop = t->behind = true;
+	if (!t->stop && t->end - t->sent + len > SC_TEE_RING) {
+		/* behind when it had bytes it may send; else the planner is */
+		t->behind = t->allowed > t->sent;
+		t->stop = true;
+	}
 	if (!t->stop) {
 		while (len > 0) {
 			size_t at = (size_t)(t->end % SC_TEE_RING);

@@ -63,8 +63,9 @@ void sc_tee_abandon(sc_tee *t);
 bool sc_tee_finish(sc_tee *t, uint64_t size);
 
 /* Whether an entry in an encrypted region stopped it; whether it gave up
- * because sending fell behind (the ring filled, or too much was left at
- * the end); bytes sent so far. */
+ * because sending fell behind (the ring filled with bytes it was allowed to
+ * send, or too much was left at the end); bytes sent so far (handed to the
+ * writer, which may hold them for a chunk). */
 bool sc_tee_saw_encrypted(sc_tee *t);
 bool sc_tee_fell_behind(sc_tee *t);
 uint64_t sc_tee_sent(sc_tee *t);

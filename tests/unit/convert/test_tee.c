@@ -175,6 +175,7 @@ START_TEST(a_planner_further_behind_than_the_ring_makes_it_give_up_without_block
 	read_n(r, len); /* returns: the reader never waits for the planner */
 	sc_tee_entry(t, len, false);
 	ck_assert(!sc_tee_finish(t, len));
+	ck_assert(!sc_tee_fell_behind(t)); /* the planner was, not the destination */
 	ck_assert_uint_eq(w->buf.len, 0);
 	ck_assert_int_eq(seals, 0);
 	rig_down(&g);
@@ -216,6 +217,24 @@ START_TEST(a_layer_ending_far_ahead_of_the_destination_is_given_up)
 	ck_assert(!sc_tee_finish(g.t, len));
 	ck_assert(sc_tee_fell_behind(g.t));
 	ck_assert_int_eq(seals, 0);
+	rig_down(&g);
+}
+END_TEST
+
+START_TEST(an_encrypted_entry_after_the_whole_layer_is_not_falling_behind)
+{
+	/* the whole layer read, far ahead of a slow destination, then the
+	 * planner meets an encrypted entry: the tee stops for that, and the
+	 * later layers of the image may still be uploaded */
+	size_t len = SC_TEE_FINISH_LAG + 4 * LEN;
+	struct rig g = rig_up(len, 20 * 1000, false);
+	sc_tee_mark_at(g.t, len, 0);
+	sc_tee_entry(g.t, 1, false);
+	read_n(g.r, len);
+	sc_tee_entry(g.t, 2, true);
+	ck_assert(!sc_tee_finish(g.t, len));
+	ck_assert(sc_tee_saw_encrypted(g.t));
+	ck_assert(!sc_tee_fell_behind(g.t));
 	rig_down(&g);
 }
 END_TEST
@@ -264,6 +283,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, a_planner_further_behind_than_the_ring_makes_it_give_up_without_blocking);
 	tcase_add_test(tc, a_destination_slower_than_the_source_makes_it_give_up_without_blocking);
 	tcase_add_test(tc, a_layer_ending_far_ahead_of_the_destination_is_given_up);
+	tcase_add_test(tc, an_encrypted_entry_after_the_whole_layer_is_not_falling_behind);
 	tcase_add_test(tc, a_failing_destination_stops_it_and_reading_goes_on);
 	tcase_add_test(tc, an_abandoned_tee_keeps_nothing_and_never_blocks_the_reader);
 	suite_add_tcase(s, tc);
