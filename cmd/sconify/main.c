@@ -57,10 +57,13 @@ int cli_fail(sconify_error_t *err)
 
 int main(int argc, char **argv)
 {
-	/* Buffers of a few MiB come and go for every layer: a fixed threshold
+	/* Buffers of 4 MiB and more (the ring and chunk of an upload during
+	 * pass 1, libzstd's) come and go for every layer: a fixed threshold
 	 * keeps them in their own mappings, returned when freed, where glibc's
-	 * moving one would put the next ones on the heap for good. */
-	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+	 * moving one would put everything below the largest freed on the heap
+	 * for good. The smaller, frequent ones stay on the heap: at 256 KiB
+	 * mapping and faulting them in cost 5-10 % in bench/image.sh case b. */
+	mallopt(M_MMAP_THRESHOLD, 4 << 20);
 	if (argc < 2)
 		return usage(stderr), EXIT_USAGE;
 	const char *cmd = argv[1];
