@@ -116,7 +116,7 @@ static void *tee_main(void *arg)
 	sc_tee *t = arg;
 	pthread_mutex_lock(&t->mu);
 	for (;;) {
-		if (t->stop)
+		if (t->stop) /* first: a stopped tee sends nothing, eof or not */
 			break;
 		uint64_t upto = t->eof ? t->end : (t->allowed < t->end ? t->allowed : t->end);
 		if (t->eof && t->sent == t->end) {
