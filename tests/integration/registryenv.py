@@ -823,9 +823,12 @@ class FaultProxy:
     requests / redirect_requests: one dict per request on either port:
     method, path, query (raw string), auth (Authorization scheme or None),
     chunked (request body was chunked), rule (kind of the rule that fired or
-    None), status (answer sent; None if the connection failed)."""
+    None), status (answer sent; None if the connection failed), and with
+    keep_bodies the body forwarded to the registry (a bytearray, framing
+    removed)."""
 
-    def __init__(self, target_host, storage_rejects_auth=False, storage_challenge=None):
+    def __init__(self, target_host, storage_rejects_auth=False, storage_challenge=None, keep_bodies=False):
+        self.keep_bodies = keep_bodies
         self.storage_challenge = storage_challenge
         self.target_host = target_host
         t_host, t_port = target_host.rsplit(":", 1)
@@ -1105,6 +1108,14 @@ class _ProxyHandler(socketserver.BaseRequestHandler):
                "auth": _auth_scheme(_header(head, "Authorization")), "chunked": framing[0] == "chunked",
                "rule": rule.kind if rule else None, "status": None}
         proxy._record(rec)
+        body = None
+        if proxy.keep_bodies:
+            body = rec["body"] = bytearray()
+
+        def upstream_write(b):
+            self.upstream.write(b)
+            if body is not None:
+                body.extend(b)
         keep = version.strip() == "HTTP/1.1" and (_header(head, "Connection") or "").lower() != "close"
         expect = (_header(head, "Expect") or "").lower() == "100-continue" and framing[0] != "none"
 
@@ -1150,12 +1161,12 @@ class _ProxyHandler(socketserver.BaseRequestHandler):
                     resp = self.upstream.read_head()
                     if resp is not None and int(resp[0].split(b" ", 2)[1]) == 100:
                         client.write(b"".join(resp) + b"\r\n")
-                        _copy_body(client, self.upstream.write, framing)
+                        _copy_body(client, upstream_write, framing)
                         resp = self.upstream.read_head()
                     elif resp is not None:
                         keep = False
                 else:
-                    _copy_body(client, self.upstream.write, framing)
+                    _copy_body(client, upstream_write, framing)
                     resp = self.upstream.read_head()
             except (OSError, EOFError):
                 resp = None
