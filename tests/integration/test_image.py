@@ -9,6 +9,7 @@ reproducible runs repeat, failures leave no tag."""
 import gzip
 import json
 import os
+import re
 import subprocess
 
 import harness
@@ -430,6 +431,35 @@ class ImageTests(harness.TestCase):
                          f"oci:{pulled}:x"], check=True)
             for digest, raw, plain in blobs_of(pulled):
                 self.assertFalse([w for w in wins if w in raw or w in plain], f"plaintext in blob {digest}")
+
+    def test_an_upload_during_pass_1_the_registry_refuses_leaves_the_layer_to_pass_2(self):
+        # The first chunk sent during pass 1 gets a 500: that upload is
+        # dropped, the layer is copied in pass 2, and the result is whole.
+        layers = [base_layers()[0] + ib.with_dirs([E("usr/lib/big0.bin", data=os.urandom(3 << 20))]),
+                  ib.with_dirs([E("app/secret.bin", data=SECRET_A)]),
+                  ib.with_dirs([E("usr/share/big.bin", data=os.urandom(3 << 20))])]
+        src = self.build(layers, cmd=["/bin/busybox", "cat", "/app/secret.bin"])
+        with Registry(self.tmp) as reg_a, Registry(self.tmp) as reg_b:
+            harness.run(["skopeo", "copy", "--dest-tls-verify=false", src, f"docker://{reg_a.host}/apps/web:1"],
+                        check=True)
+            proxy_b = FaultProxy(reg_b.host)
+            refused = proxy_b.fail("PATCH", r"/blobs/uploads/", status=500, times=1)
+            try:
+                res, _ = self.convert(f"docker://{reg_a.host}/apps/web:1", f"docker://{proxy_b.host}/conf/web:1",
+                                      "--tls-verify=false", "--dir", "/app")
+            finally:
+                proxy_b.stop()
+            self.assertEqual(refused.hits, 1)
+            # the refused chunk was a pass-1 upload's: that one was cancelled
+            first = next(r for r in proxy_b.requests if r["method"] == "PATCH")
+            self.assertEqual(first["status"], 500)
+            self.assertTrue(proxy_b.find("DELETE", "^" + re.escape(first["path"]) + "$"), "the upload was not cancelled")
+            dest = f"docker://{reg_b.host}/conf/web:1"
+            got = json.loads(harness.run(["skopeo", "inspect", "--tls-verify=false", dest], check=True).stdout_text)
+            self.assertEqual(got["Digest"], res["digest"])
+            pulled = os.path.join(self.tmp, "pulled")
+            harness.run(["skopeo", "copy", "--src-tls-verify=false", dest, f"oci:{pulled}:x"], check=True)
+            self.assertIn(".sconify/runtime", harness.umoci_tree(pulled, "x", self.tmp))
 
     def test_sign_key_signs_the_result(self):
         src = self.build()
