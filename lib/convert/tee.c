@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/xalloc.h"
 #include "layer/compress.h"
@@ -197,7 +198,17 @@ bool sc_tee_finish(sc_tee *t, uint64_t size)
 {
 	pthread_mutex_lock(&t->mu);
 	/* More than SC_TEE_FINISH_LAG still to send: the destination is
-	 * behind, and pass 1 would wait for it. */
+	 * behind, and pass 1 would wait for it. The tee's thread first gets
+	 * SC_TEE_FINISH_GRACE_MS to catch up, so that a thread the scheduler
+	 * kept waiting does not count as a slow destination. */
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += SC_TEE_FINISH_GRACE_MS * 1000000L;
+	until.tv_sec += until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	while (!t->stop && t->end == size && t->end - t->sent > SC_TEE_FINISH_LAG &&
+	       pthread_cond_timedwait(&t->cv, &t->mu, &until) == 0)
+		;
 	if (t->end == size && t->end - t->sent <= SC_TEE_FINISH_LAG) {
 		t->eof = true;
 	} else {

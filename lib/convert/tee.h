@@ -22,9 +22,10 @@
  * never makes the reader wait). */
 #define SC_TEE_RING (16u << 20)
 /* At the layer's end, what may still be left to send for the tee to finish
- * it (the reader then waits for that, and the last chunk): more, and it
- * gives up. */
+ * it (the reader then waits for that, and the last chunk): more, after the
+ * tee's thread had SC_TEE_FINISH_GRACE_MS to catch up, and it gives up. */
 #define SC_TEE_FINISH_LAG (4u << 20)
+#define SC_TEE_FINISH_GRACE_MS 200
 
 typedef struct sc_tee sc_tee;
 
