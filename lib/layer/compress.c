@@ -605,19 +605,35 @@ struct gzip_writer {
 };
 
 /* Data that deflate cannot shrink (ciphertext, compressed files) costs level
- * 6 most of its time in a vain search for matches, and it ends up in stored
- * blocks anyway. A member whose samples do not shrink at level 1 is written
- * with stored blocks (level 0) at once. The decision depends only on the
- * member's bytes, so the output stays the same for any thread count. */
+ * 6 most of its time in a vain search for matches (libdeflate: about 100 MB/s
+ * on random data here), and it ends up in stored blocks anyway. So samples
+ * are compressed at level 1 first, and data whose samples all stay above 97 %
+ * of their size is written with stored blocks (level 0):
+ *  - a slot whose GZ_SAMPLES windows of GZ_SAMPLE_BYTES all do is one stored
+ *    member (ciphertext: the cheapest test, one sixteenth of the bytes);
+ *  - else each SC_GZIP_SEGMENT of it is tested with GZ_SAMPLES windows of
+ *    GZ_SEGMENT_SAMPLE_BYTES, and each run of segments of one kind is a
+ *    member of its own, stored or at SC_GZIP_LEVEL. Layers mix the two more
+ *    finely than a slot: a tar header or a short text file before random
+ *    data. When one decision covered the whole MiB, such a header sent all of
+ *    it through level 6 (case a of bench/image.sh spent 0.6 CPU-s there).
+ *    Fewer windows per segment store more of what level 6 could shrink:
+ *    against one decision per slot, a tar of /usr/include, /usr/share/doc
+ *    and shared libraries came out 3.5 % larger with one window, 0.25 %
+ *    with four.
+ * The decisions depend only on the bytes, so the output stays the same for
+ * any thread count. */
 #define GZ_SAMPLES 4
 #define GZ_SAMPLE_BYTES (16u * 1024)
-/* A sample counts as incompressible above 97 % of its size at level 1. */
-#define GZ_SAMPLE_MAX (GZ_SAMPLE_BYTES * 97 / 100)
+#define GZ_SEGMENTS (SC_GZIP_MEMBER / SC_GZIP_SEGMENT)
+#define GZ_SEGMENT_SAMPLE_BYTES (4u * 1024)
+/* Level 1 returns 0 when its output does not fit in 97 % of the sample. */
+#define GZ_PROBE_OUT (GZ_SAMPLE_BYTES * 97 / 100)
 
 /* The compressors of one thread. */
 struct gz_comp {
 	struct libdeflate_compressor *plain, *probe, *stored;
-	unsigned char probe_out[GZ_SAMPLE_MAX];
+	unsigned char probe_out[GZ_PROBE_OUT];
 };
 
 static struct libdeflate_compressor *gz_alloc(int level)
@@ -647,31 +663,55 @@ static void gz_comp_free(struct gz_comp *g)
 	free(g);
 }
 
-/* Whether every one of GZ_SAMPLES windows spread over the member stays above
- * GZ_SAMPLE_MAX at level 1 (libdeflate returns 0 when its output does not
- * fit). Members too small to sample are compressed normally. */
-static bool gz_incompressible(struct gz_comp *g, const unsigned char *in, size_t len)
+/* Whether GZ_SAMPLES windows of sample bytes, spread over in, all stay above
+ * 97 % of their size at level 1. Data too short to sample (the end of a
+ * layer) is compressed normally. */
+static bool gz_incompressible(struct gz_comp *g, const unsigned char *in, size_t len, size_t sample)
 {
-	if (len < GZ_SAMPLES * GZ_SAMPLE_BYTES)
+	if (len < GZ_SAMPLES * sample)
 		return false;
 	for (size_t i = 0; i < GZ_SAMPLES; i++) {
-		size_t off = (len - GZ_SAMPLE_BYTES) / (GZ_SAMPLES - 1) * i;
-		if (libdeflate_deflate_compress(g->probe, in + off, GZ_SAMPLE_BYTES, g->probe_out,
-		                                sizeof(g->probe_out)) != 0)
+		size_t off = (len - sample) / (GZ_SAMPLES - 1) * i;
+		if (libdeflate_deflate_compress(g->probe, in + off, sample, g->probe_out,
+		                                sample * 97 / 100) != 0)
 			return false;
 	}
 	return true;
 }
 
+/* Compresses a slot into one member per run of segments of one kind. out_cap
+ * is GZ_SEGMENTS bounds of a segment, at least the sum of the bounds of any
+ * runs the slot can be cut into. An empty slot gives one empty member. */
 static void gz_compress(struct gz_comp *g, struct gz_slot *s, size_t out_cap)
 {
-	struct libdeflate_compressor *c = gz_incompressible(g, s->in, s->in_len) ? g->stored : g->plain;
-	s->out_len = libdeflate_gzip_compress(c, s->in, s->in_len, s->out, out_cap);
-	if (s->out_len == 0)
-		abort(); /* cannot happen: out holds the bound */
-	/* libdeflate's XFL says "fastest" for level 0; every member gets the same
-	 * header (XFL 0) whichever compressor made it. No checksum covers it. */
-	s->out[8] = 0;
+	bool stored[GZ_SEGMENTS];
+	size_t n = (s->in_len + SC_GZIP_SEGMENT - 1) / SC_GZIP_SEGMENT;
+	bool whole = gz_incompressible(g, s->in, s->in_len, GZ_SAMPLE_BYTES);
+	for (size_t i = 0; i < n; i++) {
+		size_t off = i * SC_GZIP_SEGMENT;
+		size_t len = s->in_len - off < SC_GZIP_SEGMENT ? s->in_len - off : SC_GZIP_SEGMENT;
+		stored[i] = whole || gz_incompressible(g, s->in + off, len, GZ_SEGMENT_SAMPLE_BYTES);
+	}
+	s->out_len = 0;
+	size_t i = 0;
+	do {
+		size_t j = i + 1;
+		while (j < n && stored[j] == stored[i])
+			j++;
+		size_t off = i * SC_GZIP_SEGMENT;
+		size_t end = j * SC_GZIP_SEGMENT < s->in_len ? j * SC_GZIP_SEGMENT : s->in_len;
+		unsigned char *out = s->out + s->out_len;
+		size_t got = libdeflate_gzip_compress(n && stored[i] ? g->stored : g->plain, s->in + off,
+		                                      end - off, out, out_cap - s->out_len);
+		if (got == 0)
+			abort(); /* cannot happen: out holds the bound */
+		/* libdeflate's XFL says "fastest" for level 0; every member gets the
+		 * same header (XFL 0) whichever compressor made it. No checksum
+		 * covers it. */
+		out[8] = 0;
+		s->out_len += got;
+		i = j;
+	} while (i < n);
 }
 
 static void *gz_worker(void *arg)
@@ -823,7 +863,7 @@ static sc_writer *gzip_writer_new(sc_writer *next, int threads)
 	struct gzip_writer *w = xzalloc(sizeof(*w));
 	w->base.ops = &gzip_ops;
 	w->next = next;
-	w->out_cap = libdeflate_gzip_compress_bound(NULL, SC_GZIP_MEMBER);
+	w->out_cap = GZ_SEGMENTS * libdeflate_gzip_compress_bound(NULL, SC_GZIP_SEGMENT);
 	if (pthread_mutex_init(&w->mu, NULL) != 0 || pthread_cond_init(&w->work_cv, NULL) != 0 ||
 	    pthread_cond_init(&w->done_cv, NULL) != 0)
 		abort();

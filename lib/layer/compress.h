@@ -67,17 +67,22 @@ void sc_decompress_progress(sc_reader *r, uint64_t *ret_in, uint64_t *ret_out_bo
  * no timestamps; the same for any thread count and however the input is split
  * into writes), so reruns give the same digests. An empty input gives a valid
  * stream. Errors of next are passed on; after one, every call fails.
- *  - gzip is written as a series of independent members of SC_GZIP_MEMBER input
- *    bytes each (the last one shorter; a valid gzip stream, as pigz --independent
- *    and estargz produce), compressed with libdeflate: mtime 0, no name, XFL 0,
- *    OS 255. threads > 1 compresses members on that many threads (at most
- *    SC_COMPRESS_MAX_THREADS), holding at most 2 * threads members in memory.
+ *  - gzip is written as a series of independent members (a valid gzip stream,
+ *    as pigz --independent and estargz produce), compressed with libdeflate:
+ *    mtime 0, no name, XFL 0, OS 255. The input is cut into slots of
+ *    SC_GZIP_MEMBER bytes (the last one shorter), and each slot into
+ *    SC_GZIP_SEGMENT segments; each run of segments that all look
+ *    incompressible, or all not, is one member: of stored blocks, or at
+ *    SC_GZIP_LEVEL. threads > 1 compresses slots on that many threads (at
+ *    most SC_COMPRESS_MAX_THREADS), holding at most 2 * threads slots in
+ *    memory.
  *  - zstd is one frame with a checksum, written by libzstd's multithreaded
  *    compressor with max(threads, 1) workers: libzstd cuts jobs the same way for
  *    any worker count >= 1 (but not for 0, the single-threaded mode, which is
  *    never used).
  *  - NONE passes bytes through. */
 #define SC_GZIP_MEMBER (1u << 20)
+#define SC_GZIP_SEGMENT (64u * 1024)
 #define SC_GZIP_LEVEL 6
 #define SC_ZSTD_LEVEL 3
 #define SC_COMPRESS_MAX_THREADS 32

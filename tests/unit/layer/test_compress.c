@@ -295,9 +295,13 @@ END_TEST
 /* ---- what the writers produce ---- */
 
 /* Walks the gzip members of z with zlib, one inflate stream each, checking
- * each header and that member i holds data[i MiB, (i+1) MiB). Returns the
- * member count. */
-static size_t check_members(const unsigned char *z, size_t zlen, const char *data, size_t len)
+ * each header, that the members hold data in order, and that each starts on
+ * a segment and ends on the next segment, a slot's end or the data's end.
+ * Fills starts (up to max) with the input offsets the members start at;
+ * returns the member count. z may be the output so far: whole says whether it
+ * must hold all of data. */
+static size_t walk_members(const unsigned char *z, size_t zlen, const char *data, size_t len, bool whole,
+                           size_t *starts, size_t max)
 {
 	static const unsigned char header[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff};
 	cleanup_free char *out = xmalloc(SC_GZIP_MEMBER);
@@ -313,15 +317,33 @@ static size_t check_members(const unsigned char *z, size_t zlen, const char *dat
 		zs.next_out = (unsigned char *)out;
 		zs.avail_out = SC_GZIP_MEMBER;
 		ck_assert_int_eq(inflate(&zs, Z_FINISH), Z_STREAM_END);
-		size_t want = len - total < SC_GZIP_MEMBER ? len - total : SC_GZIP_MEMBER;
-		ck_assert_uint_eq(zs.total_out, want);
-		ck_assert(memcmp(out, data + total, want) == 0);
-		total += zs.total_out;
+		size_t slot_end = (total / SC_GZIP_MEMBER + 1) * SC_GZIP_MEMBER;
+		size_t end = total + zs.total_out;
+		ck_assert_msg(total % SC_GZIP_SEGMENT == 0, "member %zu starts at %zu", members, total);
+		ck_assert_msg(end <= slot_end && (end % SC_GZIP_SEGMENT == 0 || end == len),
+		              "member %zu ends at %zu", members, end);
+		ck_assert_uint_le(end, len);
+		ck_assert(memcmp(out, data + total, zs.total_out) == 0);
+		if (members < max)
+			starts[members] = total;
+		total = end;
 		off += zs.total_in;
 		members++;
 		inflateEnd(&zs);
 	}
+	if (whole)
+		ck_assert_uint_eq(total, len);
 	return members;
+}
+
+static size_t check_members(const unsigned char *z, size_t zlen, const char *data, size_t len)
+{
+	return walk_members(z, zlen, data, len, true, NULL, 0);
+}
+
+static size_t check_members_so_far(const unsigned char *z, size_t zlen, const char *data, size_t len)
+{
+	return walk_members(z, zlen, data, len, false, NULL, 0);
 }
 
 START_TEST(gzip_writer_cuts_members_with_fixed_headers)
@@ -351,7 +373,7 @@ START_TEST(gzip_writer_holds_at_most_two_members_per_thread)
 			/* whatever was written in full has gone out, but for 2 * threads members */
 			size_t in_full = (off + MiB / 2) / MiB;
 			size_t held = threads > 1 ? 2 * (size_t)threads : 0;
-			size_t out = check_members((unsigned char *)mw->b.data, mw->b.len, data, len);
+			size_t out = check_members_so_far((unsigned char *)mw->b.data, mw->b.len, data, len);
 			ck_assert_uint_ge(out + held, in_full);
 		}
 		ck_assert_ok(sc_writer_finish(w, &err), err);
@@ -385,33 +407,50 @@ static size_t member_shapes(const unsigned char *z, size_t zlen, size_t *sizes, 
 	return n;
 }
 
-START_TEST(gzip_stores_incompressible_members_and_compresses_the_rest)
+START_TEST(gzip_stores_incompressible_segments_and_compresses_the_rest)
 {
-	/* members: text, random, random, text, a short random tail */
-	size_t len = 4 * MiB + 70000;
+	const size_t seg = SC_GZIP_SEGMENT;
+	/* slot 0: text; slot 1: random around one text segment; slot 2: random
+	 * behind 2000 zero bytes (a tar header's padding in front of a compressed
+	 * file); slot 3: random, then text; slot 4: random; then a random
+	 * segment and a tail too short to sample */
+	size_t len = 5 * MiB + seg + 1000;
 	cleanup_free char *data = gen_data(len, 21);
-	fill_random(data + MiB, 2 * MiB, 22);
-	fill_random(data + 4 * MiB, 70000, 23);
+	fill_random(data + MiB, MiB, 22);
+	memcpy(data + MiB + 5 * seg, data, seg);
+	memset(data + 2 * MiB, 0, 2000);
+	fill_random(data + 2 * MiB + 2000, MiB - 2000, 23);
+	fill_random(data + 3 * MiB, 4 * seg, 24);
+	fill_random(data + 4 * MiB, MiB + seg, 25);
+	memset(data + 5 * MiB + seg, 0, 1000);
+	/* where each member starts, and whether it is stored */
+	const size_t want_start[] = {0,       MiB,           MiB + 5 * seg, MiB + 6 * seg,
+	                             2 * MiB, 2 * MiB + seg, 3 * MiB,       3 * MiB + 4 * seg,
+	                             4 * MiB, 5 * MiB,       5 * MiB + seg};
+	/* 1: stored; 0: compressed; -1: either (a segment mostly random) */
+	const int want_stored[] = {0, 1, 0, 1, -1, 1, 1, 0, 1, 1, 0};
+	const size_t n = sizeof(want_start) / sizeof(want_start[0]);
 	for (int threads = 1; threads <= 2; threads++) {
 		size_t zlen = 0;
 		cleanup_free unsigned char *z =
 		        (unsigned char *)compress_mem(SC_COMP_GZIP, threads, data, len, MiB, &zlen);
-		ck_assert_uint_eq(check_members(z, zlen, data, len), 5);
-		size_t sizes[5];
-		int btypes[5];
-		ck_assert_uint_eq(member_shapes(z, zlen, sizes, btypes, 5), 5);
-		for (size_t i = 1; i <= 2; i++) {
-			ck_assert_msg(btypes[i] == 0, "random member %zu: block type %d, not stored", i,
-			              btypes[i]);
-			/* stored blocks: 5 bytes per 64 KiB block, 18 for the gzip wrapper */
-			ck_assert_uint_le(sizes[i], MiB + 18 + 5 * (MiB / 65535 + 1));
+		size_t starts[16], sizes[16];
+		int btypes[16];
+		ck_assert_uint_eq(walk_members(z, zlen, data, len, true, starts, 16), n);
+		ck_assert_uint_eq(member_shapes(z, zlen, sizes, btypes, 16), n);
+		for (size_t i = 0; i < n; i++) {
+			ck_assert_uint_eq(starts[i], want_start[i]);
+			size_t in = (i + 1 < n ? want_start[i + 1] : len) - want_start[i];
+			if (want_stored[i] == 1) {
+				ck_assert_msg(btypes[i] == 0, "member %zu: block type %d, not stored", i,
+				              btypes[i]);
+				/* stored blocks: 5 bytes per 64 KiB block, 18 for the wrapper */
+				ck_assert_uint_le(sizes[i], in + 18 + 5 * (in / 65535 + 1));
+			} else if (want_stored[i] == 0) {
+				ck_assert_msg(btypes[i] != 0, "member %zu was stored", i);
+				ck_assert_uint_lt(sizes[i], in * 3 / 4);
+			}
 		}
-		for (size_t i = 0; i <= 3; i += 3) {
-			ck_assert_msg(btypes[i] != 0, "text member %zu was stored", i);
-			ck_assert_uint_lt(sizes[i], MiB * 3 / 4);
-		}
-		/* the tail is too short to sample: compressed normally, still valid */
-		ck_assert_uint_le(sizes[4], 70000 + 18 + 5 * 2 + 64);
 	}
 }
 END_TEST
@@ -937,7 +976,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, reader_works_with_one_byte_reads);
 	tcase_add_test(tc, gzip_writer_cuts_members_with_fixed_headers);
 	tcase_add_test(tc, gzip_writer_holds_at_most_two_members_per_thread);
-	tcase_add_test(tc, gzip_stores_incompressible_members_and_compresses_the_rest);
+	tcase_add_test(tc, gzip_stores_incompressible_segments_and_compresses_the_rest);
 	tcase_add_test(tc, reader_decodes_members_too_large_for_one_call_with_zlib);
 	tcase_add_test(tc, reader_checks_the_header_crc_of_a_member);
 	tcase_add_test(tc, progress_bounds_what_the_settled_input_decodes_to);
