@@ -21,7 +21,7 @@
 #define ZSTD_WINDOW_LOG_MAX 27
 /* Compressed bytes read from inner at a time. */
 #define DEC_IN_CHUNK (64 * 1024)
-/* gzip members that fit these buffers whole (ours: 1 MiB of input each;
+/* gzip members that fit these buffers whole (ours: at most 1 MiB of input;
  * pigz --independent: 128 KiB by default) are decoded by libdeflate in one
  * call, about twice as fast as zlib. A member that does not fit, or that
  * libdeflate refuses for any reason, is decoded again from its start by
@@ -575,10 +575,11 @@ static void plain_free(sc_writer *base)
 static const struct sc_writer_ops plain_ops = {
         .write = plain_write, .finish = plain_finish, .free = plain_free};
 
-/* gzip: independent members compressed by libdeflate, in order. Members are
- * held in a ring of slots; slot (seq % nslots) holds member seq. Members in
- * [head, tail) are queued or being compressed or done and not yet written,
- * member tail is being filled. Workers take members from next_job on. */
+/* gzip: independent members compressed by libdeflate, in order, from slots
+ * of SC_GZIP_MEMBER input bytes. Slots are held in a ring; ring entry
+ * (seq % nslots) holds slot seq. Slots in [head, tail) are queued or being
+ * compressed or done and not yet written, slot tail is being filled. Workers
+ * take slots from next_job on. */
 
 struct gz_slot {
 	unsigned char *in, *out;
@@ -680,8 +681,11 @@ static bool gz_incompressible(struct gz_comp *g, const unsigned char *in, size_t
 }
 
 /* Compresses a slot into one member per run of segments of one kind. out_cap
- * is GZ_SEGMENTS bounds of a segment, at least the sum of the bounds of any
- * runs the slot can be cut into. An empty slot gives one empty member. */
+ * is GZ_SEGMENTS bounds of a segment: libdeflate's bound is the input plus a
+ * few bytes per started 5000 and a constant, so a run of k segments never
+ * needs more than k segment bounds (should a libdeflate differ, the abort
+ * below fires before anything overflows). An empty slot gives one empty
+ * member. */
 static void gz_compress(struct gz_comp *g, struct gz_slot *s, size_t out_cap)
 {
 	bool stored[GZ_SEGMENTS];
@@ -746,8 +750,8 @@ static struct gz_slot *gz_current(struct gzip_writer *w)
 	return s;
 }
 
-/* Writes finished members in order; waits for the oldest while more than keep
- * members are in flight. */
+/* Writes finished slots in order; waits for the oldest while more than keep
+ * slots are in flight. */
 static int gz_collect(struct gzip_writer *w, uint64_t keep, sconify_error_t *err)
 {
 	while (w->head < w->tail) {
@@ -770,7 +774,7 @@ static int gz_collect(struct gzip_writer *w, uint64_t keep, sconify_error_t *err
 	return 0;
 }
 
-/* Hands the member being filled over for compression. */
+/* Hands the slot being filled over for compression. */
 static int gz_submit(struct gzip_writer *w, sconify_error_t *err)
 {
 	if (w->nworkers == 0) {
@@ -789,7 +793,7 @@ static int gz_submit(struct gzip_writer *w, sconify_error_t *err)
 	w->tail++;
 	pthread_cond_signal(&w->work_cv);
 	pthread_mutex_unlock(&w->mu);
-	/* Free the slot the next member goes into. */
+	/* Free the slot the next input goes into. */
 	return gz_collect(w, w->nslots - 1, err);
 }
 
@@ -874,7 +878,7 @@ static sc_writer *gzip_writer_new(sc_writer *next, int threads)
 		w->nslots = 2 * want;
 		w->slots = xcalloc(w->nslots, sizeof(*w->slots));
 		w->workers = xcalloc(want, sizeof(*w->workers));
-		/* Workers only look at slots once a member is queued. If the system
+		/* Workers only look at slots once one is queued. If the system
 		 * refuses threads, the ones we got do the work (none: the caller). */
 		while (w->nworkers < want &&
 		       pthread_create(&w->workers[w->nworkers], NULL, gz_worker, w) == 0)
