@@ -37,7 +37,7 @@ def make_layout(path, tag="t", plain_layer=True):
     """An OCI layout with a gzip layer (pushed as is) and, when plain_layer,
     an uncompressed one (skopeo gzips it on a push, streaming it with
     Transfer-Encoding: chunked). Returns {"diff_ids": [...], "gzip_layer":
-    digest, "gzip_size": n}."""
+    digest, "gzip_size": n, "gzip_bytes": that blob}."""
     os.makedirs(os.path.join(path, "blobs", "sha256"))
 
     def put(data):
@@ -58,7 +58,10 @@ def make_layout(path, tag="t", plain_layer=True):
     tars = [tar("a.bin", os.urandom(150_000) + bytes(150_000))]
     if plain_layer:
         tars.append(tar("b.bin", os.urandom(100_000) + bytes(400_000)))
-    layers = [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **put(gzip.compress(tars[0], 1))}]
+    # compressed once: gzip.compress() writes the time into the header, so
+    # two calls a second apart differ
+    gzip_bytes = gzip.compress(tars[0], 1, mtime=0)
+    layers = [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **put(gzip_bytes)}]
     if plain_layer:
         layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar", **put(tars[1])})
     diff_ids = ["sha256:" + hashlib.sha256(t).hexdigest() for t in tars]
@@ -75,7 +78,7 @@ def make_layout(path, tag="t", plain_layer=True):
     with open(os.path.join(path, "oci-layout"), "w") as f:
         f.write('{"imageLayoutVersion":"1.0.0"}')
     return {"diff_ids": diff_ids, "gzip_layer": layers[0]["digest"], "gzip_size": layers[0]["size"],
-            "gzip_bytes": gzip.compress(tars[0], 1)}
+            "gzip_bytes": gzip_bytes}
 
 
 def layout_diff_ids(path, tag="x"):
