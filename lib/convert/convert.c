@@ -523,13 +523,15 @@ static struct tee *tee_start(conv *v, const sc_descriptor *d)
 	return t;
 }
 
-/* Pass 2, for a layer that passes: commits what pass 1 sent. */
+/* Pass 2, for a layer that passes: commits what pass 1 sent. The layer's
+ * progress events come once the commit worked: on a failure the copy that
+ * takes over reports them. */
 static int tee_commit(conv *v, struct tee *t, const sc_descriptor *in, sconify_error_t *err)
 {
 	sc_blob_upload *u = steal_pointer(&t->u);
-	sc_copy_progress(&v->cc, SCONIFY_EVENT_BLOB, &in->digest, 0, in->size);
 	if (t->dst->ops->blob_commit(t->dst, u, &in->digest, in->size, err) < 0)
 		return -1;
+	sc_copy_progress(&v->cc, SCONIFY_EVENT_BLOB, &in->digest, 0, in->size);
 	sc_copy_progress(&v->cc, SCONIFY_EVENT_BLOB_DONE, &in->digest, in->size, in->size);
 	return 0;
 }
