@@ -91,29 +91,25 @@ static uint64_t settled_sent(sc_tee *t)
 START_TEST(nothing_goes_out_before_the_planner_passed_the_bound)
 {
 	struct rig g = rig_up(LEN, 0, false);
-	sc_tee *t = g.t;
-	sc_reader *r = g.r;
-	sc_test_memw *w = g.w;
-	const unsigned char *d = g.d;
-	read_n(r, 300000);
-	sc_tee_mark_at(t, 50000, 200000);
-	ck_assert_uint_eq(settled_sent(t), 0);
-	sc_tee_entry(t, 150000, false); /* not yet at the bound */
-	ck_assert_uint_eq(settled_sent(t), 0);
-	sc_tee_entry(t, 200000, false);
-	ck_assert_uint_eq(wait_sent(t, 50000), 50000);
-	ck_assert_uint_eq(settled_sent(t), 50000); /* and no more */
+	read_n(g.r, 300000);
+	sc_tee_mark_at(g.t, 50000, 200000);
+	ck_assert_uint_eq(settled_sent(g.t), 0);
+	sc_tee_entry(g.t, 150000, false); /* not yet at the bound */
+	ck_assert_uint_eq(settled_sent(g.t), 0);
+	sc_tee_entry(g.t, 200000, false);
+	ck_assert_uint_eq(wait_sent(g.t, 50000), 50000);
+	ck_assert_uint_eq(settled_sent(g.t), 50000); /* and no more */
 	/* a mark the planner passed already allows its bytes at once */
-	sc_tee_mark_at(t, 120000, 190000);
-	ck_assert_uint_eq(wait_sent(t, 120000), 120000);
+	sc_tee_mark_at(g.t, 120000, 190000);
+	ck_assert_uint_eq(wait_sent(g.t, 120000), 120000);
 	/* a later mark not passed yet allows nothing */
-	sc_tee_mark_at(t, 250000, 400000);
-	ck_assert_uint_eq(settled_sent(t), 120000);
-	ck_assert(!sc_tee_finish(t, LEN)); /* only 300000 bytes were read */
-	ck_assert(!sc_tee_fell_behind(t));
+	sc_tee_mark_at(g.t, 250000, 400000);
+	ck_assert_uint_eq(settled_sent(g.t), 120000);
+	ck_assert(!sc_tee_finish(g.t, LEN)); /* only 300000 bytes were read */
+	ck_assert(!sc_tee_fell_behind(g.t));
 	ck_assert_int_eq(seals, 0);
-	ck_assert_uint_eq(w->buf.len, 120000);
-	ck_assert(memcmp(w->buf.data, d, 120000) == 0);
+	ck_assert_uint_eq(g.w->buf.len, 120000);
+	ck_assert(memcmp(g.w->buf.data, g.d, 120000) == 0);
 	rig_down(&g);
 }
 END_TEST
@@ -121,25 +117,22 @@ END_TEST
 START_TEST(an_entry_in_an_encrypted_region_stops_it_for_good)
 {
 	struct rig g = rig_up(LEN, 0, false);
-	sc_tee *t = g.t;
-	sc_reader *r = g.r;
-	sc_test_memw *w = g.w;
-	read_n(r, 200000);
-	sc_tee_mark_at(t, 10000, 20000);
-	sc_tee_entry(t, 30000, false);
-	ck_assert_uint_eq(wait_sent(t, 10000), 10000);
-	sc_tee_entry(t, 40000, true);
-	ck_assert(sc_tee_saw_encrypted(t));
-	ck_assert(!sc_tee_fell_behind(t));
+	read_n(g.r, 200000);
+	sc_tee_mark_at(g.t, 10000, 20000);
+	sc_tee_entry(g.t, 30000, false);
+	ck_assert_uint_eq(wait_sent(g.t, 10000), 10000);
+	sc_tee_entry(g.t, 40000, true);
+	ck_assert(sc_tee_saw_encrypted(g.t));
+	ck_assert(!sc_tee_fell_behind(g.t));
 	/* nothing after it clears anything any more */
-	sc_tee_mark_at(t, 100000, 50000);
-	sc_tee_entry(t, 1u << 30, false);
-	read_n(r, LEN - 200000);
-	ck_assert_uint_eq(settled_sent(t), 10000);
-	ck_assert(!sc_tee_finish(t, LEN));
-	ck_assert(!sc_tee_fell_behind(t));
+	sc_tee_mark_at(g.t, 100000, 50000);
+	sc_tee_entry(g.t, 1u << 30, false);
+	read_n(g.r, LEN - 200000);
+	ck_assert_uint_eq(settled_sent(g.t), 10000);
+	ck_assert(!sc_tee_finish(g.t, LEN));
+	ck_assert(!sc_tee_fell_behind(g.t));
 	ck_assert_int_eq(seals, 0);
-	ck_assert_uint_eq(w->buf.len, 10000);
+	ck_assert_uint_eq(g.w->buf.len, 10000);
 	rig_down(&g);
 }
 END_TEST
@@ -147,20 +140,16 @@ END_TEST
 START_TEST(a_clean_layer_goes_out_whole_then_is_sealed)
 {
 	struct rig g = rig_up(LEN, 0, false);
-	sc_tee *t = g.t;
-	sc_reader *r = g.r;
-	sc_test_memw *w = g.w;
-	const unsigned char *d = g.d;
 	for (size_t off = 65536; off <= LEN; off += 65536) {
-		read_n(r, 65536);
-		sc_tee_mark_at(t, off - 1000, off + 5000);
-		sc_tee_entry(t, off, false);
+		read_n(g.r, 65536);
+		sc_tee_mark_at(g.t, off - 1000, off + 5000);
+		sc_tee_entry(g.t, off, false);
 	}
-	ck_assert(sc_tee_finish(t, LEN));
+	ck_assert(sc_tee_finish(g.t, LEN));
 	ck_assert_int_eq(seals, 1);
-	ck_assert_uint_eq(w->buf.len, LEN);
-	ck_assert(memcmp(w->buf.data, d, LEN) == 0);
-	ck_assert(!sc_tee_saw_encrypted(t));
+	ck_assert_uint_eq(g.w->buf.len, LEN);
+	ck_assert(memcmp(g.w->buf.data, g.d, LEN) == 0);
+	ck_assert(!sc_tee_saw_encrypted(g.t));
 	rig_down(&g);
 }
 END_TEST
@@ -169,14 +158,11 @@ START_TEST(a_planner_further_behind_than_the_ring_makes_it_give_up_without_block
 {
 	size_t len = SC_TEE_RING + LEN;
 	struct rig g = rig_up(len, 0, false);
-	sc_tee *t = g.t;
-	sc_reader *r = g.r;
-	sc_test_memw *w = g.w;
-	read_n(r, len); /* returns: the reader never waits for the planner */
-	sc_tee_entry(t, len, false);
-	ck_assert(!sc_tee_finish(t, len));
-	ck_assert(!sc_tee_fell_behind(t)); /* the planner was, not the destination */
-	ck_assert_uint_eq(w->buf.len, 0);
+	read_n(g.r, len); /* returns: the reader never waits for the planner */
+	sc_tee_entry(g.t, len, false);
+	ck_assert(!sc_tee_finish(g.t, len));
+	ck_assert(!sc_tee_fell_behind(g.t)); /* the planner was, not the destination */
+	ck_assert_uint_eq(g.w->buf.len, 0);
 	ck_assert_int_eq(seals, 0);
 	rig_down(&g);
 }
@@ -189,15 +175,13 @@ START_TEST(a_destination_slower_than_the_source_makes_it_give_up_without_blockin
 	 * the reader wait (pass 2 copies the layer then) */
 	size_t len = 2 * SC_TEE_RING;
 	struct rig g = rig_up(len, 20 * 1000, false);
-	sc_tee *t = g.t;
-	sc_reader *r = g.r;
-	sc_tee_mark_at(t, len, 0);
-	sc_tee_entry(t, 1, false);
-	read_n(r, len);
-	uint64_t sent = sc_tee_sent(t);
+	sc_tee_mark_at(g.t, len, 0);
+	sc_tee_entry(g.t, 1, false);
+	read_n(g.r, len);
+	uint64_t sent = sc_tee_sent(g.t);
 	ck_assert_uint_lt(sent, SC_TEE_RING); /* the reader did not wait for it */
-	ck_assert(!sc_tee_finish(t, len));
-	ck_assert(sc_tee_fell_behind(t));
+	ck_assert(!sc_tee_finish(g.t, len));
+	ck_assert(sc_tee_fell_behind(g.t));
 	ck_assert_int_eq(seals, 0);
 	rig_down(&g);
 }
@@ -243,14 +227,12 @@ START_TEST(a_failing_destination_stops_it_and_reading_goes_on)
 {
 	size_t len = SC_TEE_RING + LEN;
 	struct rig g = rig_up(len, 0, true);
-	sc_tee *t = g.t;
-	sc_reader *r = g.r;
-	read_n(r, 100000);
-	sc_tee_mark_at(t, 100000, 100000);
-	sc_tee_entry(t, 100000, false);
+	read_n(g.r, 100000);
+	sc_tee_mark_at(g.t, 100000, 100000);
+	sc_tee_entry(g.t, 100000, false);
 	usleep(100 * 1000);
-	read_n(r, len - 100000);
-	ck_assert(!sc_tee_finish(t, len));
+	read_n(g.r, len - 100000);
+	ck_assert(!sc_tee_finish(g.t, len));
 	ck_assert_int_eq(seals, 0);
 	rig_down(&g);
 }
@@ -261,13 +243,10 @@ START_TEST(an_abandoned_tee_keeps_nothing_and_never_blocks_the_reader)
 	/* abandoned (a failure elsewhere in pass 1) before anything was read */
 	size_t len = SC_TEE_RING + LEN;
 	struct rig g = rig_up(len, 0, false);
-	sc_tee *t = g.t;
-	sc_reader *r = g.r;
-	sc_test_memw *w = g.w;
-	sc_tee_abandon(t);
-	read_n(r, len);
-	ck_assert(!sc_tee_finish(t, len));
-	ck_assert_uint_eq(w->buf.len, 0);
+	sc_tee_abandon(g.t);
+	read_n(g.r, len);
+	ck_assert(!sc_tee_finish(g.t, len));
+	ck_assert_uint_eq(g.w->buf.len, 0);
 	rig_down(&g);
 }
 END_TEST
